@@ -1,0 +1,466 @@
+//! The SQLite store: one file holds pages, documents and every stage's verdicts.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::schema::{self, Found, SCHEMA_VERSION, now};
+
+/// A document is kept when no stage's verdict removed it. This is the one definition of
+/// "what goes into training"; `d` is the documents table.
+const KEPT: &str = "NOT EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 0)
+    AND NOT EXISTS (SELECT 1 FROM dedup_verdicts v WHERE v.doc = d.seq AND v.keep = 0)";
+
+/// Rows fetched per query when streaming documents.
+const PAGE: i64 = 1000;
+
+/// An open corpus database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The id of a row in `runs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RunId(pub i64);
+
+/// How a stage run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Done,
+    Failed,
+}
+
+/// Which documents to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Every document.
+    All,
+    /// Documents that no recorded verdict removed.
+    Kept,
+}
+
+/// A document with its row number in the store, which verdicts refer to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDocument {
+    pub seq: i64,
+    pub doc: Document,
+}
+
+/// The cleaner's verdict on one document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanVerdict {
+    pub doc: i64,
+    pub keep: bool,
+    /// The rule that rejected the document.
+    pub rule: Option<String>,
+    /// The rule's measured value.
+    pub value: Option<f64>,
+    /// The quality classifier's score.
+    pub score: Option<f64>,
+    /// Every rule's value, as a JSON object.
+    pub details: Option<Value>,
+}
+
+/// Why the dedup stage kept or removed a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupKind {
+    Unique,
+    Exact,
+    Near,
+    Contaminated,
+}
+
+impl DedupKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DedupKind::Unique => "unique",
+            DedupKind::Exact => "exact",
+            DedupKind::Near => "near",
+            DedupKind::Contaminated => "contaminated",
+        }
+    }
+}
+
+/// The dedup stage's verdict on one document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DedupVerdict {
+    pub doc: i64,
+    pub keep: bool,
+    pub kind: DedupKind,
+    /// The seq of the cluster's kept member.
+    pub cluster: Option<i64>,
+    pub similarity: Option<f64>,
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it when it does not exist, and brings its schema
+    /// up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with_schema(path.as_ref(), SCHEMA_VERSION)
+    }
+
+    /// Opens an existing database; a missing file is an error rather than a new store.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(Error::NoDatabase {
+                path: path.to_path_buf(),
+            });
+        }
+        Store::open(path)
+    }
+
+    /// Opens `path` and migrates it to `version` only. For testing migrations from old files.
+    #[doc(hidden)]
+    pub fn open_with_schema(path: &Path, version: i64) -> Result<Store> {
+        let sql = |err| Error::Sqlite {
+            path: path.to_path_buf(),
+            err,
+        };
+        let mut conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(BUSY).map_err(sql)?;
+        let found = schema::inspect_snapshot(&mut conn).map_err(|err| match err {
+            rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::NotADatabase => {
+                Error::NotOurs {
+                    path: path.to_path_buf(),
+                    reason: "it is not an SQLite file".to_string(),
+                }
+            }
+            err => sql(err),
+        })?;
+        // WAL: readers never block the writer, and a killed writer loses only its open
+        // transaction. NORMAL sync is durable against a crash of the process.
+        let check = |found: Found| -> Result<i64> {
+            let current = match found {
+                Found::Empty => 0,
+                Found::Ours(v) => v,
+                Found::Foreign(reason) => {
+                    return Err(Error::NotOurs {
+                        path: path.to_path_buf(),
+                        reason,
+                    });
+                }
+            };
+            if current > SCHEMA_VERSION {
+                return Err(Error::TooNew {
+                    path: path.to_path_buf(),
+                    found: current,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Ok(current)
+        };
+        let current = check(found)?;
+        let mode = enable_wal(&conn).map_err(sql)?;
+        if mode != "wal" {
+            tracing::warn!(path = %path.display(), mode, "WAL not available");
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384;",
+        )
+        .map_err(sql)?;
+        if current < version {
+            check(schema::migrate(&mut conn, version).map_err(sql)?)?;
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        r.map_err(|err| Error::Sqlite {
+            path: self.path.clone(),
+            err,
+        })
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.sql(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
+    }
+
+    /// Records the start of a stage run with its configuration.
+    pub fn begin_run(&self, stage: &str, config: &impl Serialize) -> Result<RunId> {
+        let config = serde_json::to_string(config).map_err(std::io::Error::from)?;
+        self.sql(self.conn.execute(
+            "INSERT INTO runs (stage, config) VALUES (?1, ?2)",
+            params![stage, config],
+        ))?;
+        Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Records the end of a stage run with its counts.
+    pub fn finish_run(&self, run: RunId, status: RunStatus, counts: &impl Serialize) -> Result<()> {
+        let counts = serde_json::to_string(counts).map_err(std::io::Error::from)?;
+        let status = match status {
+            RunStatus::Done => "done",
+            RunStatus::Failed => "failed",
+        };
+        self.sql(self.conn.execute(
+            concat!(
+                "UPDATE runs SET status = ?2, counts = ?3, finished_at = ",
+                now!(),
+                " WHERE id = ?1"
+            ),
+            params![run.0, status, counts],
+        ))?;
+        Ok(())
+    }
+
+    /// Inserts documents in one transaction. A document whose id is already stored is left as
+    /// it is. Returns how many were new.
+    pub fn insert_documents(&mut self, run: Option<RunId>, docs: &[Document]) -> Result<u64> {
+        let path = self.path.clone();
+        let sql = |err| Error::Sqlite {
+            path: path.clone(),
+            err,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let mut inserted = 0;
+        {
+            // one timestamp per batch: a per-row default costs SQLite a strftime per document
+            let now: String = tx
+                .query_row(concat!("SELECT ", now!()), [], |r| r.get(0))
+                .map_err(sql)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO documents
+                        (id, url, source, title, text, lang, created, extra, content_hash, run_id,
+                         added_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .map_err(sql)?;
+            for d in docs {
+                inserted += stmt
+                    .execute(params![
+                        d.id,
+                        d.url,
+                        d.source,
+                        d.title,
+                        d.text,
+                        d.lang,
+                        d.created,
+                        d.extra_json(),
+                        d.content_hash(),
+                        run.map(|r| r.0),
+                        now,
+                    ])
+                    .map_err(sql)? as u64;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        Ok(inserted)
+    }
+
+    /// Streams documents in store order, a page of rows at a time: memory stays flat whatever
+    /// the size of the corpus.
+    pub fn documents(&self, selection: Selection) -> DocumentIter<'_> {
+        DocumentIter {
+            store: self,
+            selection,
+            after: 0,
+            page: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    /// The row number of the document with this id.
+    pub fn document_seq(&self, id: &str) -> Result<Option<i64>> {
+        self.sql(
+            self.conn
+                .query_row("SELECT seq FROM documents WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional(),
+        )
+    }
+
+    /// Number of documents stored.
+    pub fn document_count(&self) -> Result<u64> {
+        self.sql(
+            self.conn
+                .query_row("SELECT COUNT(*) FROM documents", [], |r| r.get(0)),
+        )
+    }
+
+    /// Records (or replaces) the cleaner's verdicts, in one transaction.
+    pub fn record_clean_verdicts(&mut self, run: RunId, verdicts: &[CleanVerdict]) -> Result<()> {
+        let path = self.path.clone();
+        let sql = |err| Error::Sqlite {
+            path: path.clone(),
+            err,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO clean_verdicts
+                        (doc, run_id, keep, rule, value, score, details)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(sql)?;
+            for v in verdicts {
+                let details = v.details.as_ref().map(Value::to_string);
+                stmt.execute(params![
+                    v.doc, run.0, v.keep, v.rule, v.value, v.score, details
+                ])
+                .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Records (or replaces) the dedup stage's verdicts, in one transaction.
+    pub fn record_dedup_verdicts(&mut self, run: RunId, verdicts: &[DedupVerdict]) -> Result<()> {
+        let path = self.path.clone();
+        let sql = |err| Error::Sqlite {
+            path: path.clone(),
+            err,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO dedup_verdicts
+                        (doc, run_id, keep, kind, cluster, similarity)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sql)?;
+            for v in verdicts {
+                stmt.execute(params![
+                    v.doc,
+                    run.0,
+                    v.keep,
+                    v.kind.as_str(),
+                    v.cluster,
+                    v.similarity
+                ])
+                .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Counts and sizes of everything in the store.
+    pub fn stats(&self) -> Result<crate::Stats> {
+        crate::stats::collect(self)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        self.sql(r)
+    }
+
+    fn fetch_page(&self, selection: Selection, after: i64) -> Result<Vec<StoredDocument>> {
+        let sql = match selection {
+            Selection::All => format!("{COLUMNS} WHERE d.seq > ?1 ORDER BY d.seq LIMIT ?2"),
+            Selection::Kept => {
+                format!("{COLUMNS} WHERE d.seq > ?1 AND {KEPT} ORDER BY d.seq LIMIT ?2")
+            }
+        };
+        let mut stmt = self.sql(self.conn.prepare_cached(&sql))?;
+        let rows = self.sql(stmt.query_map(params![after, PAGE], row_to_document))?;
+        rows.map(|r| self.sql(r)).collect()
+    }
+}
+
+/// How long opening waits for other processes that hold the database.
+const BUSY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Switches to WAL. SQLite answers "database is locked" at once, without its busy handler,
+/// when another connection is opening the same new file; so this waits and retries itself.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + BUSY;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "SELECT d.seq, d.id, d.text, d.url, d.source, d.title, d.lang, d.created, d.extra
+     FROM documents d";
+
+fn row_to_document(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredDocument> {
+    let extra: Option<String> = row.get(8)?;
+    let extra = match extra {
+        None => serde_json::Map::new(),
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+    };
+    Ok(StoredDocument {
+        seq: row.get(0)?,
+        doc: Document {
+            id: row.get(1)?,
+            text: row.get(2)?,
+            url: row.get(3)?,
+            source: row.get(4)?,
+            title: row.get(5)?,
+            lang: row.get(6)?,
+            created: row.get(7)?,
+            extra,
+        },
+    })
+}
+
+/// Streams documents from a [`Store`]; see [`Store::documents`].
+pub struct DocumentIter<'a> {
+    store: &'a Store,
+    selection: Selection,
+    after: i64,
+    page: std::vec::IntoIter<StoredDocument>,
+    done: bool,
+}
+
+impl Iterator for DocumentIter<'_> {
+    type Item = Result<StoredDocument>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(doc) = self.page.next() {
+            self.after = doc.seq;
+            return Some(Ok(doc));
+        }
+        if self.done {
+            return None;
+        }
+        match self.store.fetch_page(self.selection, self.after) {
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Ok(page) => {
+                self.done = (page.len() as i64) < PAGE;
+                self.page = page.into_iter();
+                let doc = self.page.next()?;
+                self.after = doc.seq;
+                Some(Ok(doc))
+            }
+        }
+    }
+}
+
+pub(crate) fn kept_condition() -> &'static str {
+    KEPT
+}
