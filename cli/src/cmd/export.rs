@@ -1,0 +1,37 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use corpus::{JsonlWriter, Selection, Store};
+
+use crate::Global;
+use crate::progress::Bar;
+
+/// `zhcorpus export --db corpus.db [--kept-only] [--output docs.jsonl.zst]`
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Where to write; zstd-compressed when the name ends in `.zst`. Standard output by default.
+    #[arg(long, short, value_name = "FILE", default_value = "-")]
+    output: PathBuf,
+
+    /// Only documents that no stage's verdict removed (clean rejections and dedup
+    /// duplicates are left out): what goes into training.
+    #[arg(long)]
+    kept_only: bool,
+}
+
+pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
+    let store = Store::open_existing(&global.db)?;
+    let selection = if args.kept_only {
+        Selection::Kept
+    } else {
+        Selection::All
+    };
+    let mut out = JsonlWriter::create(&args.output)?;
+    let n = corpus::export::run(&store, selection, &mut out, &Bar::new(global.quiet))?;
+    out.finish()?;
+    if args.output != std::path::Path::new("-") {
+        println!("exported {n} documents to {}", args.output.display());
+    }
+    Ok(())
+}

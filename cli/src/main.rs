@@ -1,0 +1,91 @@
+//! The `zhcorpus` command: argument parsing, logging and progress. Glue only: the work is done
+//! by the library crates.
+
+mod cmd;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// Build Chinese pretraining corpora end to end: crawl, extract, clean, deduplicate, train a
+/// tokenizer, pretrain, in one binary over one SQLite file.
+#[derive(Parser)]
+#[command(name = "zhcorpus", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args)]
+pub struct Global {
+    /// The corpus database (one SQLite file). Commands that write create it; commands that only
+    /// read require it to exist.
+    #[arg(long, global = true, value_name = "PATH", default_value = "corpus.db")]
+    pub db: PathBuf,
+
+    /// No progress bars (they are also off when stderr is not a terminal).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More logging on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline on built-in sample data and show what it made.
+    Demo(cmd::demo::DemoArgs),
+    /// Store JSONL(.zst) documents in the database.
+    Import(cmd::import::ImportArgs),
+    /// Write documents from the database as JSONL(.zst).
+    Export(cmd::export::ExportArgs),
+    /// Counts and sizes: documents per source, verdicts per stage, pages, runs.
+    Stats(cmd::stats::StatsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(&cli.global, args),
+        Command::Import(args) => cmd::import::run(&cli.global, args),
+        Command::Export(args) => cmd::export::run(&cli.global, args),
+        Command::Stats(args) => cmd::stats::run(&cli.global, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            let bad_input = err.chain().any(|e| {
+                e.downcast_ref::<corpus::Error>()
+                    .is_some_and(|e| e.is_bad_input())
+            });
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

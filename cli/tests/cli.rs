@@ -1,0 +1,234 @@
+//! The `zhcorpus` command as a user runs it: import, export, stats, demo, and bad input.
+
+mod common;
+
+use std::fs;
+
+use common::{count, ok, run, stderr, stdout, write_jsonl};
+
+#[test]
+fn import_then_export_gives_identical_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = tests::generate_documents(12_000, 11);
+    write_jsonl(&dir.path().join("docs.jsonl"), &docs);
+    let out = ok(run(dir.path(), &["import", "--input", "docs.jsonl"]));
+    assert!(
+        out.starts_with("imported 12000 new documents into corpus.db"),
+        "{out}"
+    );
+    ok(run(dir.path(), &["export", "--output", "back.jsonl"]));
+    assert_eq!(
+        fs::read(dir.path().join("docs.jsonl")).unwrap(),
+        fs::read(dir.path().join("back.jsonl")).unwrap()
+    );
+    // to standard output too
+    let exported = ok(run(dir.path(), &["export"]));
+    assert_eq!(
+        exported.as_bytes(),
+        fs::read(dir.path().join("docs.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn zstd_input_and_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = tests::generate_documents(3_000, 12);
+    write_jsonl(&dir.path().join("a.jsonl.zst"), &docs[..1_000]);
+    write_jsonl(&dir.path().join("b.jsonl"), &docs[1_000..]);
+    ok(run(
+        dir.path(),
+        &[
+            "import",
+            "--input",
+            "a.jsonl.zst",
+            "b.jsonl",
+            "--db",
+            "z.db",
+        ],
+    ));
+    ok(run(
+        dir.path(),
+        &["export", "--db", "z.db", "-o", "all.jsonl.zst"],
+    ));
+    let compressed = fs::read(dir.path().join("all.jsonl.zst")).unwrap();
+    assert_eq!(&compressed[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd frame");
+    let back: Vec<_> = corpus::JsonlReader::open(&dir.path().join("all.jsonl.zst"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(back, docs);
+}
+
+#[test]
+fn foreign_field_order_and_types_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"text":"第一篇","meta":{"score":0.5,"tags":["新闻"]},"id":"x1","url":"http://a.cn/1"}"#,
+        r#"{"id":7,"source":"forum","text":"第二篇","created":"2024-05-01","n":null}"#,
+        r#"{"text":"没有编号的文档"}"#,
+    ];
+    fs::write(dir.path().join("in.jsonl"), lines.join("\n")).unwrap();
+    ok(run(dir.path(), &["import", "--input", "in.jsonl"]));
+    let out = ok(run(dir.path(), &["export"]));
+    let got: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut want: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    want[1]["id"] = "7".into();
+    want[2]["id"] = corpus::text_hash_id("没有编号的文档").into();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn reimport_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    write_jsonl(
+        &dir.path().join("d.jsonl"),
+        &tests::generate_documents(500, 13),
+    );
+    ok(run(dir.path(), &["import", "-i", "d.jsonl"]));
+    let out = ok(run(dir.path(), &["import", "-i", "d.jsonl"]));
+    assert!(out.contains("imported 0 new documents"), "{out}");
+    assert!(out.contains("500 already stored"), "{out}");
+    assert_eq!(count(&dir.path().join("corpus.db")), 500);
+}
+
+#[test]
+fn corrupt_line_is_named_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = tests::generate_documents(20, 14);
+    write_jsonl(&dir.path().join("good.jsonl"), &docs[..10]);
+    ok(run(dir.path(), &["import", "-i", "good.jsonl"]));
+
+    let mut text: String = docs[10..].iter().map(|d| d.to_json() + "\n").collect();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(4, r#"{"id":"broken","text":"没有结尾"#);
+    text = lines.join("\n");
+    fs::write(dir.path().join("bad.jsonl"), &text).unwrap();
+    let o = run(dir.path(), &["import", "-i", "bad.jsonl"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    insta::assert_snapshot!(stderr(&o), @r"
+    error: bad.jsonl:5: invalid JSON: EOF while parsing a string at line 1 column 35
+    ");
+    // what was stored stays; the lines before the bad one were stored too
+    let db = dir.path().join("corpus.db");
+    assert_eq!(count(&db), 14);
+    // fixing the line and importing again completes the file
+    fs::write(
+        dir.path().join("bad.jsonl"),
+        text.replace("没有结尾\n", "没有结尾\"}\n"),
+    )
+    .unwrap();
+    ok(run(dir.path(), &["import", "-i", "bad.jsonl"]));
+    assert_eq!(count(&db), 21);
+}
+
+#[test]
+fn skip_invalid_counts_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("in.jsonl"),
+        "{\"id\":\"a\",\"text\":\"好\"}\nnot json\n{\"id\":\"b\"}\n{\"id\":\"c\",\"text\":\"的\"}\n",
+    )
+    .unwrap();
+    let out = ok(run(
+        dir.path(),
+        &["import", "-i", "in.jsonl", "--skip-invalid"],
+    ));
+    assert!(out.contains("imported 2 new documents"), "{out}");
+    assert!(out.contains("2 invalid lines skipped"), "{out}");
+    assert!(out.contains("in.jsonl:2: invalid JSON"), "{out}");
+    assert!(out.contains("in.jsonl:3: missing field `text`"), "{out}");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["import", "-i", "missing.jsonl"],
+            "error: cannot read missing.jsonl: No such file or directory (os error 2)\n",
+        ),
+        (
+            &["stats", "--db", "nothing.db"],
+            "error: database nothing.db does not exist (create one with `zhcorpus import --db nothing.db`)\n",
+        ),
+        (
+            &["export", "--db", "notes.txt"],
+            "error: notes.txt is not a zhcorpus database: it is not an SQLite file\n",
+        ),
+        (
+            &["import", "--db", "notes.txt", "-i", "missing.jsonl"],
+            "error: notes.txt is not a zhcorpus database: it is not an SQLite file\n",
+        ),
+    ];
+    fs::write(
+        dir.path().join("notes.txt"),
+        "随便写的笔记，不是数据库。".repeat(200),
+    )
+    .unwrap();
+    for (args, expected) in cases {
+        let o = run(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), expected, "{args:?}");
+        assert!(stdout(&o).is_empty());
+    }
+    assert!(!dir.path().join("nothing.db").exists());
+    // usage errors are 2 as well
+    assert_eq!(run(dir.path(), &["import"]).status.code(), Some(2));
+}
+
+#[test]
+fn stats_counts_sources_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_jsonl(
+        &dir.path().join("d.jsonl"),
+        &tests::generate_documents(30, 15),
+    );
+    ok(run(dir.path(), &["import", "-i", "d.jsonl"]));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(run(dir.path(), &["stats", "--json"]))).unwrap();
+    assert_eq!(json["documents"], 30);
+    assert_eq!(json["kept"], 30);
+    assert_eq!(json["sources"].as_array().unwrap().len(), 3);
+    assert_eq!(json["sources"][0]["documents"], 10);
+    assert_eq!(json["runs"][0]["stage"], "import");
+    assert_eq!(json["runs"][0]["status"], "done");
+    assert_eq!(json["runs"][0]["counts"]["inserted"], 30);
+    assert_eq!(json["clean"]["judged"], 0);
+    let text = ok(run(dir.path(), &["stats"]));
+    assert!(text.contains("documents   30 (30 kept)"), "{text}");
+    assert!(text.contains("clean       not run"), "{text}");
+}
+
+#[test]
+fn demo_runs_on_a_fresh_folder_and_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(run(dir.path(), &["demo", "--dir", "d"]));
+    assert!(out.contains("17 documents read, 17 new"), "{out}");
+    assert!(out.contains("documents   17 (17 kept)"), "{out}");
+    let out = ok(run(dir.path(), &["demo", "--dir", "d"]));
+    assert!(
+        out.contains("17 documents read, 0 new, 17 already stored"),
+        "{out}"
+    );
+    let kept = fs::read_to_string(dir.path().join("d/kept.jsonl")).unwrap();
+    assert_eq!(kept.lines().count(), 17);
+}
+
+#[test]
+fn every_command_explains_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["import", "export", "stats", "demo"] {
+        let help = ok(run(dir.path(), &[cmd, "--help"]));
+        assert!(help.contains("--db <PATH>"), "{cmd}: {help}");
+        assert!(help.contains("[default: corpus.db]"), "{cmd}: {help}");
+        assert!(help.contains("--quiet"), "{cmd}: {help}");
+    }
+    let help = ok(run(dir.path(), &["import", "--help"]));
+    assert!(help.contains("[default: 1000]"), "{help}");
+}
