@@ -1,0 +1,537 @@
+//! The page as a sequence of text blocks: each run of text between block-level boundaries,
+//! with the counts the scorer needs and its place in the element tree.
+//!
+//! The walk is iterative (ego-tree's `traverse`), so any nesting depth is safe.
+
+use ego_tree::iter::Edge;
+use scraper::node::Element;
+use scraper::{Html, Node};
+
+/// One run of text.
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    pub text: String,
+    /// Characters that are not whitespace.
+    pub chars: usize,
+    /// Of which inside links.
+    pub link_chars: usize,
+    /// Sentence punctuation (Chinese and ASCII).
+    pub punct: usize,
+    /// Sentence-ending punctuation: `。！？；…!?;`.
+    pub ends: usize,
+    /// Dense index of the innermost block-level element holding the text.
+    pub owner: usize,
+    /// Inside an element marked as boilerplate (navigation, footer, comments, sharing...);
+    /// set by [`crate::content::resolve_boilerplate`] once the whole page is known.
+    pub boiler: bool,
+}
+
+/// An `<img>` found on the way, with what may describe it.
+#[derive(Debug, Clone)]
+pub(crate) struct ImageRef {
+    pub src: Option<String>,
+    pub alt: Option<String>,
+    pub title: Option<String>,
+    /// `<figcaption>` of the enclosing `<figure>`, filled in when the figure closes.
+    pub figcaption: Option<String>,
+    /// Dense index of the element that holds the image.
+    pub owner: usize,
+    /// Index of the first block after the image.
+    pub next_block: usize,
+    pub tiny: bool,
+}
+
+/// The walk's result.
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    pub blocks: Vec<Block>,
+    pub images: Vec<ImageRef>,
+    /// Parent of each element, by dense index (elements numbered in document order).
+    pub parent: Vec<Option<usize>>,
+    /// How each element's tag, class or id marks it.
+    pub marks: Vec<Mark>,
+    /// Whether each element is boilerplate, once [`crate::content::resolve_boilerplate`] ran.
+    pub marked: Vec<bool>,
+    pub title: Option<String>,
+    pub h1: Vec<(usize, String)>,
+    /// `<meta>` name/property/itemprop (lower case) and content, in order.
+    pub meta: Vec<(String, String)>,
+    /// `<time datetime>` values.
+    pub times: Vec<String>,
+    /// Texts of `application/ld+json` scripts.
+    pub json_ld: Vec<String>,
+    pub base: Option<String>,
+}
+
+/// Subtrees whose text is never content.
+const SKIP: &[&str] = &[
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math",
+    "select", "textarea", "button", "canvas", "video", "audio", "map", "option", "title",
+];
+
+const BLOCK: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "center",
+    "dd",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "frameset",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "hr",
+    "html",
+    "li",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "thead",
+    "tfoot",
+    "tr",
+    "td",
+    "th",
+    "ul",
+    "caption",
+    "summary",
+    "legend",
+    "br",
+    "text",
+];
+
+/// How an element's tag, class or id marks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    None,
+    /// A widget: share bars, ads, related lists, tags, sidebars. Small by nature, so the mark
+    /// is ignored on an element holding most of the page's prose.
+    Widget,
+    /// A section that is never the article however large: comments, replies, navigation,
+    /// footers, copyright notices.
+    Section,
+}
+
+/// Class or id words (matched as whole words) and fragments (matched anywhere) for sections.
+const SECTION_WORDS: &[&str] = &[
+    "nav",
+    "navbar",
+    "navi",
+    "menu",
+    "footer",
+    "foot",
+    "comment",
+    "comments",
+    "reply",
+    "copyright",
+    "breadcrumb",
+    "breadcrumbs",
+    "crumb",
+    "login",
+    "topbar",
+    "sitemap",
+];
+const SECTION_PARTS: &[&str] = &[
+    "comment",
+    "footer",
+    "copyright",
+    "breadcrumb",
+    "navbar",
+    "topnav",
+];
+
+/// The same for widgets.
+const WIDGET_WORDS: &[&str] = &[
+    "sidebar",
+    "side",
+    "share",
+    "sharing",
+    "related",
+    "recommend",
+    "ad",
+    "ads",
+    "advert",
+    "advertisement",
+    "banner",
+    "toolbar",
+    "pager",
+    "pagination",
+    "hot",
+    "hotnews",
+    "rank",
+    "ranking",
+    "friendlink",
+    "links",
+    "bottom",
+    "tags",
+    "guide",
+];
+const WIDGET_PARTS: &[&str] = &[
+    "sidebar",
+    "recommend",
+    "advert",
+    "share",
+    "related",
+    "friendlink",
+];
+
+const PUNCT: &[char] = &[
+    '，', '。', '！', '？', '；', '：', '、', '…', '“', '”', '「', '」', '（', '）', ',', '.', '!',
+    '?', ';',
+];
+
+pub(crate) fn is_punct(c: char) -> bool {
+    PUNCT.contains(&c)
+}
+
+fn is_sentence_end(c: char) -> bool {
+    matches!(c, '。' | '！' | '？' | '；' | '…' | '!' | '?' | ';')
+}
+
+const F_BLOCK: u8 = 1;
+const F_LINK: u8 = 2;
+const F_FIGURE: u8 = 16;
+const F_FIGCAPTION: u8 = 32;
+const F_TITLE: u8 = 64;
+
+#[derive(Default)]
+struct Walker {
+    page: Page,
+    buf: String,
+    chars: usize,
+    link_chars: usize,
+    punct: usize,
+    ends: usize,
+    pending_space: bool,
+    link: usize,
+    /// Open elements: dense index and flags.
+    open: Vec<(usize, u8)>,
+    /// Innermost open block element.
+    blocks: Vec<usize>,
+    /// Images inside each open `<figure>` (indices into page.images).
+    figures: Vec<Vec<usize>>,
+    figcaption: Option<String>,
+    capture: Option<String>,
+}
+
+pub(crate) fn walk(html: &Html) -> Page {
+    let mut w = Walker::default();
+    let mut skip = 0usize;
+    for edge in html.tree.root().traverse() {
+        match edge {
+            Edge::Open(node) => match node.value() {
+                Node::Element(el) => {
+                    if skip > 0 {
+                        skip += 1;
+                        continue;
+                    }
+                    let name = el.name();
+                    match name {
+                        "title" if w.page.title.is_none() => {
+                            w.page.title = Some(node_text(node));
+                        }
+                        "meta" => meta(&mut w.page, el),
+                        "time" => {
+                            if let Some(d) = el.attr("datetime") {
+                                w.page.times.push(d.to_string());
+                            }
+                        }
+                        "base" if w.page.base.is_none() => {
+                            w.page.base = el.attr("href").map(str::to_string);
+                        }
+                        "script" if el.attr("type").is_some_and(|t| t.contains("ld+json")) => {
+                            w.page.json_ld.push(node_text(node));
+                        }
+                        _ => {}
+                    }
+                    if SKIP.contains(&name) || hidden(el) {
+                        skip = 1;
+                        continue;
+                    }
+                    w.open_element(name, el);
+                }
+                Node::Text(t) if skip == 0 => w.text(t),
+                _ => {}
+            },
+            Edge::Close(node) => {
+                if let Node::Element(_) = node.value() {
+                    if skip > 0 {
+                        skip -= 1;
+                        continue;
+                    }
+                    w.close_element();
+                }
+            }
+        }
+    }
+    w.flush();
+    w.page
+}
+
+fn node_text(node: ego_tree::NodeRef<'_, Node>) -> String {
+    let mut s = String::new();
+    for d in node.descendants() {
+        if let Node::Text(t) = d.value() {
+            s.push_str(t);
+        }
+    }
+    collapse(&s)
+}
+
+/// Collapses whitespace runs to one space and trims.
+pub(crate) fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn meta(page: &mut Page, el: &Element) {
+    let key = el
+        .attr("name")
+        .or_else(|| el.attr("property"))
+        .or_else(|| el.attr("itemprop"));
+    if let (Some(k), Some(v)) = (key, el.attr("content")) {
+        page.meta
+            .push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+}
+
+fn hidden(el: &Element) -> bool {
+    if el.attr("hidden").is_some() || el.attr("aria-hidden") == Some("true") {
+        return true;
+    }
+    el.attr("style").is_some_and(|s| {
+        let s: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        s.contains("display:none") || s.contains("visibility:hidden")
+    })
+}
+
+fn boilerplate(name: &str, el: &Element) -> Mark {
+    match name {
+        "nav" | "footer" => return Mark::Section,
+        "aside" => return Mark::Widget,
+        "html" | "body" => return Mark::None,
+        _ => {}
+    }
+    let values: Vec<String> = [el.attr("id"), el.attr("class")]
+        .into_iter()
+        .flatten()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let hit = |words: &[&str], parts: &[&str]| {
+        values.iter().any(|v| {
+            parts.iter().any(|p| v.contains(p))
+                || v.split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|word| words.contains(&word))
+        })
+    };
+    if hit(SECTION_WORDS, SECTION_PARTS) {
+        Mark::Section
+    } else if hit(WIDGET_WORDS, WIDGET_PARTS) {
+        Mark::Widget
+    } else {
+        Mark::None
+    }
+}
+
+impl Walker {
+    fn open_element(&mut self, name: &str, el: &Element) {
+        let index = self.page.parent.len();
+        self.page.parent.push(self.open.last().map(|(i, _)| *i));
+        let mut flags = 0;
+        if BLOCK.contains(&name) {
+            self.flush();
+            flags |= F_BLOCK;
+            self.blocks.push(index);
+        }
+        match name {
+            // an anchor without href (`<a name=top>`) is no link; left unclosed, the parser
+            // reopens it around everything after it
+            "a" if el.attr("href").is_some() => {
+                flags |= F_LINK;
+                self.link += 1;
+            }
+            "h1" => {
+                flags |= F_TITLE;
+                self.capture = Some(String::new());
+            }
+            "figure" => {
+                flags |= F_FIGURE;
+                self.figures.push(Vec::new());
+            }
+            "figcaption" => {
+                flags |= F_FIGCAPTION;
+                self.figcaption = Some(String::new());
+            }
+            "img" => self.image(el, index),
+            _ => {}
+        }
+        self.page.marks.push(boilerplate(name, el));
+        self.open.push((index, flags));
+    }
+
+    fn close_element(&mut self) {
+        let Some((index, flags)) = self.open.pop() else {
+            return;
+        };
+        if flags & F_BLOCK != 0 {
+            self.flush();
+            self.blocks.pop();
+        }
+        if flags & F_LINK != 0 {
+            self.link -= 1;
+        }
+        if flags & F_TITLE != 0
+            && let Some(t) = self.capture.take()
+        {
+            let t = collapse(&t);
+            if !t.is_empty() {
+                self.page.h1.push((index, t));
+            }
+        }
+        if flags & F_FIGCAPTION != 0
+            && let Some(c) = self.figcaption.take()
+            && let Some(images) = self.figures.last()
+        {
+            let c = collapse(&c);
+            for &i in images {
+                if !c.is_empty() {
+                    self.page.images[i].figcaption = Some(c.clone());
+                }
+            }
+        }
+        if flags & F_FIGURE != 0 {
+            self.figures.pop();
+        }
+    }
+
+    fn image(&mut self, el: &Element, owner: usize) {
+        let attr = |n: &str| {
+            el.attr(n)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let lazy = [
+            "data-src",
+            "data-original",
+            "data-lazy-src",
+            "data-actualsrc",
+            "data-url",
+        ]
+        .iter()
+        .find_map(|n| attr(n));
+        let src = attr("src").filter(|s| !s.starts_with("data:"));
+        let srcset = attr("srcset")
+            .or_else(|| attr("data-srcset"))
+            .and_then(|s| largest_in_srcset(&s));
+        let src = lazy.or(src).or(srcset);
+        let dim = |n: &str| attr(n).and_then(|v| v.trim_end_matches("px").parse::<u32>().ok());
+        let tiny = matches!((dim("width"), dim("height")), (Some(w), _) if w < 50)
+            || matches!((dim("width"), dim("height")), (_, Some(h)) if h < 50);
+        let i = self.page.images.len();
+        self.page.images.push(ImageRef {
+            src,
+            alt: attr("alt").map(|a| collapse(&a)),
+            title: attr("title").map(|a| collapse(&a)),
+            figcaption: None,
+            owner,
+            next_block: self.page.blocks.len() + usize::from(self.chars > 0),
+            tiny,
+        });
+        if let Some(f) = self.figures.last_mut() {
+            f.push(i);
+        }
+    }
+
+    fn text(&mut self, t: &str) {
+        if let Some(c) = self.capture.as_mut() {
+            c.push_str(t);
+        }
+        if let Some(c) = self.figcaption.as_mut() {
+            c.push_str(t);
+        }
+        for c in t.chars() {
+            if c.is_whitespace() || c == '\u{a0}' {
+                self.pending_space = true;
+                continue;
+            }
+            if self.pending_space && !self.buf.is_empty() {
+                self.buf.push(' ');
+            }
+            self.pending_space = false;
+            self.buf.push(c);
+            self.chars += 1;
+            if self.link > 0 {
+                self.link_chars += 1;
+            }
+            if is_punct(c) {
+                self.punct += 1;
+                if is_sentence_end(c) {
+                    self.ends += 1;
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.chars > 0 {
+            self.page.blocks.push(Block {
+                text: std::mem::take(&mut self.buf),
+                chars: self.chars,
+                link_chars: self.link_chars,
+                punct: self.punct,
+                ends: self.ends,
+                owner: self.blocks.last().copied().unwrap_or(0),
+                boiler: false,
+            });
+        }
+        self.buf.clear();
+        self.chars = 0;
+        self.link_chars = 0;
+        self.punct = 0;
+        self.ends = 0;
+        self.pending_space = false;
+    }
+}
+
+/// The URL with the largest width or density descriptor in a `srcset`.
+fn largest_in_srcset(srcset: &str) -> Option<String> {
+    srcset
+        .split(',')
+        .filter_map(|candidate| {
+            let mut parts = candidate.split_whitespace();
+            let url = parts.next()?;
+            let size = parts
+                .next()
+                .and_then(|d| d.trim_end_matches(['w', 'x']).parse::<f64>().ok())
+                .unwrap_or(1.0);
+            Some((size, url.to_string()))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, url)| url)
+}

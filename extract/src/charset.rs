@@ -1,0 +1,329 @@
+//! Which character encoding a page is in, and how we know.
+//!
+//! Order of evidence: a byte-order mark; bytes that are valid UTF-8 (whatever a page declares,
+//! valid UTF-8 with non-ASCII text is not GBK by accident); the HTTP `Content-Type` charset; a
+//! `<meta>` declaration in the first 8 KiB; detection by chardetng. A declaration is trusted
+//! only if decoding with it gives almost no errors. `gb2312` and `gbk` are decoded as GB18030,
+//! their superset, as browsers do.
+
+use encoding_rs::{Encoding, GB18030, UTF_8};
+use serde::Serialize;
+
+/// How the encoding was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CharsetSource {
+    /// A byte-order mark.
+    Bom,
+    /// The bytes are valid UTF-8.
+    Utf8Valid,
+    /// The HTTP Content-Type header.
+    Http,
+    /// A `<meta charset>` or `<meta http-equiv>` declaration.
+    Meta,
+    /// chardetng's guess from the bytes.
+    Detected,
+}
+
+/// The decision, as recorded with every extraction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Charset {
+    /// The WHATWG name of the encoding used, e.g. `UTF-8`, `gb18030`, `Big5`.
+    pub name: String,
+    pub source: CharsetSource,
+    /// What the page or server declared, if anything, verbatim.
+    pub declared: Option<String>,
+    /// Malformed sequences replaced while decoding.
+    pub errors: usize,
+}
+
+/// How far into the page to look for a `<meta>` declaration. The HTML standard's prescan looks
+/// at 1,024 bytes; Chinese pages often put scripts and comments first, so look further.
+const META_SCAN: usize = 8192;
+
+/// How many bytes of non-ASCII lines the detector sees: enough text for a confident guess.
+const DETECT_BYTES: usize = 8 * 1024;
+
+/// A declaration is rejected when more than this share of the decoded characters are errors.
+const MAX_ERROR_RATE: f64 = 0.001;
+
+/// Decodes `bytes`, choosing the encoding as described in the module documentation.
+pub fn decode(bytes: &[u8], http_charset: Option<&str>) -> (String, Charset) {
+    if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
+        let (text, errors) = decode_with(enc, &bytes[bom_len..]);
+        return (text, decision(enc, CharsetSource::Bom, None, errors));
+    }
+    let meta = sniff_meta(&bytes[..bytes.len().min(META_SCAN)]);
+    let declared = http_charset
+        .map(|c| (c.to_string(), CharsetSource::Http))
+        .or_else(|| meta.map(|m| (m, CharsetSource::Meta)));
+    let declared_label = declared.as_ref().map(|(d, _)| d.clone());
+    if !bytes.is_ascii()
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        return (
+            text.to_string(),
+            decision(UTF_8, CharsetSource::Utf8Valid, declared_label, 0),
+        );
+    }
+    if let Some((label, source)) = &declared
+        && let Some(enc) = Encoding::for_label(label.trim().as_bytes()).map(widen)
+    {
+        // UTF-16 declared in a byte stream without a BOM is a lie (the standard says so too)
+        if enc != encoding_rs::UTF_16LE && enc != encoding_rs::UTF_16BE {
+            let (text, errors) = decode_with(enc, bytes);
+            if (errors as f64) <= MAX_ERROR_RATE * text.chars().count().max(1) as f64 {
+                return (text, decision(enc, *source, declared_label, errors));
+            }
+        }
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    // Only lines with non-ASCII bytes tell encodings apart; markup and scripts cost chardetng
+    // as much per byte as text does. A line feed is never a trail byte of GBK, Big5, Shift_JIS
+    // or UTF-8, so cutting there keeps every sequence whole.
+    let mut fed = 0;
+    for line in bytes.split(|&b| b == b'\n') {
+        if fed >= DETECT_BYTES {
+            break;
+        }
+        if !line.is_ascii() {
+            detector.feed(line, false);
+            detector.feed(b"\n", false);
+            fed += line.len() + 1;
+        }
+    }
+    detector.feed(&[], true);
+    let enc = widen(detector.guess(None, chardetng::Utf8Detection::Allow));
+    // chardetng rules out an encoding at the first invalid sequence, and real pages are often
+    // damaged in a few places (a title cut in the middle of a character). When it settles on a
+    // single-byte encoding, a multi-byte one that decodes nearly everything into Han text wins.
+    if enc.is_single_byte() {
+        for candidate in [UTF_8, GB18030, encoding_rs::BIG5] {
+            let (text, errors) = decode_with(candidate, bytes);
+            if mostly_han_with_few_errors(&text, errors) {
+                return (
+                    text,
+                    decision(candidate, CharsetSource::Detected, declared_label, errors),
+                );
+            }
+        }
+    }
+    let (text, errors) = decode_with(enc, bytes);
+    (
+        text,
+        decision(enc, CharsetSource::Detected, declared_label, errors),
+    )
+}
+
+/// Whether a tolerant decoding is good enough: one error, or at most one per 500 non-ASCII
+/// characters, and most non-ASCII characters Han.
+fn mostly_han_with_few_errors(text: &str, errors: usize) -> bool {
+    let non_ascii = text.chars().filter(|c| !c.is_ascii()).count();
+    let han = text
+        .chars()
+        .filter(|&c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+        .count();
+    non_ascii >= 16 && errors <= 1 + non_ascii / 500 && han * 2 >= non_ascii
+}
+
+/// GBK (and gb2312, which WHATWG maps to it) decode as GB18030, their superset.
+fn widen(enc: &'static Encoding) -> &'static Encoding {
+    if enc == encoding_rs::GBK {
+        GB18030
+    } else {
+        enc
+    }
+}
+
+fn decision(
+    enc: &'static Encoding,
+    source: CharsetSource,
+    declared: Option<String>,
+    errors: usize,
+) -> Charset {
+    Charset {
+        name: enc.name().to_string(),
+        source,
+        declared,
+        errors,
+    }
+}
+
+/// Decodes without a BOM check, counting replaced malformed sequences.
+fn decode_with(enc: &'static Encoding, bytes: &[u8]) -> (String, usize) {
+    let mut decoder = enc.new_decoder_without_bom_handling();
+    let cap = decoder
+        .max_utf8_buffer_length_without_replacement(bytes.len())
+        .unwrap_or(bytes.len().saturating_mul(3));
+    let mut out = String::with_capacity(cap.min(bytes.len() * 3 + 16));
+    let mut errors = 0;
+    let mut input = bytes;
+    loop {
+        let (result, read) = decoder.decode_to_string_without_replacement(input, &mut out, true);
+        input = &input[read..];
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => break,
+            encoding_rs::DecoderResult::OutputFull => {
+                out.reserve(input.len() * 3 + 16);
+            }
+            encoding_rs::DecoderResult::Malformed(_, _) => {
+                errors += 1;
+                out.push('\u{fffd}');
+            }
+        }
+    }
+    (out, errors)
+}
+
+/// Finds a charset declared in a `<meta>` tag: `<meta charset="gbk">` or
+/// `<meta http-equiv="Content-Type" content="text/html; charset=gb2312">`.
+pub fn sniff_meta(head: &[u8]) -> Option<String> {
+    let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
+    let mut at = 0;
+    while let Some(i) = find(&lower[at..], b"<meta") {
+        let start = at + i;
+        let end = find(&lower[start..], b">").map_or(lower.len(), |e| start + e);
+        let tag = &lower[start..end];
+        if let Some(c) = find(tag, b"charset") {
+            // positions found in the lower-cased copy; the value is taken from the original
+            let rest = &head[start + c + 7..end];
+            let rest = trim_start(rest);
+            if let Some(rest) = rest.strip_prefix(b"=") {
+                let rest = trim_start(rest);
+                let rest = rest
+                    .strip_prefix(b"\"")
+                    .or(rest.strip_prefix(b"'"))
+                    .unwrap_or(rest);
+                let len = rest
+                    .iter()
+                    .position(|b| !(b.is_ascii_alphanumeric() || b"-_:.".contains(b)))
+                    .unwrap_or(rest.len());
+                if len > 0 {
+                    return Some(String::from_utf8_lossy(&rest[..len]).into_owned());
+                }
+            }
+        }
+        at = end;
+    }
+    None
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes and returns "text | encoding source declared errors".
+    fn check(bytes: &[u8], http: Option<&str>, expected: &str) {
+        let (text, cs) = decode(bytes, http);
+        let text: String = text
+            .chars()
+            .filter(|c| !c.is_ascii() || c.is_ascii_alphanumeric())
+            .collect();
+        let got = format!(
+            "{text} | {} {:?} {:?} {}",
+            cs.name, cs.source, cs.declared, cs.errors
+        );
+        assert_eq!(got, expected);
+    }
+
+    fn gbk(s: &str) -> Vec<u8> {
+        GB18030.encode(s).0.into_owned()
+    }
+
+    #[test]
+    fn decisions() {
+        let page = |meta: &str, body: &str| {
+            let mut b = format!("<html><head>{meta}</head><body>").into_bytes();
+            b.extend(gbk(body));
+            b
+        };
+        // declared and right
+        check(
+            &page(r#"<meta charset="gb2312">"#, "中文网页"),
+            None,
+            "htmlheadmetacharsetgb2312headbody中文网页 | gb18030 Meta Some(\"gb2312\") 0",
+        );
+        // http-equiv form, GBK bytes
+        check(
+            &page(
+                r#"<meta http-equiv="Content-Type" content="text/html; charset=GBK" />"#,
+                "简体",
+            ),
+            None,
+            "htmlheadmetahttpequivContentTypecontenttexthtmlcharsetGBKheadbody简体 | gb18030 Meta Some(\"GBK\") 0",
+        );
+        // the server's header wins over the meta tag
+        check(
+            &gbk("汉字"),
+            Some("gbk"),
+            "汉字 | gb18030 Http Some(\"gbk\") 0",
+        );
+        // declares gb2312, is UTF-8: valid UTF-8 wins
+        check(
+            "<meta charset=gb2312>你好，世界".as_bytes(),
+            None,
+            "metacharsetgb2312你好，世界 | UTF-8 Utf8Valid Some(\"gb2312\") 0",
+        );
+        // declares UTF-8, is GBK: detection
+        check(
+            &[
+                b"<meta charset=utf-8>".as_slice(),
+                &gbk("这是一个用国标码写成的中文网页，没有声明正确的编码。"),
+            ]
+            .concat(),
+            None,
+            "metacharsetutf8这是一个用国标码写成的中文网页，没有声明正确的编码。 | gb18030 Detected Some(\"utf-8\") 0",
+        );
+        // nothing declared
+        check(
+            &gbk("没有声明编码的网页内容，只能靠猜测。"),
+            None,
+            "没有声明编码的网页内容，只能靠猜测。 | gb18030 Detected None 0",
+        );
+        // BOM
+        check(
+            &[b"\xef\xbb\xbf".as_slice(), "带BOM".as_bytes()].concat(),
+            Some("gbk"),
+            "带BOM | UTF-8 Bom None 0",
+        );
+        // GB18030 four-byte sequences decode
+        check(
+            &gbk("𠀀"),
+            Some("gb18030"),
+            "𠀀 | gb18030 Http Some(\"gb18030\") 0",
+        );
+        // pure ASCII with an unknown label
+        check(
+            b"plain",
+            Some("x-unknown"),
+            "plain | UTF-8 Detected Some(\"x-unknown\") 0",
+        );
+    }
+
+    #[test]
+    fn meta_sniffing() {
+        let cases = [
+            (r#"<META CHARSET='Big5'>"#, Some("Big5")),
+            (
+                r#"<meta content="text/html;charset = gb2312">"#,
+                Some("gb2312"),
+            ),
+            (r#"<meta name="x"><meta charset=utf-8/>"#, Some("utf-8")),
+            (r#"<meta name="charset">"#, None),
+            ("<meta charset=", None),
+            ("no tags", None),
+        ];
+        for (html, want) in cases {
+            assert_eq!(sniff_meta(html.as_bytes()).as_deref(), want, "{html}");
+        }
+    }
+}
