@@ -20,6 +20,7 @@ mod error;
 pub mod export;
 pub mod import;
 mod jsonl;
+mod pages;
 mod progress;
 pub mod schema;
 mod stats;
@@ -28,6 +29,7 @@ mod store;
 pub use document::{Document, text_hash_id};
 pub use error::{Error, Result};
 pub use jsonl::{JsonlReader, JsonlWriter};
+pub use pages::{ExtractionCounts, NewPage, PageExtraction, StoredPage, page_document_id};
 pub use progress::{NoProgress, Progress};
 pub use stats::{Count, RunSummary, SourceStats, Stats, VerdictStats};
 pub use store::{

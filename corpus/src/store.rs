@@ -362,6 +362,10 @@ impl Store {
         &self.conn
     }
 
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     pub(crate) fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
         self.sql(r)
     }
