@@ -45,6 +45,8 @@ enum Command {
     Import(cmd::import::ImportArgs),
     /// Write documents from the database as JSONL(.zst).
     Export(cmd::export::ExportArgs),
+    /// Main text, title, author, date and images of HTML pages, as JSON.
+    Extract(cmd::extract::ExtractArgs),
     /// Counts and sizes: documents per source, verdicts per stage, pages, runs.
     Stats(cmd::stats::StatsArgs),
 }
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Import(args) => cmd::import::run(&cli.global, args),
         Command::Export(args) => cmd::export::run(&cli.global, args),
+        Command::Extract(args) => cmd::extract::run(&cli.global, args),
         Command::Stats(args) => cmd::stats::run(&cli.global, args),
     };
     match result {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             let bad_input = err.chain().any(|e| {
                 e.downcast_ref::<corpus::Error>()
                     .is_some_and(|e| e.is_bad_input())
+                    || e.is::<cmd::extract::BadInput>()
             });
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
@@ -76,9 +80,10 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // html5ever warns about every page that is not valid HTML: not the user's concern
     let level = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,html5ever=error",
+        1 => "info,html5ever=error",
         2 => "debug",
         _ => "trace",
     };

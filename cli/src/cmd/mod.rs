@@ -2,5 +2,6 @@
 
 pub mod demo;
 pub mod export;
+pub mod extract;
 pub mod import;
 pub mod stats;
