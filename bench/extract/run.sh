@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Extraction benchmark: zhcorpus, trafilatura (in a throwaway venv) and a keep-all-visible-text
+# baseline on the same real Chinese pages, scored against hand-made ground truth, in one run.
+#   bench/extract/run.sh [DATA_DIR]      (default ../shared/data beside the repository)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+data=${1:-$root/../shared/data}
+if [ ! -d "$data/extract/cwced-dev" ]; then
+    echo "no evaluation data at $data/extract (pass the data folder as the first argument)" >&2
+    exit 2
+fi
+out="$root/bench/out/extract"
+venv="$root/bench/out/venv-extract"
+mkdir -p "$out"
+cd "$root"
+cargo build --release -q -p zhcorpus
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q trafilatura lxml_html_clean
+fi
+"$venv/bin/python" bench/extract/eval.py "$root/target/release/zhcorpus" "$data/extract" "$out"
