@@ -15,6 +15,10 @@ use crate::schema::{self, Found, SCHEMA_VERSION, now};
 const KEPT: &str = "NOT EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 0)
     AND NOT EXISTS (SELECT 1 FROM dedup_verdicts v WHERE v.doc = d.seq AND v.keep = 0)";
 
+/// Not rejected by the cleaner.
+const CLEAN_KEPT: &str =
+    "NOT EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 0)";
+
 /// Rows fetched per query when streaming documents.
 const PAGE: i64 = 1000;
 
@@ -42,6 +46,8 @@ pub enum Selection {
     All,
     /// Documents that no recorded verdict removed.
     Kept,
+    /// Documents the cleaner did not reject, whatever dedup said: what dedup works on.
+    CleanKept,
 }
 
 /// A document with its row number in the store, which verdicts refer to.
@@ -76,7 +82,8 @@ pub enum DedupKind {
 }
 
 impl DedupKind {
-    fn as_str(self) -> &'static str {
+    /// The name stored in `dedup_verdicts.kind`.
+    pub fn as_str(self) -> &'static str {
         match self {
             DedupKind::Unique => "unique",
             DedupKind::Exact => "exact",
@@ -353,6 +360,16 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
+    /// The cleaner's quality scores, by document seq.
+    pub fn clean_scores(&self) -> Result<std::collections::HashMap<i64, f64>> {
+        let mut stmt = self.sql(
+            self.conn
+                .prepare("SELECT doc, score FROM clean_verdicts WHERE score IS NOT NULL"),
+        )?;
+        let rows = self.sql(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))))?;
+        rows.map(|r| self.sql(r)).collect()
+    }
+
     /// Counts and sizes of everything in the store.
     pub fn stats(&self) -> Result<crate::Stats> {
         crate::stats::collect(self)
@@ -375,6 +392,9 @@ impl Store {
             Selection::All => format!("{COLUMNS} WHERE d.seq > ?1 ORDER BY d.seq LIMIT ?2"),
             Selection::Kept => {
                 format!("{COLUMNS} WHERE d.seq > ?1 AND {KEPT} ORDER BY d.seq LIMIT ?2")
+            }
+            Selection::CleanKept => {
+                format!("{COLUMNS} WHERE d.seq > ?1 AND {CLEAN_KEPT} ORDER BY d.seq LIMIT ?2")
             }
         };
         let mut stmt = self.sql(self.conn.prepare_cached(&sql))?;

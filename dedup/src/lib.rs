@@ -1,4 +1,258 @@
-//! The dedup stage (planned): exact (xxh3) and MinHash LSH near-duplicate detection as a batch
-//! job, recording cluster ids and the kept member in `dedup_verdicts`.
+//! The dedup stage: exact and near-duplicate detection as a batch job over the corpus.
 //!
-//! Nothing is implemented yet: `zhcorpus dedup` does not exist until this crate has its stage.
+//! Every document is normalised ([`minhash::normalize`]: full-width folded, case and
+//! whitespace ignored) and sketched: an xxh3-128 key of the normalised text for exact
+//! duplicates, and the LSH band keys of a MinHash signature over character n-grams (5 by
+//! default, the setting of data-juicer and NeMo Curator for Chinese) for near duplicates.
+//! Documents with equal keys, or sharing any band, are joined by union-find; each cluster keeps
+//! one member by a [`KeepPolicy`] and the others are removed as `exact` or `near` duplicates.
+//! Sketching runs in parallel; memory per document is the band keys (8 bytes a band) plus a
+//! few words.
+//!
+//! ```
+//! use dedup::{Config, Dedup};
+//!
+//! let dedup = Dedup::new(&Config::default()).unwrap();
+//! let texts = ["今天天气很好，我们去公园散步吧，顺便买点水果回家。",
+//!              "今天天气很好，我们去公园散步吧，顺便买点水果回家！",
+//!              "明天要下雨，记得带伞，路上注意安全，早点回家吃饭。"];
+//! let sketches: Vec<_> = texts.iter().map(|t| dedup.sketch(t)).collect();
+//! let outcomes = dedup.resolve(&sketches, &[None, None, None]);
+//! assert!(outcomes[0].keep && !outcomes[1].keep && outcomes[2].keep);
+//! ```
+
+pub mod cluster;
+pub mod minhash;
+mod run;
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use cluster::KeepPolicy;
+pub use minhash::Params;
+pub use run::{FileOutputs, Report, run_files, run_store};
+
+use cluster::{Member, UnionFind};
+use minhash::MinHasher;
+
+/// How to deduplicate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Jaccard similarity of shingle sets above which two documents are near duplicates.
+    /// 0.8 is datasketch's and NeMo Curator's choice; data-juicer uses 0.7.
+    pub threshold: f64,
+    /// MinHash permutations: 128, as datasketch and datatrove default to.
+    pub num_perm: usize,
+    /// Shingle length in characters: character 5-grams for Chinese (data-juicer, NeMo Curator).
+    pub ngram: usize,
+    /// Bands and rows of the LSH index; when absent, the pair that minimises false positives
+    /// plus false negatives at `threshold` (datasketch's rule).
+    pub bands: Option<usize>,
+    pub rows: Option<usize>,
+    /// Remove exact duplicates (after normalisation).
+    pub exact: bool,
+    /// Remove near duplicates.
+    pub near: bool,
+    pub keep: KeepPolicy,
+    /// Seed of the hash functions.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            threshold: 0.8,
+            num_perm: 128,
+            ngram: 5,
+            bands: None,
+            rows: None,
+            exact: true,
+            near: true,
+            keep: KeepPolicy::First,
+            seed: 1,
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid dedup configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// What resolving decided for one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub keep: bool,
+    pub kind: corpus::DedupKind,
+    /// The index of the member its cluster keeps (itself when kept); `None` when alone.
+    pub cluster: Option<usize>,
+}
+
+/// One document's sketch.
+#[derive(Debug, Clone)]
+pub struct Sketch {
+    pub exact: u128,
+    /// Band keys; empty for a text without shingles.
+    pub bands: Vec<u64>,
+    /// Length in characters.
+    pub len: usize,
+}
+
+/// A prepared deduplicator.
+#[derive(Debug, Clone)]
+pub struct Dedup {
+    cfg: Config,
+    params: Params,
+    hasher: MinHasher,
+}
+
+impl Dedup {
+    pub fn new(cfg: &Config) -> Result<Dedup, ConfigError> {
+        if !(cfg.threshold > 0.0 && cfg.threshold < 1.0) {
+            return Err(ConfigError(format!(
+                "threshold must be between 0 and 1, not {}",
+                cfg.threshold
+            )));
+        }
+        if cfg.num_perm == 0 || cfg.ngram == 0 {
+            return Err(ConfigError("num_perm and ngram must be positive".into()));
+        }
+        let params = match (cfg.bands, cfg.rows) {
+            (Some(b), Some(r)) if b > 0 && r > 0 && b * r <= cfg.num_perm => {
+                Params::new(cfg.threshold, b, r)
+            }
+            (None, None) => Params::optimal(cfg.threshold, cfg.num_perm),
+            _ => {
+                return Err(ConfigError(format!(
+                    "bands and rows go together, are positive, and bands x rows is at most \
+                     num_perm ({})",
+                    cfg.num_perm
+                )));
+            }
+        };
+        Ok(Dedup {
+            cfg: cfg.clone(),
+            params,
+            hasher: MinHasher::new(cfg.num_perm, cfg.seed),
+        })
+    }
+
+    /// The LSH parameters in use, with their false-positive and false-negative areas.
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn sketch(&self, text: &str) -> Sketch {
+        let normalized = minhash::normalize(text);
+        let shingles = minhash::shingles(&normalized, self.cfg.ngram);
+        let bands = if shingles.is_empty() || !self.cfg.near {
+            Vec::new()
+        } else {
+            minhash::band_keys(&self.hasher.signature(&shingles), &self.params)
+        };
+        Sketch {
+            exact: minhash::exact_key(&normalized),
+            bands,
+            len: normalized.chars().count(),
+        }
+    }
+
+    /// Sketches many texts in parallel, in order.
+    pub fn sketch_all<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Sketch> {
+        texts.par_iter().map(|t| self.sketch(t.as_ref())).collect()
+    }
+
+    /// Clusters documents (in corpus order) and decides which to keep. `scores` are the
+    /// cleaner's quality scores, for [`KeepPolicy::Score`].
+    pub fn resolve(&self, sketches: &[Sketch], scores: &[Option<f64>]) -> Vec<Outcome> {
+        let n = sketches.len();
+        let mut uf = UnionFind::new(n);
+        if self.cfg.exact {
+            let mut first: HashMap<u128, usize> = HashMap::with_capacity(n);
+            for (i, s) in sketches.iter().enumerate() {
+                let f = *first.entry(s.exact).or_insert(i);
+                uf.union(f, i);
+            }
+        }
+        if self.cfg.near {
+            // each band: sort (key, document) and join the runs of equal keys
+            let edges: Vec<Vec<(u32, u32)>> = (0..self.params.bands)
+                .into_par_iter()
+                .map(|band| {
+                    let mut keys: Vec<(u64, u32)> = sketches
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| !s.bands.is_empty())
+                        .map(|(i, s)| (s.bands[band], i as u32))
+                        .collect();
+                    keys.sort_unstable();
+                    let mut edges = Vec::new();
+                    for run in keys.chunk_by(|a, b| a.0 == b.0) {
+                        for &(_, other) in &run[1..] {
+                            edges.push((run[0].1, other));
+                        }
+                    }
+                    edges
+                })
+                .collect();
+            for (a, b) in edges.into_iter().flatten() {
+                uf.union(a as usize, b as usize);
+            }
+        }
+        // only sets of two or more need grouping: most documents are alone
+        let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+        for i in 0..n {
+            if uf.set_size(i) > 1 {
+                let root = uf.find(i);
+                groups.entry(root).or_default().push(i);
+            }
+        }
+        let facts: Vec<Member> = sketches
+            .iter()
+            .zip(scores.iter().chain(std::iter::repeat(&None)))
+            .map(|(s, score)| Member {
+                len: s.len,
+                score: *score,
+            })
+            .collect();
+        let mut outcomes = vec![
+            Outcome {
+                keep: true,
+                kind: corpus::DedupKind::Unique,
+                cluster: None,
+            };
+            n
+        ];
+        for members in groups.values() {
+            let kept = cluster::choose(members, &facts, self.cfg.keep);
+            for &m in members {
+                outcomes[m] = if m == kept {
+                    Outcome {
+                        keep: true,
+                        kind: corpus::DedupKind::Unique,
+                        cluster: Some(kept),
+                    }
+                } else {
+                    let exact = sketches[m].exact == sketches[kept].exact;
+                    Outcome {
+                        keep: false,
+                        kind: if exact {
+                            corpus::DedupKind::Exact
+                        } else {
+                            corpus::DedupKind::Near
+                        },
+                        cluster: Some(kept),
+                    }
+                };
+            }
+        }
+        outcomes
+    }
+}

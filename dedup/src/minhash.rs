@@ -1,0 +1,242 @@
+//! Normalisation, shingles, MinHash signatures and LSH band keys.
+
+use serde::Serialize;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed, xxh3_128};
+
+/// Text as compared: full-width ASCII and the ideographic space folded to ASCII, ASCII letters
+/// lower-cased, whitespace runs collapsed to one space, trimmed. Full-width and half-width
+/// punctuation (`，` and `,`) compare equal.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        let c = match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            _ => c,
+        };
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The exact-duplicate key: xxh3-128 of the normalised text without its spaces (Chinese puts
+/// none between words, and a repost that only re-spaced a text is the same text).
+pub fn exact_key(normalized: &str) -> u128 {
+    let compact: String = normalized.chars().filter(|c| *c != ' ').collect();
+    xxh3_128(compact.as_bytes())
+}
+
+/// Hashes of the character `n`-grams of `normalized` with spaces removed (Chinese has no
+/// spaces between words, and spacing differences should not hide a duplicate). A text shorter
+/// than `n` characters is one shingle; an empty text has none.
+pub fn shingles(normalized: &str, n: usize) -> Vec<u64> {
+    let compact: String = normalized.chars().filter(|c| *c != ' ').collect();
+    if compact.is_empty() {
+        return Vec::new();
+    }
+    // byte offsets of every character, and the end: a window of n characters is a byte slice
+    let mut offsets: Vec<usize> = compact.char_indices().map(|(i, _)| i).collect();
+    offsets.push(compact.len());
+    let chars = offsets.len() - 1;
+    let n = n.clamp(1, chars);
+    let bytes = compact.as_bytes();
+    let mut hashes: Vec<u64> = (0..=chars - n)
+        .map(|i| xxh3_64(&bytes[offsets[i]..offsets[i + n]]))
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
+/// LSH banding: `bands` bands of `rows` signature values each.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Params {
+    pub bands: usize,
+    pub rows: usize,
+    /// Area under the S-curve below the threshold: how likely pairs less similar than the
+    /// threshold become candidates, integrated over similarity.
+    pub false_positive: f64,
+    /// Area above the S-curve over the threshold: how likely pairs more similar than it are
+    /// missed.
+    pub false_negative: f64,
+}
+
+/// Probability that two documents of Jaccard similarity `s` share at least one band.
+pub fn candidate_probability(s: f64, bands: usize, rows: usize) -> f64 {
+    1.0 - (1.0 - s.powi(rows as i32)).powi(bands as i32)
+}
+
+fn integrate(f: impl Fn(f64) -> f64, a: f64, b: f64) -> f64 {
+    // Simpson's rule: the integrands are smooth polynomials
+    let n = 200;
+    let h = (b - a) / n as f64;
+    let mut sum = f(a) + f(b);
+    for i in 1..n {
+        let x = a + i as f64 * h;
+        sum += if i % 2 == 1 { 4.0 } else { 2.0 } * f(x);
+    }
+    sum * h / 3.0
+}
+
+impl Params {
+    /// The false-positive and false-negative areas of `bands` x `rows` at `threshold`.
+    pub fn new(threshold: f64, bands: usize, rows: usize) -> Params {
+        Params {
+            bands,
+            rows,
+            false_positive: integrate(|s| candidate_probability(s, bands, rows), 0.0, threshold),
+            false_negative: integrate(
+                |s| 1.0 - candidate_probability(s, bands, rows),
+                threshold,
+                1.0,
+            ),
+        }
+    }
+
+    /// The bands and rows, with `bands * rows <= num_perm`, that minimise the sum of the two
+    /// areas, as datasketch chooses them.
+    pub fn optimal(threshold: f64, num_perm: usize) -> Params {
+        let mut best: Option<Params> = None;
+        for bands in 1..=num_perm.max(1) {
+            for rows in 1..=(num_perm / bands) {
+                let p = Params::new(threshold, bands, rows);
+                let err = p.false_positive + p.false_negative;
+                if best.is_none_or(|b| err < b.false_positive + b.false_negative) {
+                    best = Some(p);
+                }
+            }
+        }
+        best.unwrap_or_else(|| Params::new(threshold, 1, 1))
+    }
+}
+
+/// Computes signatures: `num_perm` hash functions `a * h + b` (mod 2^64, `a` odd) over the
+/// 64-bit xxh3 hashes of the shingles, keeping each function's minimum.
+#[derive(Debug, Clone)]
+pub struct MinHasher {
+    a: Vec<u64>,
+    b: Vec<u64>,
+}
+
+impl MinHasher {
+    pub fn new(num_perm: usize, seed: u64) -> MinHasher {
+        let mut state = seed;
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let a = (0..num_perm).map(|_| next() | 1).collect();
+        let b = (0..num_perm).map(|_| next()).collect();
+        MinHasher { a, b }
+    }
+
+    pub fn num_perm(&self) -> usize {
+        self.a.len()
+    }
+
+    /// The signature of a set of shingle hashes (all `u64::MAX` for an empty set).
+    pub fn signature(&self, shingles: &[u64]) -> Vec<u64> {
+        let mut mins = vec![u64::MAX; self.a.len()];
+        for &h in shingles {
+            for ((m, a), b) in mins.iter_mut().zip(&self.a).zip(&self.b) {
+                *m = (*m).min(a.wrapping_mul(h).wrapping_add(*b));
+            }
+        }
+        mins
+    }
+}
+
+/// The key of each band of a signature: xxh3 of its values, seeded by the band number so that
+/// equal values in different bands never meet.
+pub fn band_keys(signature: &[u64], params: &Params) -> Vec<u64> {
+    (0..params.bands)
+        .map(|band| {
+            let values = &signature[band * params.rows..(band + 1) * params.rows];
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            xxh3_64_with_seed(&bytes, band as u64)
+        })
+        .collect()
+}
+
+/// The share of equal positions: MinHash's estimate of the Jaccard similarity.
+pub fn estimate(a: &[u64], b: &[u64]) -> f64 {
+    let equal = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    equal as f64 / a.len().max(1) as f64
+}
+
+/// Exact Jaccard similarity of two sorted, deduplicated shingle sets.
+pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+    let (mut i, mut j, mut both) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let union = a.len() + b.len() - both;
+    if union == 0 {
+        1.0
+    } else {
+        both as f64 / union as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation() {
+        let cases = [
+            ("你好，世界！", "你好,世界!"),
+            ("  ＡＢＣ　abc \n\t d ", "abc abc d"),
+            ("", ""),
+            ("Ｔｅｓｔ１２３", "test123"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn shingle_counts() {
+        assert_eq!(shingles("", 5).len(), 0);
+        assert_eq!(shingles("短", 5).len(), 1);
+        assert_eq!(shingles("一二三四五", 5).len(), 1);
+        assert_eq!(shingles("一二三四五六", 5).len(), 2);
+        // repeated n-grams count once; spaces are ignored
+        assert_eq!(shingles("一二 一二", 2), shingles("一二一二", 2));
+        assert_eq!(shingles("一二一二", 2).len(), 2);
+    }
+
+    #[test]
+    fn optimal_params_match_datasketch() {
+        // what datasketch 1.x MinHashLSH(threshold, num_perm) chose, read off its .b and .r
+        for (threshold, num_perm, bands, rows) in [
+            (0.8, 128, 9, 13),
+            (0.5, 128, 25, 5),
+            (0.9, 256, 9, 28),
+            (0.7, 256, 25, 10),
+        ] {
+            let p = Params::optimal(threshold, num_perm);
+            assert_eq!((p.bands, p.rows), (bands, rows), "{threshold} {num_perm}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Running dedup over the store or from files to files.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use corpus::{
+    DedupVerdict, Document, JsonlReader, JsonlWriter, Progress, RunStatus, Selection, Store,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{Dedup, Outcome, Params};
+
+/// Documents sketched per parallel chunk.
+const CHUNK: usize = 8192;
+/// Verdicts per transaction.
+const WRITE_BATCH: usize = 20_000;
+
+/// What a dedup run did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub documents: u64,
+    pub kept: u64,
+    pub exact_duplicates: u64,
+    pub near_duplicates: u64,
+    /// Clusters of two or more documents.
+    pub clusters: u64,
+    pub bands: usize,
+    pub rows: usize,
+    pub false_positive_area: f64,
+    pub false_negative_area: f64,
+    pub seconds: f64,
+}
+
+impl Report {
+    fn new(params: Params) -> Report {
+        Report {
+            bands: params.bands,
+            rows: params.rows,
+            false_positive_area: params.false_positive,
+            false_negative_area: params.false_negative,
+            ..Report::default()
+        }
+    }
+
+    fn count(&mut self, outcomes: &[Outcome]) {
+        self.documents = outcomes.len() as u64;
+        for o in outcomes {
+            match (o.keep, o.kind) {
+                (true, _) => self.kept += 1,
+                (false, corpus::DedupKind::Exact) => self.exact_duplicates += 1,
+                (false, _) => self.near_duplicates += 1,
+            }
+            if o.keep && o.cluster.is_some() {
+                self.clusters += 1;
+            }
+        }
+    }
+}
+
+/// Deduplicates the documents the cleaner kept and records a verdict for each.
+pub fn run_store(
+    store: &mut Store,
+    dedup: &Dedup,
+    progress: &dyn Progress,
+) -> corpus::Result<Report> {
+    let start = Instant::now();
+    let run = store.begin_run("dedup", dedup.config())?;
+    let result = (|| -> corpus::Result<Report> {
+        let total = store.document_count()?;
+        progress.start("sketch", Some(total));
+        let mut seqs = Vec::new();
+        let mut sketches = Vec::new();
+        let mut texts = Vec::with_capacity(CHUNK);
+        let mut docs = store.documents(Selection::CleanKept);
+        loop {
+            texts.clear();
+            for d in docs.by_ref().take(CHUNK) {
+                let d = d?;
+                seqs.push(d.seq);
+                texts.push(d.doc.text);
+            }
+            if texts.is_empty() {
+                break;
+            }
+            sketches.extend(dedup.sketch_all(&texts));
+            progress.update(seqs.len() as u64, seqs.len() as u64);
+        }
+        progress.finish();
+        let scores = if dedup.config().keep == crate::KeepPolicy::Score {
+            let all = store.clean_scores()?;
+            seqs.iter().map(|s| all.get(s).copied()).collect()
+        } else {
+            Vec::new()
+        };
+        let outcomes = dedup.resolve(&sketches, &scores);
+        drop(sketches);
+        let verdicts: Vec<DedupVerdict> = outcomes
+            .iter()
+            .zip(&seqs)
+            .map(|(o, &seq)| DedupVerdict {
+                doc: seq,
+                keep: o.keep,
+                kind: o.kind,
+                cluster: o.cluster.map(|k| seqs[k]),
+                similarity: None,
+            })
+            .collect();
+        for batch in verdicts.chunks(WRITE_BATCH) {
+            store.record_dedup_verdicts(run, batch)?;
+        }
+        let mut report = Report::new(dedup.params());
+        report.count(&outcomes);
+        report.seconds = start.elapsed().as_secs_f64();
+        Ok(report)
+    })();
+    match &result {
+        Ok(r) => store.finish_run(run, RunStatus::Done, r)?,
+        Err(e) => store.finish_run(run, RunStatus::Failed, &json!({ "error": e.to_string() }))?,
+    }
+    result
+}
+
+/// Where a file-to-file run writes.
+#[derive(Debug, Clone)]
+pub struct FileOutputs {
+    /// The kept documents, in input order.
+    pub kept: PathBuf,
+    /// One line per cluster of two or more: the kept id and the removed ones with their kind.
+    pub clusters: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct ClusterLine<'a> {
+    kept: &'a str,
+    removed: Vec<Removed<'a>>,
+}
+
+#[derive(Serialize)]
+struct Removed<'a> {
+    id: &'a str,
+    kind: &'static str,
+}
+
+/// Deduplicates JSONL files: one pass to sketch, one to write the kept documents (so inputs
+/// must be files, not standard input).
+pub fn run_files(
+    inputs: &[PathBuf],
+    out: &FileOutputs,
+    dedup: &Dedup,
+    progress: &dyn Progress,
+) -> corpus::Result<Report> {
+    let start = Instant::now();
+    if let Some(p) = inputs.iter().find(|p| p.as_path() == Path::new("-")) {
+        return Err(corpus::Error::Input {
+            path: p.clone(),
+            err: std::io::Error::other("dedup reads its inputs twice; standard input cannot be"),
+        });
+    }
+    progress.start("sketch", None);
+    let mut ids = Vec::new();
+    let mut scores = Vec::new();
+    let mut sketches = Vec::new();
+    let mut texts: Vec<String> = Vec::with_capacity(CHUNK);
+    for path in inputs {
+        let mut reader = JsonlReader::open(path)?;
+        loop {
+            texts.clear();
+            while texts.len() < CHUNK {
+                match reader.next_document() {
+                    None => break,
+                    Some(d) => {
+                        let (_, d) = d?;
+                        scores.push(d.extra.get("score").and_then(|v| v.as_f64()));
+                        ids.push(d.id);
+                        texts.push(d.text);
+                    }
+                }
+            }
+            if texts.is_empty() {
+                break;
+            }
+            sketches.extend(dedup.sketch_all(&texts));
+            progress.update(ids.len() as u64, ids.len() as u64);
+        }
+    }
+    progress.finish();
+    let outcomes = dedup.resolve(&sketches, &scores);
+    drop(sketches);
+
+    let mut kept = JsonlWriter::create(&out.kept)?;
+    let mut i = 0;
+    for path in inputs {
+        for d in JsonlReader::open(path)? {
+            let d: Document = d?;
+            if outcomes.get(i).is_some_and(|o| o.keep) {
+                kept.write(&d)?;
+            }
+            i += 1;
+        }
+    }
+    kept.finish()?;
+    if let Some(path) = &out.clusters {
+        let mut removed: Vec<Vec<usize>> = vec![Vec::new(); outcomes.len()];
+        for (m, o) in outcomes.iter().enumerate() {
+            if let (false, Some(k)) = (o.keep, o.cluster) {
+                removed[k].push(m);
+            }
+        }
+        let mut w = JsonlWriter::create(path)?;
+        for (k, members) in removed.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+            w.write(&ClusterLine {
+                kept: &ids[k],
+                removed: members
+                    .iter()
+                    .map(|&m| Removed {
+                        id: &ids[m],
+                        kind: outcomes[m].kind.as_str(),
+                    })
+                    .collect(),
+            })?;
+        }
+        w.finish()?;
+    }
+    let mut report = Report::new(dedup.params());
+    report.count(&outcomes);
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}

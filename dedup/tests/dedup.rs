@@ -1,0 +1,242 @@
+//! Dedup on generated documents with planted duplicates at known edit rates.
+
+use corpus::{DedupKind, Document, JsonlReader, NoProgress, Selection, Store};
+use dedup::minhash::{self, MinHasher};
+use dedup::{Config, Dedup, FileOutputs, KeepPolicy};
+use tests::{Rng, generate_text};
+
+/// `text` with `rate` of its characters replaced by other Han characters.
+fn edit(rng: &mut Rng, text: &str, rate: f64) -> String {
+    text.chars()
+        .map(|c| {
+            if (rng.below(10_000) as f64) < rate * 10_000.0 {
+                char::from_u32(0x4e00 + rng.below(2000) as u32).unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// 200 originals of about 300 characters; then, for each of the first 60, a copy that differs
+/// only in spacing and full-width letters, and for the next 60 a copy with 1% of characters
+/// changed; for the next 40 a copy with 30% changed (not a duplicate).
+struct Planted {
+    texts: Vec<String>,
+    /// (original, copy, is a duplicate)
+    pairs: Vec<(usize, usize, bool)>,
+}
+
+fn planted() -> Planted {
+    let mut rng = Rng::new(7);
+    let mut texts: Vec<String> = (0..200).map(|_| generate_text(&mut rng, 300)).collect();
+    let mut pairs = Vec::new();
+    for i in 0..160 {
+        let copy = match i {
+            0..60 => format!("  {}\n", texts[i].replace('，', ", ").replace('。', "。 ")),
+            60..120 => edit(&mut rng, &texts[i], 0.01),
+            _ => edit(&mut rng, &texts[i], 0.30),
+        };
+        pairs.push((i, texts.len(), i < 120));
+        texts.push(copy);
+    }
+    Planted { texts, pairs }
+}
+
+#[test]
+fn planted_duplicates_are_found_and_unrelated_documents_kept() {
+    let p = planted();
+    let dedup = Dedup::new(&Config::default()).unwrap();
+    let sketches = dedup.sketch_all(&p.texts);
+    let outcomes = dedup.resolve(&sketches, &[]);
+    let mut found_exact = 0;
+    let mut found_edited = 0;
+    for &(orig, copy, dup) in &p.pairs {
+        let o = outcomes[copy];
+        let found = !o.keep && o.cluster == Some(orig);
+        if orig < 60 {
+            found_exact += usize::from(found && o.kind == DedupKind::Exact);
+        } else if dup {
+            // a 1% edit may change no character at all: then it is an exact copy
+            found_edited += usize::from(found);
+        } else {
+            assert!(
+                o.keep,
+                "a copy with 30% of characters changed is not a duplicate"
+            );
+        }
+        assert!(outcomes[orig].keep, "originals come first and are kept");
+    }
+    // spacing and width differences are exact duplicates after normalisation: all of them
+    assert_eq!(found_exact, 60);
+    // 1% edits: Jaccard of 5-grams about 0.9, where 9 x 13 bands catch a pair with
+    // probability 0.93; allow for the tail
+    assert!(
+        found_edited >= 52,
+        "found {found_edited} of 60 near duplicates"
+    );
+    // no original is removed: unrelated generated texts are never candidates
+    assert_eq!(outcomes[..200].iter().filter(|o| !o.keep).count(), 0);
+}
+
+#[test]
+fn clusters_are_transitive() {
+    // a ~ b and b ~ c, while a and c are less alike: all three end in one cluster
+    let mut rng = Rng::new(9);
+    let a = generate_text(&mut rng, 400);
+    let b = edit(&mut rng, &a, 0.01);
+    let c = edit(&mut rng, &b, 0.01);
+    let other = generate_text(&mut rng, 400);
+    let dedup = Dedup::new(&Config::default()).unwrap();
+    let s = dedup.sketch_all(&[&a, &b, &c, &other]);
+    let o = dedup.resolve(&s, &[]);
+    assert_eq!(o[1].cluster, Some(0));
+    assert_eq!(o[2].cluster, Some(0));
+    assert!(o[0].keep && !o[1].keep && !o[2].keep && o[3].keep);
+    assert_eq!(o[3].cluster, None);
+}
+
+#[test]
+fn keep_policies_choose_the_member() {
+    let base = "这是一段用来测试保留策略的文字，内容重复出现在几个文档里面。";
+    let texts = [base.to_string(), format!("{base}多一点"), base.to_string()];
+    let run = |keep| {
+        let dedup = Dedup::new(&Config {
+            keep,
+            ..Config::default()
+        })
+        .unwrap();
+        let s = dedup.sketch_all(&texts);
+        dedup
+            .resolve(&s, &[Some(0.1), Some(0.2), Some(0.9)])
+            .iter()
+            .map(|o| o.keep)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(KeepPolicy::First), [true, false, false]);
+    assert_eq!(run(KeepPolicy::Longest), [false, true, false]);
+    assert_eq!(run(KeepPolicy::Score), [false, false, true]);
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    let bad = [
+        Config {
+            threshold: 1.5,
+            ..Config::default()
+        },
+        Config {
+            num_perm: 0,
+            ..Config::default()
+        },
+        Config {
+            bands: Some(20),
+            rows: Some(10),
+            ..Config::default()
+        },
+        Config {
+            bands: Some(4),
+            rows: None,
+            ..Config::default()
+        },
+    ];
+    for cfg in bad {
+        assert!(Dedup::new(&cfg).is_err(), "{cfg:?}");
+    }
+}
+
+#[test]
+fn store_and_file_modes_agree() {
+    let p = planted();
+    let docs: Vec<Document> = p
+        .texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Document::new(format!("d{i:04}"), t.clone()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut w = corpus::JsonlWriter::create(&input).unwrap();
+    for d in &docs {
+        w.write(d).unwrap();
+    }
+    w.finish().unwrap();
+    let dedup = Dedup::new(&Config::default()).unwrap();
+
+    let out = FileOutputs {
+        kept: dir.path().join("kept.jsonl"),
+        clusters: Some(dir.path().join("clusters.jsonl")),
+    };
+    let file_report = dedup::run_files(&[input], &out, &dedup, &NoProgress).unwrap();
+    let from_file: Vec<String> = JsonlReader::open(&out.kept)
+        .unwrap()
+        .map(|d| d.unwrap().id)
+        .collect();
+
+    let mut store = Store::open(dir.path().join("corpus.db")).unwrap();
+    store.insert_documents(None, &docs).unwrap();
+    let store_report = dedup::run_store(&mut store, &dedup, &NoProgress).unwrap();
+    let from_store: Vec<String> = store
+        .documents(Selection::Kept)
+        .map(|d| d.unwrap().doc.id)
+        .collect();
+
+    assert_eq!(from_file, from_store);
+    assert_eq!(
+        (
+            file_report.kept,
+            file_report.exact_duplicates,
+            file_report.near_duplicates
+        ),
+        (
+            store_report.kept,
+            store_report.exact_duplicates,
+            store_report.near_duplicates
+        )
+    );
+    assert_eq!(store.stats().unwrap().dedup.judged, docs.len() as u64);
+    // every removed document is listed once in the clusters file, under a kept one
+    let clusters = std::fs::read_to_string(out.clusters.unwrap()).unwrap();
+    let removed: usize = clusters
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["removed"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(
+        removed as u64,
+        file_report.exact_duplicates + file_report.near_duplicates
+    );
+
+    // a second run over the store replaces its verdicts rather than adding to them
+    dedup::run_store(&mut store, &dedup, &NoProgress).unwrap();
+    assert_eq!(store.stats().unwrap().dedup.judged, docs.len() as u64);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// The MinHash estimate of 256 permutations is within 5 standard deviations
+    /// (sqrt(J(1-J)/256) <= 0.031) of the exact Jaccard similarity.
+    #[test]
+    fn minhash_tracks_exact_jaccard(shared in 0usize..300, only_a in 0usize..300, only_b in 0usize..300, seed: u64) {
+        proptest::prop_assume!(shared + only_a + only_b > 0);
+        let mut rng = Rng::new(seed);
+        let mut draw = |n: usize| (0..n).map(|_| rng.next_u64()).collect::<Vec<u64>>();
+        let common = draw(shared);
+        let mut a: Vec<u64> = common.iter().copied().chain(draw(only_a)).collect();
+        let mut b: Vec<u64> = common.iter().copied().chain(draw(only_b)).collect();
+        a.sort_unstable();
+        a.dedup();
+        b.sort_unstable();
+        b.dedup();
+        let exact = minhash::jaccard(&a, &b);
+        let hasher = MinHasher::new(256, seed ^ 0x5eed);
+        let est = minhash::estimate(&hasher.signature(&a), &hasher.signature(&b));
+        let sigma = (exact * (1.0 - exact) / 256.0).sqrt();
+        proptest::prop_assert!((est - exact).abs() <= 5.0 * sigma + 0.01, "exact {exact} estimate {est}");
+    }
+}
