@@ -41,6 +41,8 @@ pub struct Global {
 enum Command {
     /// Run the pipeline on built-in sample data and show what it made.
     Demo(cmd::demo::DemoArgs),
+    /// Remove exact and near-duplicate documents (MinHash LSH), over the database or files.
+    Dedup(cmd::dedup::DedupArgs),
     /// Store JSONL(.zst) documents in the database.
     Import(cmd::import::ImportArgs),
     /// Write documents from the database as JSONL(.zst).
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     init_logging(cli.global.verbose);
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
+        Command::Dedup(args) => cmd::dedup::run(&cli.global, args),
         Command::Import(args) => cmd::import::run(&cli.global, args),
         Command::Export(args) => cmd::export::run(&cli.global, args),
         Command::Extract(args) => cmd::extract::run(&cli.global, args),

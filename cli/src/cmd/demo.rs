@@ -28,7 +28,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     let mut store = Store::open(&db)?;
     let bar = Bar::new(global.quiet);
 
-    println!("step 1/2  import the built-in sample into {}", db.display());
+    println!("step 1/3  import the built-in sample into {}", db.display());
     let report = corpus::import::run(
         &mut store,
         std::slice::from_ref(&sample),
@@ -40,9 +40,17 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
         report.read, report.inserted, report.existing
     );
 
+    println!("step 2/3  remove exact and near duplicates (MinHash LSH over character 5-grams)");
+    let dedup = dedup::Dedup::new(&dedup::Config::default())?;
+    let report = dedup::run_store(&mut store, &dedup, &bar)?;
+    println!(
+        "          {} documents, {} exact and {} near duplicates removed",
+        report.documents, report.exact_duplicates, report.near_duplicates
+    );
+
     let kept = args.dir.join("kept.jsonl");
     println!(
-        "step 2/2  export the documents kept for training to {}",
+        "step 3/3  export the documents kept for training to {}",
         kept.display()
     );
     let mut out = JsonlWriter::create(&kept)?;

@@ -1,0 +1,120 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use corpus::Store;
+use dedup::{Config, Dedup, FileOutputs, KeepPolicy};
+
+use crate::Global;
+use crate::cmd::extract::BadInput;
+use crate::progress::Bar;
+
+/// `zhcorpus dedup --db corpus.db`, or `zhcorpus dedup --input a.jsonl --output kept.jsonl`
+#[derive(Args)]
+pub struct DedupArgs {
+    /// JSONL(.zst) files to deduplicate file to file instead of the database (read twice, so
+    /// not standard input).
+    #[arg(long, short, num_args = 1.., value_name = "FILE", requires = "output")]
+    input: Vec<PathBuf>,
+
+    /// With --input: where the kept documents go, in input order.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// With --input: one line per cluster, its kept id and the removed ids with their kind.
+    #[arg(long, value_name = "FILE", requires = "input")]
+    clusters: Option<PathBuf>,
+
+    /// Jaccard similarity of character shingles above which documents are near duplicates
+    /// (datasketch's and NeMo Curator's 0.8).
+    #[arg(long, default_value_t = Config::default().threshold)]
+    threshold: f64,
+
+    /// MinHash permutations (datasketch's and datatrove's 128).
+    #[arg(long, default_value_t = Config::default().num_perm, value_name = "N")]
+    num_perm: usize,
+
+    /// Shingle length in characters (character 5-grams, as data-juicer and NeMo Curator use for
+    /// Chinese).
+    #[arg(long, default_value_t = Config::default().ngram, value_name = "N")]
+    ngram: usize,
+
+    /// LSH bands; with --rows. By default the pair that minimises false positives plus false
+    /// negatives at the threshold, as datasketch chooses it.
+    #[arg(long, requires = "rows", value_name = "N")]
+    bands: Option<usize>,
+
+    /// Rows per LSH band; with --bands.
+    #[arg(long, requires = "bands", value_name = "N")]
+    rows: Option<usize>,
+
+    /// Which member of a cluster is kept.
+    #[arg(long, value_enum, default_value = "first")]
+    keep: Keep,
+
+    /// Only exact duplicates (after normalisation), no MinHash.
+    #[arg(long, conflicts_with = "no_exact")]
+    exact_only: bool,
+
+    /// Only near duplicates: do not join exact copies by their hash.
+    #[arg(long)]
+    no_exact: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Keep {
+    /// The first in corpus order.
+    First,
+    /// The longest text.
+    Longest,
+    /// The highest quality score from the cleaner (a numeric `score` field in files).
+    Score,
+}
+
+pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
+    let cfg = Config {
+        threshold: args.threshold,
+        num_perm: args.num_perm,
+        ngram: args.ngram,
+        bands: args.bands,
+        rows: args.rows,
+        exact: !args.no_exact,
+        near: !args.exact_only,
+        keep: match args.keep {
+            Keep::First => KeepPolicy::First,
+            Keep::Longest => KeepPolicy::Longest,
+            Keep::Score => KeepPolicy::Score,
+        },
+        seed: Config::default().seed,
+    };
+    let dedup = Dedup::new(&cfg).map_err(|e| BadInput(e.to_string()))?;
+    let p = dedup.params();
+    if cfg.near {
+        eprintln!(
+            "LSH: {} bands x {} rows at threshold {}: false-positive area {:.4}, false-negative area {:.4}",
+            p.bands, p.rows, cfg.threshold, p.false_positive, p.false_negative
+        );
+    }
+    let bar = Bar::new(global.quiet);
+    let report = if args.input.is_empty() {
+        let mut store = Store::open_existing(&global.db)?;
+        dedup::run_store(&mut store, &dedup, &bar)?
+    } else {
+        let outputs = FileOutputs {
+            kept: args.output.expect("clap requires --output with --input"),
+            clusters: args.clusters,
+        };
+        dedup::run_files(&args.input, &outputs, &dedup, &bar)?
+    };
+    println!(
+        "deduplicated {} documents in {:.1} s ({:.0} documents/s): {} kept, {} exact and {} near duplicates removed, in {} clusters",
+        report.documents,
+        report.seconds,
+        report.documents as f64 / report.seconds.max(1e-9),
+        report.kept,
+        report.exact_duplicates,
+        report.near_duplicates,
+        report.clusters
+    );
+    Ok(())
+}
