@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Builds the near-duplicate evaluation set from THUCNews articles: every original, plus copies
+edited at several rates (character insertions and deletions, sentence reordering, appended
+boilerplate). Writes eval.jsonl and groups.json (which documents come from which original)."""
+import json, random, sys
+
+src, out = sys.argv[1], sys.argv[2]
+rng = random.Random(42)
+originals = []
+for line in open(src, encoding="utf-8"):
+    label, _, text = line.rstrip("\n").partition("\t")
+    if len(text) >= 200:
+        originals.append(text[:3000])
+
+def char_edits(text, rate):
+    out = []
+    for c in text:
+        r = rng.random()
+        if r < rate / 2:
+            continue                       # deletion
+        out.append(c)
+        if r > 1 - rate / 2:
+            out.append(chr(0x4E00 + rng.randrange(3000)))  # insertion
+    return "".join(out)
+
+def reorder(text):
+    parts = [p for p in text.replace("。", "。\n").split("\n") if p]
+    i = rng.randrange(len(parts))
+    j = rng.randrange(len(parts))
+    parts[i], parts[j] = parts[j], parts[i]
+    return "".join(parts)
+
+BOILER = "（责任编辑：本网编辑）本文来源于网络，转载请注明出处。更多精彩内容请关注我们的公众号。"
+EDITS = [("chars1", lambda t: char_edits(t, 0.01)), ("chars3", lambda t: char_edits(t, 0.03)),
+         ("chars10", lambda t: char_edits(t, 0.10)), ("reorder", reorder),
+         ("boilerplate", lambda t: t + BOILER), ("exact", lambda t: t)]
+docs, groups = [], []
+for g, text in enumerate(originals):
+    members = [len(docs)]
+    docs.append({"id": f"o{g:04d}", "text": text, "kind": "original"})
+    for name, f in rng.sample(EDITS, 3):
+        members.append(len(docs))
+        docs.append({"id": f"o{g:04d}-{name}", "text": f(text), "kind": name})
+    groups.append(members)
+order = list(range(len(docs)))
+rng.shuffle(order)
+with open(f"{out}/eval.jsonl", "w", encoding="utf-8") as f:
+    for i in order:
+        f.write(json.dumps(docs[i], ensure_ascii=False) + "\n")
+json.dump({"groups": [[docs[i]["id"] for i in m] for m in groups]}, open(f"{out}/groups.json", "w"))
+print(f"{len(originals)} originals, {len(docs)} documents", file=sys.stderr)

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""datasketch MinHashLSH on the same documents, shingles and settings as zhcorpus: character
+5-grams of the text with full-width folded, case and whitespace ignored; candidates joined by
+union-find into clusters (what a dedup job does with LSH results). Writes clusters as JSONL."""
+import json, sys
+from datasketch import MinHash, MinHashLSH
+
+path, out, threshold, num_perm, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+
+def normalize(t):
+    t = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in t)
+    return "".join(t.split()).lower()
+
+ids, lsh = [], MinHashLSH(threshold=threshold, num_perm=num_perm)
+parent = []
+def find(x):
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+for line in open(path, encoding="utf-8"):
+    d = json.loads(line)
+    t = normalize(d["text"])
+    m = MinHash(num_perm=num_perm)
+    m.update_batch([t[i:i + n].encode() for i in range(max(1, len(t) - n + 1))])
+    i = len(ids)
+    ids.append(d["id"])
+    parent.append(i)
+    for j in lsh.query(m):
+        a, b = find(i), find(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    lsh.insert(i, m)
+clusters = {}
+for i in range(len(ids)):
+    clusters.setdefault(find(i), []).append(ids[i])
+with open(out, "w") as f:
+    for members in clusters.values():
+        if len(members) > 1:
+            f.write(json.dumps({"members": members}) + "\n")
