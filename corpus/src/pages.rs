@@ -10,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::document::Document;
 use crate::error::{Error, Result};
-use crate::store::{RunId, Store};
+use crate::store::{RunId, Store, insert_document, now, sqlite_error};
 
 /// A fetch to record.
 #[derive(Debug, Clone, Default)]
@@ -158,12 +158,10 @@ impl Store {
         extractions: &[PageExtraction],
     ) -> Result<ExtractionCounts> {
         let path = self.path().to_path_buf();
-        let sql = |err| Error::Sqlite {
-            path: path.clone(),
-            err,
-        };
+        let sql = sqlite_error(&path);
         let mut counts = ExtractionCounts::default();
-        let tx = self.conn_mut().transaction().map_err(sql)?;
+        let tx = self.conn_mut().transaction().map_err(&sql)?;
+        let now = now(&tx).map_err(&sql)?;
         for x in extractions {
             let d = &x.doc;
             let extra = (!d.extra.is_empty()).then(|| Value::Object(d.extra.clone()).to_string());
@@ -172,7 +170,7 @@ impl Store {
                     r.get(0)
                 })
                 .optional()
-                .map_err(sql)?;
+                .map_err(&sql)?;
             let seq = match existing {
                 Some(seq) => {
                     tx.execute(
@@ -194,39 +192,21 @@ impl Store {
                             x.page_id
                         ],
                     )
-                    .map_err(sql)?;
+                    .map_err(&sql)?;
                     tx.execute("DELETE FROM clean_verdicts WHERE doc = ?1", [seq])
-                        .map_err(sql)?;
+                        .map_err(&sql)?;
                     tx.execute("DELETE FROM dedup_verdicts WHERE doc = ?1", [seq])
-                        .map_err(sql)?;
+                        .map_err(&sql)?;
                     tx.execute(
                         "DELETE FROM image_text WHERE doc = ?1 AND status = 'candidate'",
                         [seq],
                     )
-                    .map_err(sql)?;
+                    .map_err(&sql)?;
                     counts.updated += 1;
                     seq
                 }
                 None => {
-                    tx.execute(
-                        "INSERT INTO documents (id, url, source, title, text, lang, created,
-                            extra, content_hash, run_id, page_id)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                        params![
-                            d.id,
-                            d.url,
-                            d.source,
-                            d.title,
-                            d.text,
-                            d.lang,
-                            d.created,
-                            extra,
-                            d.content_hash(),
-                            run.0,
-                            x.page_id
-                        ],
-                    )
-                    .map_err(sql)?;
+                    insert_document(&tx, d, Some(run), Some(x.page_id), &now).map_err(&sql)?;
                     counts.created += 1;
                     tx.last_insert_rowid()
                 }
@@ -235,17 +215,17 @@ impl Store {
                 "UPDATE pages SET charset = ?2, charset_source = ?3 WHERE id = ?1",
                 params![x.page_id, x.charset, x.charset_source],
             )
-            .map_err(sql)?;
+            .map_err(&sql)?;
             for (src, alt, caption) in &x.images {
                 tx.execute(
                     "INSERT OR IGNORE INTO image_text (doc, page_id, image_url, alt, caption)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![seq, x.page_id, src, alt, caption],
                 )
-                .map_err(sql)?;
+                .map_err(&sql)?;
             }
         }
-        tx.commit().map_err(sql)?;
+        tx.commit().map_err(&sql)?;
         Ok(counts)
     }
 }

@@ -228,46 +228,14 @@ impl Store {
     /// Inserts documents in one transaction. A document whose id is already stored is left as
     /// it is. Returns how many were new.
     pub fn insert_documents(&mut self, run: Option<RunId>, docs: &[Document]) -> Result<u64> {
-        let path = self.path.clone();
-        let sql = |err| Error::Sqlite {
-            path: path.clone(),
-            err,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let sql = sqlite_error(&self.path);
+        let tx = self.conn.transaction().map_err(&sql)?;
+        let now = now(&tx).map_err(&sql)?;
         let mut inserted = 0;
-        {
-            // one timestamp per batch: a per-row default costs SQLite a strftime per document
-            let now: String = tx
-                .query_row(concat!("SELECT ", now!()), [], |r| r.get(0))
-                .map_err(sql)?;
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO documents
-                        (id, url, source, title, text, lang, created, extra, content_hash, run_id,
-                         added_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .map_err(sql)?;
-            for d in docs {
-                inserted += stmt
-                    .execute(params![
-                        d.id,
-                        d.url,
-                        d.source,
-                        d.title,
-                        d.text,
-                        d.lang,
-                        d.created,
-                        d.extra_json(),
-                        d.content_hash(),
-                        run.map(|r| r.0),
-                        now,
-                    ])
-                    .map_err(sql)? as u64;
-            }
+        for d in docs {
+            inserted += u64::from(insert_document(&tx, d, run, None, &now).map_err(&sql)?);
         }
-        tx.commit().map_err(sql)?;
+        tx.commit().map_err(&sql)?;
         Ok(inserted)
     }
 
@@ -304,12 +272,8 @@ impl Store {
 
     /// Records (or replaces) the cleaner's verdicts, in one transaction.
     pub fn record_clean_verdicts(&mut self, run: RunId, verdicts: &[CleanVerdict]) -> Result<()> {
-        let path = self.path.clone();
-        let sql = |err| Error::Sqlite {
-            path: path.clone(),
-            err,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let sql = sqlite_error(&self.path);
+        let tx = self.conn.transaction().map_err(&sql)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -317,26 +281,22 @@ impl Store {
                         (doc, run_id, keep, rule, value, score, details)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
-                .map_err(sql)?;
+                .map_err(&sql)?;
             for v in verdicts {
                 let details = v.details.as_ref().map(Value::to_string);
                 stmt.execute(params![
                     v.doc, run.0, v.keep, v.rule, v.value, v.score, details
                 ])
-                .map_err(sql)?;
+                .map_err(&sql)?;
             }
         }
-        tx.commit().map_err(sql)
+        tx.commit().map_err(&sql)
     }
 
     /// Records (or replaces) the dedup stage's verdicts, in one transaction.
     pub fn record_dedup_verdicts(&mut self, run: RunId, verdicts: &[DedupVerdict]) -> Result<()> {
-        let path = self.path.clone();
-        let sql = |err| Error::Sqlite {
-            path: path.clone(),
-            err,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let sql = sqlite_error(&self.path);
+        let tx = self.conn.transaction().map_err(&sql)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -344,7 +304,7 @@ impl Store {
                         (doc, run_id, keep, kind, cluster, similarity)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
-                .map_err(sql)?;
+                .map_err(&sql)?;
             for v in verdicts {
                 stmt.execute(params![
                     v.doc,
@@ -354,10 +314,10 @@ impl Store {
                     v.cluster,
                     v.similarity
                 ])
-                .map_err(sql)?;
+                .map_err(&sql)?;
             }
         }
-        tx.commit().map_err(sql)
+        tx.commit().map_err(&sql)
     }
 
     /// The cleaner's quality scores, by document seq.
@@ -401,6 +361,53 @@ impl Store {
         let rows = self.sql(stmt.query_map(params![after, PAGE], row_to_document))?;
         rows.map(|r| self.sql(r)).collect()
     }
+}
+
+/// Maps SQLite errors to [`Error::Sqlite`] naming the database file.
+pub(crate) fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |err| Error::Sqlite {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+/// Inserts one document unless its id is stored; returns whether it was new. The one INSERT of
+/// a document, for imports and extracted pages alike.
+pub(crate) fn insert_document(
+    tx: &rusqlite::Transaction<'_>,
+    d: &Document,
+    run: Option<RunId>,
+    page_id: Option<i64>,
+    now: &str,
+) -> rusqlite::Result<bool> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO documents
+            (id, url, source, title, text, lang, created, extra, content_hash, run_id, page_id,
+             added_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (id) DO NOTHING",
+    )?;
+    let n = stmt.execute(params![
+        d.id,
+        d.url,
+        d.source,
+        d.title,
+        d.text,
+        d.lang,
+        d.created,
+        d.extra_json(),
+        d.content_hash(),
+        run.map(|r| r.0),
+        page_id,
+        now,
+    ])?;
+    Ok(n == 1)
+}
+
+/// The current time as stored, read once per transaction: a per-row default would cost SQLite
+/// a strftime per document.
+pub(crate) fn now(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<String> {
+    tx.query_row(concat!("SELECT ", now!()), [], |r| r.get(0))
 }
 
 /// How long opening waits for other processes that hold the database.

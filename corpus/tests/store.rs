@@ -71,9 +71,31 @@ fn old_files_are_migrated_with_their_data() {
         let path = dir.path().join("corpus.db");
         let docs = tests::generate_documents(50, 5);
         {
-            let mut store = Store::open_with_schema(&path, old).unwrap();
+            let store = Store::open_with_schema(&path, old).unwrap();
             assert_eq!(store.schema_version().unwrap(), old);
-            store.insert_documents(None, &docs).unwrap();
+            // the documents as that version wrote them: with the columns of schema 1, which
+            // every later version has
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for d in &docs {
+                let extra = serde_json::Value::Object(d.extra.clone()).to_string();
+                conn.execute(
+                    "INSERT INTO documents (id, url, source, title, text, lang, created, extra,
+                        content_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    rusqlite::params![
+                        d.id,
+                        d.url,
+                        d.source,
+                        d.title,
+                        d.text,
+                        d.lang,
+                        d.created,
+                        extra,
+                        d.content_hash()
+                    ],
+                )
+                .unwrap();
+            }
+            drop(conn);
             let run = store
                 .begin_run("import", &serde_json::json!({"old": old}))
                 .unwrap();
