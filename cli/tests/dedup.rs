@@ -1,0 +1,96 @@
+//! `zhcorpus dedup` file to file, and its answers to bad input.
+
+mod common;
+
+use common::{ok, run, stderr, write_jsonl};
+use corpus::Document;
+
+#[test]
+fn file_to_file_writes_kept_documents_and_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = tests::Rng::new(3);
+    let a = tests::generate_text(&mut rng, 200);
+    let b = tests::generate_text(&mut rng, 200);
+    let docs = [
+        Document::new("a", a.clone()),
+        Document::new("b", b.clone()),
+        // a re-spaced copy of a: exact after normalisation
+        Document::new("a-copy", format!(" {} ", a.replace('，', ", "))),
+        // b with one character changed at the end: near
+        Document::new("b-edit", format!("{}变", &b[..b.len() - 3])),
+    ];
+    write_jsonl(&dir.path().join("in.jsonl"), &docs);
+    let out = ok(run(
+        dir.path(),
+        &[
+            "dedup",
+            "-i",
+            "in.jsonl",
+            "-o",
+            "kept.jsonl",
+            "--clusters",
+            "clusters.jsonl",
+        ],
+    ));
+    assert!(out.contains("deduplicated 4 documents"), "{out}");
+    assert!(
+        out.contains("2 kept, 1 exact and 1 near duplicates removed, in 2 clusters"),
+        "{out}"
+    );
+    let kept = std::fs::read_to_string(dir.path().join("kept.jsonl")).unwrap();
+    assert_eq!(
+        kept,
+        format!("{}\n{}\n", docs[0].to_json(), docs[1].to_json())
+    );
+    let clusters = std::fs::read_to_string(dir.path().join("clusters.jsonl")).unwrap();
+    assert_eq!(
+        clusters,
+        "{\"kept\":\"a\",\"removed\":[{\"id\":\"a-copy\",\"kind\":\"exact\"}]}\n\
+         {\"kept\":\"b\",\"removed\":[{\"id\":\"b-edit\",\"kind\":\"near\"}]}\n"
+    );
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write_jsonl(&dir.path().join("in.jsonl"), &[Document::new("a", "文字")]);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["dedup", "-i", "-", "-o", "k.jsonl"],
+            "error: cannot read -: dedup reads its inputs twice; standard input cannot be\n",
+        ),
+        (
+            &[
+                "dedup",
+                "-i",
+                "in.jsonl",
+                "-o",
+                "k.jsonl",
+                "--threshold",
+                "1.5",
+            ],
+            "error: invalid dedup configuration: threshold must be between 0 and 1, not 1.5\n",
+        ),
+        (
+            &["dedup", "-i", "missing.jsonl", "-o", "k.jsonl"],
+            "error: cannot read missing.jsonl: No such file or directory (os error 2)\n",
+        ),
+        (
+            &["dedup", "--db", "none.db"],
+            "error: database none.db does not exist (create one with `zhcorpus import --db none.db`)\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = run(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).ends_with(expected), "{args:?}: {}", stderr(&o));
+    }
+    // flags that only make sense together
+    for args in [
+        &["dedup", "--bands", "4"][..],
+        &["dedup", "-i", "in.jsonl"][..],
+        &["dedup", "--clusters", "c.jsonl"][..],
+    ] {
+        assert_eq!(run(dir.path(), args).status.code(), Some(2), "{args:?}");
+    }
+}
