@@ -48,4 +48,17 @@ with open(f"{out}/eval.jsonl", "w", encoding="utf-8") as f:
     for i in order:
         f.write(json.dumps(docs[i], ensure_ascii=False) + "\n")
 json.dump({"groups": [[docs[i]["id"] for i in m] for m in groups]}, open(f"{out}/groups.json", "w"))
+
+# datatrove's input: the same documents with the normalised text's characters separated by
+# spaces (its shingles are word n-grams, so these become character n-grams), in two files for
+# its two tasks
+def spaced(t):
+    t = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in t)
+    return " ".join("".join(t.split()).lower())
+import os
+os.makedirs(f"{out}/datatrove-in", exist_ok=True)
+for k in range(2):
+    with open(f"{out}/datatrove-in/part{k}.jsonl", "w", encoding="utf-8") as f:
+        for i in order[k::2]:
+            f.write(json.dumps({"id": docs[i]["id"], "text": spaced(docs[i]["text"])}, ensure_ascii=False) + "\n")
 print(f"{len(originals)} originals, {len(docs)} documents", file=sys.stderr)

@@ -28,7 +28,8 @@ def pairs_of(path, zhcorpus):
     return pairs
 
 rows = {}
-for tool, path in [("zhcorpus", f"{out}/zhcorpus.clusters.jsonl"), ("datasketch", f"{out}/datasketch.clusters.jsonl")]:
+for tool, path in [("zhcorpus", f"{out}/zhcorpus.clusters.jsonl"), ("datasketch", f"{out}/datasketch.clusters.jsonl"),
+                   ("datatrove", f"{out}/datatrove.clusters.jsonl")]:
     pred = pairs_of(path, tool == "zhcorpus")
     hit = len(pred & truth)
     rows[tool] = (hit / len(pred) if pred else 0.0, hit / len(truth) if truth else 0.0)
