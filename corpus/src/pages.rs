@@ -5,7 +5,6 @@
 //! its verdicts, which judged the old text: the one way a stored document changes.
 
 use rusqlite::{OptionalExtension, params};
-use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::document::Document;
@@ -89,7 +88,7 @@ impl Store {
             None => None,
         };
         let headers = serde_json::to_string(&page.headers).map_err(std::io::Error::from)?;
-        self.wrap(self.conn().execute(
+        self.sql(self.conn().execute(
             "INSERT INTO pages (url, final_url, status, error_class, error, headers,
                 content_type, elapsed_ms, body_len, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -113,12 +112,12 @@ impl Store {
     /// in id order: call again with the last id to stream them all.
     pub fn pages_after(&self, after: i64, limit: usize) -> Result<Vec<StoredPage>> {
         let path = self.path().to_path_buf();
-        let mut stmt = self.wrap(self.conn().prepare_cached(
+        let mut stmt = self.sql(self.conn().prepare_cached(
             "SELECT id, url, final_url, content_type, body FROM pages
              WHERE id > ?1 AND body IS NOT NULL AND status BETWEEN 200 AND 299
              ORDER BY id LIMIT ?2",
         ))?;
-        let rows = self.wrap(stmt.query_map(params![after, limit as i64], |r| {
+        let rows = self.sql(stmt.query_map(params![after, limit as i64], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -129,7 +128,7 @@ impl Store {
         }))?;
         let mut pages = Vec::new();
         for row in rows {
-            let (id, url, final_url, content_type, compressed) = self.wrap(row)?;
+            let (id, url, final_url, content_type, compressed) = self.sql(row)?;
             let body = zstd::stream::decode_all(&compressed[..]).map_err(|e| Error::Sqlite {
                 path: path.clone(),
                 err: rusqlite::Error::FromSqlConversionFailure(
@@ -164,7 +163,7 @@ impl Store {
         let now = now(&tx).map_err(&sql)?;
         for x in extractions {
             let d = &x.doc;
-            let extra = (!d.extra.is_empty()).then(|| Value::Object(d.extra.clone()).to_string());
+            let extra = d.extra_json();
             let existing: Option<i64> = tx
                 .query_row("SELECT seq FROM documents WHERE id = ?1", [&d.id], |r| {
                     r.get(0)

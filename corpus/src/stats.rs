@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::store::{Store, kept_condition};
+use crate::store::{KEPT, Store};
 
 /// Everything `zhcorpus stats` reports.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -72,26 +72,26 @@ const RECENT_RUNS: i64 = 10;
 pub(crate) fn collect(store: &Store) -> Result<Stats> {
     let conn = store.conn();
     let counts = |sql: &str| -> Result<Vec<Count>> {
-        let mut stmt = store.wrap(conn.prepare(sql))?;
-        let rows = store.wrap(stmt.query_map([], |r| {
+        let mut stmt = store.sql(conn.prepare(sql))?;
+        let rows = store.sql(stmt.query_map([], |r| {
             Ok(Count {
                 name: r.get(0)?,
                 count: r.get(1)?,
             })
         }))?;
-        rows.map(|r| store.wrap(r)).collect()
+        rows.map(|r| store.sql(r)).collect()
     };
-    let one = |sql: &str| -> Result<u64> { store.wrap(conn.query_row(sql, [], |r| r.get(0))) };
+    let one = |sql: &str| -> Result<u64> { store.sql(conn.query_row(sql, [], |r| r.get(0))) };
 
     let sources = {
         let sql = format!(
             "SELECT d.source, COUNT(*), SUM({}), SUM(length(CAST(d.text AS BLOB))),
                 SUM(length(d.text))
              FROM documents d GROUP BY d.source ORDER BY COUNT(*) DESC, d.source",
-            kept_condition()
+            KEPT
         );
-        let mut stmt = store.wrap(conn.prepare(&sql))?;
-        let rows = store.wrap(stmt.query_map([], |r| {
+        let mut stmt = store.sql(conn.prepare(&sql))?;
+        let rows = store.sql(stmt.query_map([], |r| {
             Ok(SourceStats {
                 source: r.get(0)?,
                 documents: r.get(1)?,
@@ -100,7 +100,7 @@ pub(crate) fn collect(store: &Store) -> Result<Stats> {
                 text_chars: r.get(4)?,
             })
         }))?;
-        rows.map(|r| store.wrap(r)).collect::<Result<Vec<_>>>()?
+        rows.map(|r| store.sql(r)).collect::<Result<Vec<_>>>()?
     };
     let verdicts = |table: &str, reason: &str| -> Result<VerdictStats> {
         Ok(VerdictStats {
@@ -113,11 +113,11 @@ pub(crate) fn collect(store: &Store) -> Result<Stats> {
         })
     };
     let runs = {
-        let mut stmt = store.wrap(conn.prepare(
+        let mut stmt = store.sql(conn.prepare(
             "SELECT id, stage, status, started_at, finished_at, counts FROM runs
              ORDER BY id DESC LIMIT ?1",
         ))?;
-        let rows = store.wrap(stmt.query_map([RECENT_RUNS], |r| {
+        let rows = store.sql(stmt.query_map([RECENT_RUNS], |r| {
             let counts: Option<String> = r.get(5)?;
             Ok(RunSummary {
                 id: r.get(0)?,
@@ -128,7 +128,7 @@ pub(crate) fn collect(store: &Store) -> Result<Stats> {
                 counts: counts.and_then(|c| serde_json::from_str(&c).ok()),
             })
         }))?;
-        rows.map(|r| store.wrap(r)).collect::<Result<Vec<_>>>()?
+        rows.map(|r| store.sql(r)).collect::<Result<Vec<_>>>()?
     };
     let file_bytes = ["", "-wal"]
         .iter()

@@ -12,7 +12,8 @@ use crate::schema::{self, Found, SCHEMA_VERSION, now};
 
 /// A document is kept when no stage's verdict removed it. This is the one definition of
 /// "what goes into training"; `d` is the documents table.
-const KEPT: &str = "NOT EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 0)
+pub(crate) const KEPT: &str =
+    "NOT EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 0)
     AND NOT EXISTS (SELECT 1 FROM dedup_verdicts v WHERE v.doc = d.seq AND v.keep = 0)";
 
 /// Not rejected by the cleaner.
@@ -185,7 +186,7 @@ impl Store {
         &self.path
     }
 
-    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
         r.map_err(|err| Error::Sqlite {
             path: self.path.clone(),
             err,
@@ -343,10 +344,6 @@ impl Store {
         &mut self.conn
     }
 
-    pub(crate) fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
-        self.sql(r)
-    }
-
     fn fetch_page(&self, selection: Selection, after: i64) -> Result<Vec<StoredDocument>> {
         let sql = match selection {
             Selection::All => format!("{COLUMNS} WHERE d.seq > ?1 ORDER BY d.seq LIMIT ?2"),
@@ -490,8 +487,4 @@ impl Iterator for DocumentIter<'_> {
             }
         }
     }
-}
-
-pub(crate) fn kept_condition() -> &'static str {
-    KEPT
 }

@@ -151,14 +151,19 @@ impl Dedup {
 
     pub fn sketch(&self, text: &str) -> Sketch {
         let normalized = minhash::normalize(text);
-        let shingles = minhash::shingles(&normalized, self.cfg.ngram);
-        let bands = if shingles.is_empty() || !self.cfg.near {
+        let compact = minhash::compact(&normalized);
+        let shingles = if self.cfg.near {
+            minhash::shingles(&compact, self.cfg.ngram)
+        } else {
+            Vec::new()
+        };
+        let bands = if shingles.is_empty() {
             Vec::new()
         } else {
             minhash::band_keys(&self.hasher.signature(&shingles), &self.params)
         };
         Sketch {
-            exact: minhash::exact_key(&normalized),
+            exact: minhash::exact_key(&compact),
             bands,
             len: normalized.chars().count(),
         }

@@ -25,6 +25,19 @@ pub enum CharsetSource {
     Detected,
 }
 
+impl CharsetSource {
+    /// The name recorded with a page, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CharsetSource::Bom => "bom",
+            CharsetSource::Utf8Valid => "utf8_valid",
+            CharsetSource::Http => "http",
+            CharsetSource::Meta => "meta",
+            CharsetSource::Detected => "detected",
+        }
+    }
+}
+
 /// The decision, as recorded with every extraction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Charset {

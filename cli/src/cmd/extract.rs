@@ -185,10 +185,7 @@ fn page_document(page_id: i64, x: extract::Extraction, url: String) -> PageExtra
         page_id,
         doc,
         charset: x.charset.name,
-        charset_source: serde_json::to_value(x.charset.source)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        charset_source: x.charset.source.as_str().to_string(),
         images: x
             .images
             .into_iter()
