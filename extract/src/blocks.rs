@@ -61,6 +61,8 @@ pub(crate) struct Page {
     /// Texts of `application/ld+json` scripts.
     pub json_ld: Vec<String>,
     pub base: Option<String>,
+    /// `href`s of visible links not marked `rel=nofollow`, in document order.
+    pub links: Vec<String>,
 }
 
 /// Subtrees whose text is never content.
@@ -359,6 +361,16 @@ fn boilerplate(name: &str, el: &Element) -> Mark {
 }
 
 impl Walker {
+    fn link_target(&mut self, el: &Element) {
+        let nofollow = el.attr("rel").is_some_and(|r| {
+            r.split_ascii_whitespace()
+                .any(|w| w.eq_ignore_ascii_case("nofollow"))
+        });
+        if let Some(href) = el.attr("href").filter(|_| !nofollow) {
+            self.page.links.push(href.trim().to_string());
+        }
+    }
+
     fn open_element(&mut self, name: &str, el: &Element) {
         let index = self.page.parent.len();
         self.page.parent.push(self.open.last().map(|(i, _)| *i));
@@ -374,6 +386,7 @@ impl Walker {
             "a" if el.attr("href").is_some() => {
                 flags |= F_LINK;
                 self.link += 1;
+                self.link_target(el);
             }
             "h1" => {
                 flags |= F_TITLE;

@@ -52,6 +52,14 @@ pub struct Extraction {
     pub images: Vec<Image>,
     /// No element stood out as the article: the text is every non-boilerplate block.
     pub fallback: bool,
+    /// Absolute http(s) URLs of the page's visible links, without fragment, each once, in
+    /// document order; `rel=nofollow` links are left out, and all of them when a robots
+    /// `<meta>` says `nofollow`. Not serialised: the crawler's to follow.
+    #[serde(skip)]
+    pub links: Vec<String>,
+    /// A robots `<meta>` asks not to index the page (`noindex` or `none`).
+    #[serde(skip)]
+    pub noindex: bool,
 }
 
 /// An image-text candidate.
@@ -138,7 +146,21 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
         })
         .collect();
 
+    let robots: Vec<String> = page
+        .meta
+        .iter()
+        .filter(|(k, _)| k == "robots")
+        .flat_map(|(_, v)| v.split(',').map(|w| w.trim().to_ascii_lowercase()))
+        .collect();
+    let has = |w: &str| robots.iter().any(|r| r == w || r == "none");
+    let links = if has("nofollow") {
+        Vec::new()
+    } else {
+        absolute_links(base.as_deref(), &page.links)
+    };
     Extraction {
+        links,
+        noindex: has("noindex"),
         title: meta::title(&page, main),
         author: meta::author(&page, &near),
         published: meta::published(&page, &near, &all),
@@ -147,6 +169,29 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
         images,
         fallback,
     }
+}
+
+/// Links made absolute, http(s) only, fragments cut, duplicates dropped.
+fn absolute_links(base: Option<&str>, hrefs: &[String]) -> Vec<String> {
+    let base = base.and_then(|b| url::Url::parse(b).ok());
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for href in hrefs {
+        let parsed = match &base {
+            Some(b) => b.join(href),
+            None => url::Url::parse(href),
+        };
+        let Ok(mut u) = parsed else { continue };
+        if u.scheme() != "http" && u.scheme() != "https" {
+            continue;
+        }
+        u.set_fragment(None);
+        let s = u.to_string();
+        if seen.insert(s.clone()) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 /// `href` resolved against `base`; `None` when it cannot be made absolute.

@@ -320,3 +320,28 @@ proptest::proptest! {
         proptest::prop_assert!(page.text.chars().count() <= html.chars().count());
     }
 }
+
+#[test]
+fn links_are_absolute_visible_and_followable() {
+    let html = r#"<html><head><base href="/news/"></head><body>
+        <a href="a.html#top">甲</a> <a href="a.html">甲again</a>
+        <a href="//other.test/b?x=1">乙</a> <a href="mailto:x@y.cn">信</a>
+        <a href="javascript:void(0)">无</a> <a rel="nofollow sponsored" href="/ad">广告</a>
+        <div style="display:none"><a href="/trap">隐藏</a></div>
+        <p>正文内容在这里，说明链接的处理方式。</p></body></html>"#;
+    let opts = Options {
+        url: Some("http://site.test/index.html".to_string()),
+        http_charset: None,
+    };
+    let page = extract::extract(html.as_bytes(), &opts);
+    assert_eq!(
+        page.links,
+        ["http://site.test/news/a.html", "http://other.test/b?x=1"]
+    );
+    assert!(!page.noindex);
+    let meta = r#"<html><head><meta name="ROBOTS" content="noindex, nofollow"></head>
+        <body><a href="/x">x</a><p>正文。</p></body></html>"#;
+    let page = extract::extract(meta.as_bytes(), &opts);
+    assert!(page.links.is_empty());
+    assert!(page.noindex);
+}
