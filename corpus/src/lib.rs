@@ -18,6 +18,7 @@
 mod document;
 mod error;
 pub mod export;
+mod frontier;
 pub mod import;
 mod jsonl;
 mod pages;
@@ -28,6 +29,10 @@ mod store;
 
 pub use document::{Document, text_hash_id};
 pub use error::{Error, Result};
+pub use frontier::{
+    BatchWritten, CrawlBatch, CrawlStatus, FinalState, Finished, HostRobots, NewUrl, QueuedUrl,
+    UrlKind,
+};
 pub use jsonl::{JsonlReader, JsonlWriter};
 pub use pages::{ExtractionCounts, NewPage, PageExtraction, StoredPage, page_document_id};
 pub use progress::{NoProgress, Progress};

@@ -14,6 +14,8 @@ use crate::store::{RunId, Store, insert_document, now, sqlite_error};
 /// A fetch to record.
 #[derive(Debug, Clone, Default)]
 pub struct NewPage {
+    /// The frontier row this fetch answered, when the crawler made it.
+    pub frontier_id: Option<i64>,
     pub url: String,
     pub final_url: Option<String>,
     /// HTTP status, `None` when no response came.
@@ -83,29 +85,11 @@ pub fn page_document_id(url: &str) -> String {
 impl Store {
     /// Records a fetch and returns its page id.
     pub fn insert_page(&mut self, page: &NewPage) -> Result<i64> {
-        let body = match &page.body {
-            Some(b) => Some(zstd::bulk::compress(b, 3)?),
-            None => None,
-        };
-        let headers = serde_json::to_string(&page.headers).map_err(std::io::Error::from)?;
-        self.sql(self.conn().execute(
-            "INSERT INTO pages (url, final_url, status, error_class, error, headers,
-                content_type, elapsed_ms, body_len, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                page.url,
-                page.final_url,
-                page.status,
-                page.error_class,
-                page.error,
-                headers,
-                page.content_type,
-                page.elapsed_ms,
-                page.body.as_ref().map(|b| b.len() as i64),
-                body,
-            ],
-        ))?;
-        Ok(self.conn().last_insert_rowid())
+        let path = self.path().to_path_buf();
+        insert_page(self.conn(), page).map_err(|e| match e {
+            PageError::Sqlite(err) => Error::Sqlite { path, err },
+            PageError::Io(e) => Error::Io(e),
+        })
     }
 
     /// The next `limit` pages after page id `after` that have a body and a successful status,
@@ -162,69 +146,117 @@ impl Store {
         let tx = self.conn_mut().transaction().map_err(&sql)?;
         let now = now(&tx).map_err(&sql)?;
         for x in extractions {
-            let d = &x.doc;
-            let extra = d.extra_json();
-            let existing: Option<i64> = tx
-                .query_row("SELECT seq FROM documents WHERE id = ?1", [&d.id], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(&sql)?;
-            let seq = match existing {
-                Some(seq) => {
-                    tx.execute(
-                        "UPDATE documents SET url = ?2, source = ?3, title = ?4, text = ?5,
-                            lang = ?6, created = ?7, extra = ?8, content_hash = ?9,
-                            run_id = ?10, page_id = ?11
-                         WHERE seq = ?1",
-                        params![
-                            seq,
-                            d.url,
-                            d.source,
-                            d.title,
-                            d.text,
-                            d.lang,
-                            d.created,
-                            extra,
-                            d.content_hash(),
-                            run.0,
-                            x.page_id
-                        ],
-                    )
-                    .map_err(&sql)?;
-                    tx.execute("DELETE FROM clean_verdicts WHERE doc = ?1", [seq])
-                        .map_err(&sql)?;
-                    tx.execute("DELETE FROM dedup_verdicts WHERE doc = ?1", [seq])
-                        .map_err(&sql)?;
-                    tx.execute(
-                        "DELETE FROM image_text WHERE doc = ?1 AND status = 'candidate'",
-                        [seq],
-                    )
-                    .map_err(&sql)?;
-                    counts.updated += 1;
-                    seq
-                }
-                None => {
-                    insert_document(&tx, d, Some(run), Some(x.page_id), &now).map_err(&sql)?;
-                    counts.created += 1;
-                    tx.last_insert_rowid()
-                }
-            };
-            tx.execute(
-                "UPDATE pages SET charset = ?2, charset_source = ?3 WHERE id = ?1",
-                params![x.page_id, x.charset, x.charset_source],
-            )
-            .map_err(&sql)?;
-            for (src, alt, caption) in &x.images {
-                tx.execute(
-                    "INSERT OR IGNORE INTO image_text (doc, page_id, image_url, alt, caption)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![seq, x.page_id, src, alt, caption],
-                )
-                .map_err(&sql)?;
-            }
+            write_extraction(&tx, run, x, &now, &mut counts).map_err(&sql)?;
         }
         tx.commit().map_err(&sql)?;
         Ok(counts)
     }
+}
+
+/// Creates or replaces the document of one extracted page, inside the caller's transaction.
+pub(crate) fn write_extraction(
+    tx: &rusqlite::Transaction<'_>,
+    run: RunId,
+    x: &PageExtraction,
+    now: &str,
+    counts: &mut ExtractionCounts,
+) -> rusqlite::Result<()> {
+    let d = &x.doc;
+    let extra = d.extra_json();
+    let existing: Option<i64> = tx
+        .query_row("SELECT seq FROM documents WHERE id = ?1", [&d.id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let seq = match existing {
+        Some(seq) => {
+            tx.execute(
+                "UPDATE documents SET url = ?2, source = ?3, title = ?4, text = ?5,
+                    lang = ?6, created = ?7, extra = ?8, content_hash = ?9,
+                    run_id = ?10, page_id = ?11
+                 WHERE seq = ?1",
+                params![
+                    seq,
+                    d.url,
+                    d.source,
+                    d.title,
+                    d.text,
+                    d.lang,
+                    d.created,
+                    extra,
+                    d.content_hash(),
+                    run.0,
+                    x.page_id
+                ],
+            )?;
+            tx.execute("DELETE FROM clean_verdicts WHERE doc = ?1", [seq])?;
+            tx.execute("DELETE FROM dedup_verdicts WHERE doc = ?1", [seq])?;
+            tx.execute(
+                "DELETE FROM image_text WHERE doc = ?1 AND status = 'candidate'",
+                [seq],
+            )?;
+            counts.updated += 1;
+            seq
+        }
+        None => {
+            insert_document(tx, d, Some(run), Some(x.page_id), now)?;
+            counts.created += 1;
+            tx.last_insert_rowid()
+        }
+    };
+    tx.execute(
+        "UPDATE pages SET charset = ?2, charset_source = ?3 WHERE id = ?1",
+        params![x.page_id, x.charset, x.charset_source],
+    )?;
+    for (src, alt, caption) in &x.images {
+        tx.execute(
+            "INSERT OR IGNORE INTO image_text (doc, page_id, image_url, alt, caption)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![seq, x.page_id, src, alt, caption],
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) enum PageError {
+    Sqlite(rusqlite::Error),
+    Io(std::io::Error),
+}
+
+impl From<rusqlite::Error> for PageError {
+    fn from(e: rusqlite::Error) -> Self {
+        PageError::Sqlite(e)
+    }
+}
+
+/// Inserts a page row (body zstd-compressed) and returns its id.
+pub(crate) fn insert_page(
+    conn: &rusqlite::Connection,
+    page: &NewPage,
+) -> std::result::Result<i64, PageError> {
+    let body = match &page.body {
+        Some(b) => Some(zstd::bulk::compress(b, 3).map_err(PageError::Io)?),
+        None => None,
+    };
+    let headers =
+        serde_json::to_string(&page.headers).map_err(|e| PageError::Io(std::io::Error::from(e)))?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO pages (frontier_id, url, final_url, status, error_class, error, headers,
+            content_type, elapsed_ms, body_len, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    stmt.execute(params![
+        page.frontier_id,
+        page.url,
+        page.final_url,
+        page.status,
+        page.error_class,
+        page.error,
+        headers,
+        page.content_type,
+        page.elapsed_ms,
+        page.body.as_ref().map(|b| b.len() as i64),
+        body,
+    ])?;
+    Ok(conn.last_insert_rowid())
 }

@@ -125,6 +125,20 @@ pub const MIGRATIONS: &[&str] = &[
         body BLOB,
         UNIQUE (doc, image_url)
     );",
+    // 4: what the crawler knows of each host, sitemaps in the frontier, queues per host.
+    "ALTER TABLE frontier ADD COLUMN kind TEXT NOT NULL DEFAULT 'page'
+        CHECK (kind IN ('page', 'sitemap'));
+    CREATE INDEX frontier_host ON frontier(host, state, id);
+    CREATE INDEX pages_fetched ON pages(fetched_at);
+    CREATE TABLE hosts (
+        host TEXT PRIMARY KEY,
+        robots_status INTEGER,
+        robots_error TEXT,
+        robots_body BLOB,
+        robots_fetched_at REAL,
+        parked_at TEXT,
+        parked_reason TEXT
+    );",
 ];
 
 /// What the header of an opened file says about it.
