@@ -1,6 +1,70 @@
-//! The crawler stage (planned): a polite, resumable async crawler of the Chinese web.
+//! The crawler stage: a polite, resumable async crawler of the Chinese web.
 //!
-//! It will read and write the `frontier` and `pages` tables through [`corpus::Store`] and turn
-//! each HTML page into a document with the `extract` crate; the only async code of the
-//! workspace lives here. Nothing is implemented yet: `zhcorpus crawl` does not exist until this
-//! crate has its stage. Pages stored by other means are extracted with `zhcorpus extract --db`.
+//! [`crawl`] reads seeds, keeps its frontier in the corpus database, obeys robots.txt
+//! ([`robots`]), spaces its requests per host, and stores every response in `pages` with its
+//! main text extracted into `documents` by the `extract` crate, in the same transaction as the
+//! frontier update: a crawl killed at any moment and started again with the same command
+//! resumes where it stood, without storing a page twice. This is the only async code of the
+//! workspace.
+
+mod engine;
+pub mod fetch;
+pub mod robots;
+pub mod sitemap;
+pub mod urls;
+pub mod warc;
+
+use std::path::PathBuf;
+
+use corpus::{Document, PageExtraction};
+
+pub use engine::{Config, CrawlProgress, Report, crawl};
+pub use fetch::{ErrorClass, FetchConfig};
+
+/// The User-Agent sent unless told otherwise: the tool and where to learn about it.
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "zhcorpus/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/zhcorpus/zhcorpus)"
+);
+
+/// A crawl that cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("seed {0:?} is not an http(s) URL")]
+    BadSeed(String),
+    #[error("HTTP client: {0}")]
+    Client(String),
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("writing WARC: {0}")]
+    Warc(String),
+    #[error(transparent)]
+    Corpus(#[from] corpus::Error),
+}
+
+/// The document of an extracted page: stable id from its URL, source its host, the date as
+/// `created`, the author among the other fields. `page_id` is set when the page is stored.
+pub fn page_document(page_id: i64, x: extract::Extraction, url: String) -> PageExtraction {
+    let mut doc = Document::new(corpus::page_document_id(&url), x.text);
+    doc.source = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string));
+    doc.url = Some(url);
+    doc.title = x.title;
+    doc.created = x.published;
+    if let Some(author) = x.author {
+        doc.extra.insert("author".to_string(), author.into());
+    }
+    PageExtraction {
+        page_id,
+        doc,
+        charset: x.charset.name,
+        charset_source: x.charset.source.as_str().to_string(),
+        images: x
+            .images
+            .into_iter()
+            .map(|i| (i.src, i.alt, i.caption))
+            .collect(),
+    }
+}

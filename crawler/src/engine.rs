@@ -1,0 +1,1099 @@
+//! The crawl loop: one scheduler owns the store and the per-host state; fetches run as tokio
+//! tasks and report back over a channel; each batch of results is written in one transaction.
+//!
+//! Politeness is per host (`host[:port]`): at most `per_host` requests in flight, request
+//! starts at least `delay` apart (raised to the host's Crawl-delay, up to a cap), back-off on
+//! 429/503 (honouring Retry-After) and on errors, and a host that keeps failing is parked.
+//! Speed comes from many hosts at once: a heap orders the hosts by when each may next be
+//! asked, and up to `concurrency` fetches run across them.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use corpus::{
+    CrawlBatch, FinalState, Finished, HostRobots, NewPage, NewUrl, QueuedUrl, RunId, Store, UrlKind,
+};
+use regex::Regex;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use url::Url;
+
+use crate::fetch::{Client, ErrorClass, FetchConfig, FetchError, Response, Want, retry_after};
+use crate::robots::Robots;
+use crate::urls::{self, Scope};
+use crate::warc::WarcWriter;
+use crate::{Error, sitemap};
+
+/// URLs of one host kept in memory; the rest wait in the database.
+const MEMORY_QUEUE: usize = 256;
+
+/// Most robots.txt bytes parsed (RFC 9309 asks for at least 500 KiB).
+const ROBOTS_LIMIT: usize = 512 << 10;
+
+/// Everything a crawl is told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub seeds: Vec<String>,
+    pub fetch: FetchConfig,
+    /// The product token matched against robots.txt `User-agent` lines.
+    pub robots_token: String,
+    /// Fetches in flight across all hosts.
+    pub concurrency: usize,
+    /// Fetches in flight per host.
+    pub per_host: usize,
+    /// Least time between two request starts on one host.
+    pub delay: Duration,
+    /// The largest Crawl-delay honoured; a larger one is cut to this.
+    pub max_crawl_delay: Duration,
+    /// Link hops from a seed; `None` for no limit.
+    pub max_depth: Option<u32>,
+    /// Pages fetched in the database in all (this crawl and those it resumes).
+    pub max_pages: Option<u64>,
+    pub max_pages_per_host: Option<u64>,
+    /// Domains in scope; empty means the seeds' registrable domains.
+    pub domains: Vec<String>,
+    pub include: Vec<Regex>,
+    pub exclude: Vec<Regex>,
+    pub max_url_len: usize,
+    pub max_segment_repeats: usize,
+    /// Distinct queries followed per host and path (calendar and faceted-search traps).
+    pub max_query_variants: usize,
+    /// Tries per URL before it is given up.
+    pub max_attempts: u32,
+    /// Consecutive failures after which a host is parked for the rest of the crawl.
+    pub host_error_budget: u32,
+    /// How long a stored robots.txt is trusted.
+    pub robots_ttl: Duration,
+    /// Queue the URLs of sitemaps named in robots.txt.
+    pub sitemaps: bool,
+    pub warc: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seeds: Vec::new(),
+            fetch: FetchConfig::default(),
+            robots_token: "zhcorpus".to_string(),
+            concurrency: 64,
+            per_host: 1,
+            delay: Duration::from_secs(1),
+            max_crawl_delay: Duration::from_secs(30),
+            max_depth: None,
+            max_pages: None,
+            max_pages_per_host: None,
+            domains: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_url_len: 2048,
+            max_segment_repeats: 3,
+            max_query_variants: 200,
+            max_attempts: 3,
+            host_error_budget: 10,
+            robots_ttl: Duration::from_secs(24 * 3600),
+            sitemaps: true,
+            warc: None,
+        }
+    }
+}
+
+/// The crawl's counts, live and at the end.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Responses stored (any status).
+    pub pages: u64,
+    pub documents: u64,
+    /// URLs robots.txt kept us from.
+    pub robots_disallowed: u64,
+    pub retries: u64,
+    /// Final failures by class.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// URLs queued (memory and database).
+    pub queued: u64,
+    pub in_flight: u64,
+    /// Hosts with work or fetches.
+    pub hosts_active: u64,
+    pub hosts_parked: u64,
+    /// Links left out as traps (repeated segments, query variants, length).
+    pub traps: u64,
+    pub elapsed_s: f64,
+    /// Stopped before the frontier was empty (Ctrl-C or a limit).
+    pub stopped: bool,
+    pub warc_files: Vec<String>,
+}
+
+impl Report {
+    pub fn pages_per_sec(&self) -> f64 {
+        if self.elapsed_s > 0.0 {
+            self.pages as f64 / self.elapsed_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Receives the live report a few times a second.
+pub trait CrawlProgress {
+    fn update(&self, report: &Report);
+}
+
+impl CrawlProgress for corpus::NoProgress {
+    fn update(&self, _: &Report) {}
+}
+
+enum RobotsState {
+    Unknown,
+    Fetching,
+    Ready(Arc<Robots>),
+}
+
+struct Host {
+    key: String,
+    /// scheme of its URLs, for robots.txt
+    scheme: String,
+    queue: VecDeque<QueuedUrl>,
+    last_loaded: i64,
+    db_more: bool,
+    in_flight: usize,
+    next_at: Instant,
+    delay: Duration,
+    robots: RobotsState,
+    errors: u32,
+    /// When the last request to the host started.
+    last_start: Option<Instant>,
+    parked: bool,
+    done: u64,
+    scheduled: bool,
+}
+
+enum Msg {
+    Page {
+        host: usize,
+        job: QueuedUrl,
+        result: Box<Result<Response, FetchError>>,
+        extraction: Option<Box<extract::Extraction>>,
+        sitemap: Option<sitemap::Sitemap>,
+    },
+    Robots {
+        host: usize,
+        robots: HostRobots,
+        hops: Vec<crate::fetch::Hop>,
+    },
+}
+
+struct Engine<'a> {
+    store: &'a mut Store,
+    config: Arc<Config>,
+    run: RunId,
+    client: Client,
+    scope: Scope,
+    hosts: Vec<Host>,
+    host_index: HashMap<String, usize>,
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    seen: HashSet<i64>,
+    /// Redirect hops that led to a queued URL, by URL hash (a chain longer than
+    /// `max_redirects` is cut).
+    redirect_hops: HashMap<i64, usize>,
+    query_variants: HashMap<u64, usize>,
+    in_flight: usize,
+    started_pages: u64,
+    limit_reached: bool,
+    tx: mpsc::UnboundedSender<Msg>,
+    batch: CrawlBatch,
+    report: Report,
+    warc: Option<WarcWriter>,
+}
+
+/// Crawls until the frontier is empty, a limit is reached, or `shutdown` completes; then the
+/// fetches in flight finish (or are left queued for the next run) and the report is returned.
+pub async fn crawl(
+    store: &mut Store,
+    config: Config,
+    progress: &dyn CrawlProgress,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Report, Error> {
+    let config = Arc::new(config);
+    let client = Client::new(config.fetch.clone()).map_err(Error::Client)?;
+    let seeds = parse_seeds(&config.seeds)?;
+    let mut domains: Vec<String> = config
+        .domains
+        .iter()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    if domains.is_empty() {
+        domains = seeds
+            .iter()
+            .filter_map(|u| u.host_str().map(urls::registrable_domain))
+            .collect();
+        domains.sort();
+        domains.dedup();
+    }
+    let scope = Scope {
+        domains,
+        include: config.include.clone(),
+        exclude: config.exclude.clone(),
+        max_url_len: config.max_url_len,
+        max_segment_repeats: config.max_segment_repeats,
+    };
+    store.reset_in_flight()?;
+    store.unpark_hosts()?;
+    let run = store.begin_run("crawl", &config_summary(&config))?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let warc = match &config.warc {
+        Some(dir) => Some(WarcWriter::new(dir).map_err(|err| Error::Io {
+            path: dir.clone(),
+            err,
+        })?),
+        None => None,
+    };
+    let mut engine = Engine {
+        store,
+        config: config.clone(),
+        run,
+        client,
+        scope,
+        hosts: Vec::new(),
+        host_index: HashMap::new(),
+        heap: BinaryHeap::new(),
+        seen: HashSet::new(),
+        redirect_hops: HashMap::new(),
+        query_variants: HashMap::new(),
+        in_flight: 0,
+        started_pages: 0,
+        limit_reached: false,
+        tx,
+        batch: CrawlBatch::default(),
+        report: Report::default(),
+        warc,
+    };
+    let result = engine.run(&seeds, &mut rx, progress, shutdown).await;
+    let report = engine.finish_report();
+    let status = if result.is_ok() {
+        corpus::RunStatus::Done
+    } else {
+        corpus::RunStatus::Failed
+    };
+    engine.store.finish_run(run, status, &report)?;
+    result.map(|()| report)
+}
+
+fn parse_seeds(seeds: &[String]) -> Result<Vec<Url>, Error> {
+    seeds
+        .iter()
+        .map(|s| urls::parse(s).ok_or_else(|| Error::BadSeed(s.clone())))
+        .collect()
+}
+
+fn config_summary(c: &Config) -> serde_json::Value {
+    serde_json::json!({
+        "seeds": c.seeds.len(),
+        "concurrency": c.concurrency,
+        "per_host": c.per_host,
+        "delay_s": c.delay.as_secs_f64(),
+        "max_depth": c.max_depth,
+        "max_pages": c.max_pages,
+        "domains": c.domains,
+        "user_agent": c.fetch.user_agent,
+    })
+}
+
+impl Engine<'_> {
+    async fn run(
+        &mut self,
+        seeds: &[Url],
+        rx: &mut mpsc::UnboundedReceiver<Msg>,
+        progress: &dyn CrawlProgress,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let start = Instant::now();
+        self.seen = self.store.frontier_hashes()?.into_iter().collect();
+        let seed_rows: Vec<NewUrl> = seeds
+            .iter()
+            .filter(|u| self.scope.check(u).is_ok())
+            .map(|u| new_url(u, 0, None, UrlKind::Page))
+            .collect();
+        for u in &seed_rows {
+            self.seen.insert(u.hash);
+        }
+        self.store.enqueue(&seed_rows)?;
+        let done = self.store.done_per_host()?;
+        self.started_pages = done.values().sum();
+        for host in self.store.queued_hosts()? {
+            let h = self.host(&host, None);
+            self.hosts[h].done = done.get(&host).copied().unwrap_or(0);
+            self.hosts[h].db_more = true;
+            self.schedule(h);
+        }
+        self.report.queued = self.count_queued();
+        tokio::pin!(shutdown);
+        let mut stopping = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if !stopping {
+                self.dispatch()?;
+            }
+            if self.in_flight == 0 && (stopping || self.limit_reached || self.heap.is_empty()) {
+                break;
+            }
+            let wake = self
+                .heap
+                .peek()
+                .map(|Reverse((at, _))| *at)
+                .filter(|_| {
+                    !stopping && self.in_flight < self.config.concurrency && !self.limit_reached
+                })
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    self.handle(msg)?;
+                    while let Ok(msg) = rx.try_recv() {
+                        self.handle(msg)?;
+                    }
+                    self.write_batch()?;
+                }
+                () = tokio::time::sleep_until(wake.into()) => {}
+                () = &mut shutdown, if !stopping => {
+                    stopping = true;
+                    self.report.stopped = true;
+                }
+                _ = tick.tick() => {
+                    self.report.elapsed_s = start.elapsed().as_secs_f64();
+                    self.report.in_flight = self.in_flight as u64;
+                    self.report.hosts_active = self.hosts.iter().filter(|h| h.in_flight > 0 || h.scheduled).count() as u64;
+                    progress.update(&self.report);
+                }
+            }
+        }
+        self.write_batch()?;
+        if self.limit_reached {
+            self.report.stopped = true;
+        }
+        self.report.elapsed_s = start.elapsed().as_secs_f64();
+        progress.update(&self.report);
+        Ok(())
+    }
+
+    fn finish_report(&mut self) -> Report {
+        self.report.in_flight = 0;
+        self.report.queued = self.count_queued();
+        self.report.hosts_active = 0;
+        self.report.hosts_parked = self.hosts.iter().filter(|h| h.parked).count() as u64;
+        if let Some(w) = self.warc.take()
+            && let Ok(files) = w.finish()
+        {
+            self.report.warc_files = files.iter().map(|p| p.display().to_string()).collect();
+        }
+        self.report.clone()
+    }
+
+    fn count_queued(&self) -> u64 {
+        self.store
+            .crawl_status()
+            .map(|s| s.frontier.get("queued").copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// The index of a host, created on first sight.
+    fn host(&mut self, key: &str, scheme: Option<&str>) -> usize {
+        if let Some(&h) = self.host_index.get(key) {
+            return h;
+        }
+        let h = self.hosts.len();
+        self.hosts.push(Host {
+            key: key.to_string(),
+            scheme: scheme.unwrap_or("http").to_string(),
+            queue: VecDeque::new(),
+            last_loaded: 0,
+            db_more: false,
+            in_flight: 0,
+            next_at: Instant::now(),
+            delay: self.config.delay,
+            robots: RobotsState::Unknown,
+            errors: 0,
+            last_start: None,
+            parked: false,
+            done: 0,
+            scheduled: false,
+        });
+        self.host_index.insert(key.to_string(), h);
+        h
+    }
+
+    fn has_work(&self, h: usize) -> bool {
+        let host = &self.hosts[h];
+        let under_limit = self
+            .config
+            .max_pages_per_host
+            .is_none_or(|max| host.done + (host.in_flight as u64) < max);
+        (!host.queue.is_empty() || host.db_more) && under_limit
+    }
+
+    fn schedule(&mut self, h: usize) {
+        let host = &self.hosts[h];
+        if host.scheduled
+            || host.parked
+            || matches!(host.robots, RobotsState::Fetching)
+            || host.in_flight >= self.config.per_host
+            || !self.has_work(h)
+        {
+            return;
+        }
+        self.heap.push(Reverse((host.next_at, h)));
+        self.hosts[h].scheduled = true;
+    }
+
+    fn refill(&mut self, h: usize) -> Result<(), Error> {
+        let host = &self.hosts[h];
+        if !host.queue.is_empty() || !host.db_more {
+            return Ok(());
+        }
+        let urls = self
+            .store
+            .queued_urls(&host.key, host.last_loaded, MEMORY_QUEUE)?;
+        let host = &mut self.hosts[h];
+        host.db_more = urls.len() == MEMORY_QUEUE;
+        if let Some(last) = urls.last() {
+            host.last_loaded = last.id;
+            if let Ok(u) = Url::parse(&last.url) {
+                host.scheme = u.scheme().to_string();
+            }
+        }
+        host.queue.extend(urls);
+        Ok(())
+    }
+
+    fn dispatch(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        while self.in_flight < self.config.concurrency && !self.limit_reached {
+            let Some(&Reverse((at, h))) = self.heap.peek() else {
+                break;
+            };
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            self.hosts[h].scheduled = false;
+            if self.hosts[h].parked || self.hosts[h].in_flight >= self.config.per_host {
+                continue;
+            }
+            if matches!(self.hosts[h].robots, RobotsState::Unknown) {
+                self.start_robots(h)?;
+                continue;
+            }
+            let RobotsState::Ready(robots) = &self.hosts[h].robots else {
+                continue;
+            };
+            let robots = robots.clone();
+            self.refill(h)?;
+            let Some(job) = self.hosts[h].queue.pop_front() else {
+                continue;
+            };
+            if !self.has_work_limit_ok(h) {
+                self.hosts[h].queue.push_front(job);
+                continue;
+            }
+            let Ok(url) = Url::parse(&job.url) else {
+                self.finish_without_fetch(
+                    &job,
+                    FinalState::Failed,
+                    ErrorClass::InvalidUrl,
+                    "unparsable URL",
+                );
+                self.schedule(h);
+                continue;
+            };
+            if job.kind == UrlKind::Page && !robots.allowed_url(&url) {
+                self.report.robots_disallowed += 1;
+                self.finish_without_fetch(
+                    &job,
+                    FinalState::Skipped,
+                    ErrorClass::RobotsDisallowed,
+                    "disallowed by robots.txt",
+                );
+                // no request was made: the host may be asked again at once
+                self.schedule(h);
+                continue;
+            }
+            if job.kind == UrlKind::Page {
+                if let Some(max) = self.config.max_pages
+                    && self.started_pages >= max
+                {
+                    self.hosts[h].queue.push_front(job);
+                    self.limit_reached = true;
+                    break;
+                }
+                self.started_pages += 1;
+            }
+            let host = &mut self.hosts[h];
+            host.in_flight += 1;
+            host.last_start = Some(now);
+            host.next_at = now + host.delay;
+            self.in_flight += 1;
+            self.spawn_fetch(h, job, url);
+            self.schedule(h);
+        }
+        Ok(())
+    }
+
+    fn has_work_limit_ok(&self, h: usize) -> bool {
+        let host = &self.hosts[h];
+        self.config
+            .max_pages_per_host
+            .is_none_or(|max| host.done + (host.in_flight as u64) < max)
+    }
+
+    fn finish_without_fetch(
+        &mut self,
+        job: &QueuedUrl,
+        state: FinalState,
+        class: ErrorClass,
+        why: &str,
+    ) {
+        self.batch.finished.push(Finished {
+            frontier_id: job.id,
+            state,
+            attempts: job.attempts,
+            page: Some(NewPage {
+                frontier_id: Some(job.id),
+                url: job.url.clone(),
+                error_class: Some(class.as_str().to_string()),
+                error: Some(why.to_string()),
+                ..NewPage::default()
+            }),
+            extraction: None,
+        });
+        if class != ErrorClass::RobotsDisallowed {
+            *self
+                .report
+                .errors
+                .entry(class.as_str().to_string())
+                .or_default() += 1;
+        }
+    }
+
+    fn start_robots(&mut self, h: usize) -> Result<(), Error> {
+        let key = self.hosts[h].key.clone();
+        if let Some(stored) = self.store.host_robots(&key)? {
+            let age = unix_now() - stored.fetched_at;
+            if age >= 0.0
+                && age < self.config.robots_ttl.as_secs_f64()
+                && let Some(robots) = self.robots_from(&stored)
+            {
+                self.set_robots(h, robots, false);
+                self.schedule(h);
+                return Ok(());
+            }
+        }
+        let host = &mut self.hosts[h];
+        host.robots = RobotsState::Fetching;
+        host.in_flight += 1;
+        host.last_start = Some(Instant::now());
+        host.next_at = Instant::now() + host.delay;
+        self.in_flight += 1;
+        let url = format!("{}://{}/robots.txt", host.scheme, host.key);
+        let client = self.client.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let robots = match Url::parse(&url) {
+                Ok(u) => client.fetch(&u, Want::Any, &|_| true).await,
+                Err(e) => Err(FetchError {
+                    class: ErrorClass::InvalidUrl,
+                    message: e.to_string(),
+                    status: None,
+                    final_url: None,
+                    headers: Vec::new(),
+                }),
+            };
+            let fetched_at = unix_now();
+            let (robots, hops) = match robots {
+                Ok(r) => (
+                    HostRobots {
+                        status: Some(r.status),
+                        error: None,
+                        body: Some(r.body[..r.body.len().min(ROBOTS_LIMIT)].to_vec()),
+                        fetched_at,
+                    },
+                    r.hops,
+                ),
+                Err(e) => (
+                    HostRobots {
+                        status: e.status,
+                        error: Some(format!("{}: {}", e.class.as_str(), e.message)),
+                        body: None,
+                        fetched_at,
+                    },
+                    Vec::new(),
+                ),
+            };
+            let _ = tx.send(Msg::Robots {
+                host: h,
+                robots,
+                hops,
+            });
+        });
+        Ok(())
+    }
+
+    /// The rules a robots.txt fetch gives: `None` when it must be fetched again later.
+    fn robots_from(&self, r: &HostRobots) -> Option<Robots> {
+        match r.status {
+            Some(s) if (200..300).contains(&s) => Some(Robots::parse(
+                r.body.as_deref().unwrap_or_default(),
+                &self.config.robots_token,
+            )),
+            // 4xx: no rules (RFC 9309 2.3.1.3); 429 is treated as unreachable
+            Some(s) if (400..500).contains(&s) && s != 429 => Some(Robots::allow_all()),
+            _ => None,
+        }
+    }
+
+    fn set_robots(&mut self, h: usize, robots: Robots, fresh: bool) {
+        let cap = self.config.max_crawl_delay;
+        let host = &mut self.hosts[h];
+        if let Some(d) = robots.crawl_delay() {
+            let d = Duration::from_secs_f64(d.min(cap.as_secs_f64()));
+            host.delay = self.config.delay.max(d);
+            if let Some(t) = host.last_start {
+                host.next_at = host.next_at.max(t + host.delay);
+            }
+        }
+        if fresh && self.config.sitemaps {
+            for s in robots.sitemaps() {
+                if let Some(u) = urls::parse(s)
+                    && self.scope.check(&u).is_ok()
+                    && self.seen.insert(urls::hash(&u))
+                {
+                    self.batch
+                        .discovered
+                        .push(new_url(&u, 0, None, UrlKind::Sitemap));
+                }
+            }
+        }
+        self.hosts[h].robots = RobotsState::Ready(Arc::new(robots));
+    }
+
+    fn spawn_fetch(&mut self, h: usize, job: QueuedUrl, url: Url) {
+        let client = self.client.clone();
+        let tx = self.tx.clone();
+        let want = match job.kind {
+            UrlKind::Page => Want::Html,
+            UrlKind::Sitemap => Want::Any,
+        };
+        let max_body = self.config.fetch.max_body;
+        tokio::spawn(async move {
+            // a page's redirect is queued as a URL of its own (so that each URL is fetched
+            // once, under robots.txt and politeness); robots.txt and sitemaps follow them
+            let result = client.fetch(&url, want, &|_| want == Want::Any).await;
+            let mut extraction = None;
+            let mut map = None;
+            if let Ok(resp) = &result
+                && (200..300).contains(&resp.status)
+            {
+                let body = resp.body.clone();
+                let final_url = resp.final_url.to_string();
+                let charset = resp
+                    .content_type
+                    .as_deref()
+                    .and_then(charset_of)
+                    .map(str::to_string);
+                let kind = job.kind;
+                let parsed = tokio::task::spawn_blocking(move || match kind {
+                    UrlKind::Page => (
+                        Some(extract::extract(
+                            &body,
+                            &extract::Options {
+                                url: Some(final_url),
+                                http_charset: charset,
+                            },
+                        )),
+                        None,
+                    ),
+                    UrlKind::Sitemap => (None, sitemap::parse(&body, max_body).ok()),
+                })
+                .await;
+                if let Ok((x, s)) = parsed {
+                    extraction = x;
+                    map = s;
+                }
+            }
+            let _ = tx.send(Msg::Page {
+                host: h,
+                job,
+                result: Box::new(result),
+                extraction: extraction.map(Box::new),
+                sitemap: map,
+            });
+        });
+    }
+
+    fn handle(&mut self, msg: Msg) -> Result<(), Error> {
+        match msg {
+            Msg::Robots {
+                host: h,
+                robots,
+                hops,
+            } => {
+                self.in_flight -= 1;
+                self.hosts[h].in_flight -= 1;
+                if let Some(w) = self.warc.as_mut() {
+                    for hop in &hops {
+                        w.write_hop(hop).map_err(|e| Error::Warc(e.to_string()))?;
+                    }
+                }
+                match self.robots_from(&robots) {
+                    Some(parsed) => {
+                        self.store.save_robots(&self.hosts[h].key, &robots)?;
+                        self.hosts[h].errors = 0;
+                        self.set_robots(h, parsed, true);
+                    }
+                    None => {
+                        self.store.save_robots(&self.hosts[h].key, &robots)?;
+                        // unreachable: everything is disallowed until it answers
+                        self.hosts[h].robots = RobotsState::Unknown;
+                        let wait = self.retry_wait(h, None);
+                        self.hosts[h].next_at = Instant::now() + wait;
+                        self.host_failed(
+                            h,
+                            &format!(
+                                "robots.txt unavailable: {}",
+                                robots
+                                    .error
+                                    .clone()
+                                    .unwrap_or_else(|| format!("status {:?}", robots.status))
+                            ),
+                        )?;
+                    }
+                }
+                self.schedule(h);
+            }
+            Msg::Page {
+                host: h,
+                job,
+                result,
+                extraction,
+                sitemap,
+            } => {
+                self.in_flight -= 1;
+                self.hosts[h].in_flight -= 1;
+                self.page_done(h, job, *result, extraction.map(|x| *x), sitemap)?;
+                self.schedule(h);
+            }
+        }
+        Ok(())
+    }
+
+    /// The wait before asking a failing host again: Retry-After when given, else exponential
+    /// in its consecutive failures, with jitter.
+    fn retry_wait(&self, h: usize, retry_after: Option<Duration>) -> Duration {
+        if let Some(r) = retry_after {
+            return r.min(Duration::from_secs(3600));
+        }
+        let host = &self.hosts[h];
+        let base = host.delay.max(Duration::from_millis(500));
+        let exp = base.saturating_mul(1 << host.errors.min(10));
+        let capped = exp.min(Duration::from_secs(300));
+        capped.mul_f64(0.5 + fastrand::f64())
+    }
+
+    fn host_failed(&mut self, h: usize, why: &str) -> Result<(), Error> {
+        let host = &mut self.hosts[h];
+        host.errors += 1;
+        if host.errors >= self.config.host_error_budget && !host.parked {
+            host.parked = true;
+            tracing::warn!(
+                "{}: parked after {} consecutive failures ({why})",
+                host.key,
+                host.errors
+            );
+            self.store.park_host(&host.key.clone(), why)?;
+        }
+        Ok(())
+    }
+
+    fn page_done(
+        &mut self,
+        h: usize,
+        mut job: QueuedUrl,
+        result: Result<Response, FetchError>,
+        extraction: Option<extract::Extraction>,
+        map: Option<sitemap::Sitemap>,
+    ) -> Result<(), Error> {
+        job.attempts += 1;
+        if let (Ok(resp), Some(w)) = (&result, self.warc.as_mut()) {
+            for hop in &resp.hops {
+                w.write_hop(hop).map_err(|e| Error::Warc(e.to_string()))?;
+            }
+        }
+        let resp = match result {
+            Ok(resp) if resp.status == 429 || resp.status >= 500 => {
+                let wait = resp.header("retry-after").and_then(retry_after);
+                let why = format!("HTTP {}", resp.status);
+                if self.retry(h, &job, wait)? {
+                    return self.host_failed(h, &why);
+                }
+                self.host_failed(h, &why)?;
+                resp
+            }
+            Ok(resp) => resp,
+            Err(e) => {
+                if e.class.retryable() {
+                    if self.retry(h, &job, None)? {
+                        return self.host_failed(h, &e.message);
+                    }
+                    self.host_failed(h, &e.message)?;
+                }
+                *self
+                    .report
+                    .errors
+                    .entry(e.class.as_str().to_string())
+                    .or_default() += 1;
+                self.report.pages += 1;
+                self.batch.finished.push(Finished {
+                    frontier_id: job.id,
+                    state: FinalState::Failed,
+                    attempts: job.attempts,
+                    page: Some(NewPage {
+                        frontier_id: Some(job.id),
+                        url: job.url.clone(),
+                        final_url: e.final_url.as_ref().map(Url::to_string),
+                        status: e.status,
+                        error_class: Some(e.class.as_str().to_string()),
+                        error: Some(e.message),
+                        content_type: crate::fetch::header(&e.headers, "content-type")
+                            .map(str::to_string),
+                        headers: e.headers,
+                        ..NewPage::default()
+                    }),
+                    extraction: None,
+                });
+                return Ok(());
+            }
+        };
+        if resp.status < 400 {
+            self.hosts[h].errors = 0;
+        }
+        let ok = (200..400).contains(&resp.status);
+        if !ok {
+            *self
+                .report
+                .errors
+                .entry(ErrorClass::Http.as_str().to_string())
+                .or_default() += 1;
+        }
+        if job.kind == UrlKind::Page && ok {
+            self.hosts[h].done += 1;
+        }
+        self.report.pages += 1;
+        let final_url = resp.final_url.to_string();
+        let redirected = final_url != job.url;
+        let mut class = (!ok).then_some(ErrorClass::Http);
+        // a page's redirect: its target is queued at the same depth, up to max_redirects hops
+        if (300..400).contains(&resp.status) && job.kind == UrlKind::Page {
+            let hops = self
+                .redirect_hops
+                .get(&url_hash(&job.url))
+                .copied()
+                .unwrap_or(0)
+                + 1;
+            if let Some(loc) = resp
+                .header("location")
+                .and_then(|l| resp.final_url.join(l).ok())
+            {
+                if hops > self.config.fetch.max_redirects {
+                    class = Some(ErrorClass::TooManyRedirects);
+                    *self
+                        .report
+                        .errors
+                        .entry(ErrorClass::TooManyRedirects.as_str().to_string())
+                        .or_default() += 1;
+                } else if let Some(next) = urls::normalize(&loc) {
+                    self.redirect_hops.insert(urls::hash(&next), hops);
+                    self.discover(&next, job.depth, Some(job.id), UrlKind::Page);
+                }
+            }
+        }
+        let mut document = None;
+        if let Some(x) = extraction {
+            if job.max_depth_ok(self.config.max_depth) {
+                for link in &x.links {
+                    if let Ok(u) = Url::parse(link) {
+                        self.discover(&u, job.depth + 1, Some(job.id), UrlKind::Page);
+                    }
+                }
+            }
+            if !x.text.is_empty() && !x.noindex {
+                self.report.documents += 1;
+                document = Some(crate::page_document(0, x, final_url.clone()));
+            }
+        }
+        if let Some(map) = map {
+            for s in &map.sitemaps {
+                if let Ok(u) = Url::parse(s) {
+                    self.discover(&u, job.depth, Some(job.id), UrlKind::Sitemap);
+                }
+            }
+            for p in &map.pages {
+                if let Ok(u) = Url::parse(p) {
+                    self.discover(&u, job.depth, Some(job.id), UrlKind::Page);
+                }
+            }
+        }
+        let keep_body = job.kind == UrlKind::Page && (200..300).contains(&resp.status);
+        self.batch.finished.push(Finished {
+            frontier_id: job.id,
+            state: if ok {
+                FinalState::Done
+            } else {
+                FinalState::Failed
+            },
+            attempts: job.attempts,
+            page: Some(NewPage {
+                frontier_id: Some(job.id),
+                url: job.url.clone(),
+                final_url: redirected.then_some(final_url),
+                status: Some(resp.status),
+                error_class: class.map(|c| c.as_str().to_string()),
+                error: None,
+                content_type: resp.content_type.clone(),
+                elapsed_ms: Some(resp.elapsed.as_millis() as u64),
+                body: keep_body.then_some(resp.body),
+                headers: resp.headers,
+            }),
+            extraction: document,
+        });
+        Ok(())
+    }
+
+    /// Puts a URL back at the head of its host's queue after a delay, if it has tries left.
+    fn retry(&mut self, h: usize, job: &QueuedUrl, wait: Option<Duration>) -> Result<bool, Error> {
+        if job.attempts >= self.config.max_attempts {
+            return Ok(false);
+        }
+        let wait = self.retry_wait(h, wait);
+        let host = &mut self.hosts[h];
+        host.next_at = host.next_at.max(Instant::now() + wait);
+        host.queue.push_front(job.clone());
+        self.batch.retries.push((job.id, job.attempts));
+        self.report.retries += 1;
+        if job.kind == UrlKind::Page {
+            self.started_pages = self.started_pages.saturating_sub(1);
+        }
+        Ok(true)
+    }
+
+    /// Queues a link if it is in scope, new, and not a trap.
+    fn discover(&mut self, url: &Url, depth: u32, parent: Option<i64>, kind: UrlKind) {
+        let Some(url) = urls::normalize(url) else {
+            return;
+        };
+        if kind == UrlKind::Page && self.config.max_depth.is_some_and(|max| depth > max) {
+            return;
+        }
+        match self.scope.check(&url) {
+            Ok(()) => {}
+            Err(urls::OutOfScope::Domain | urls::OutOfScope::Pattern) => return,
+            Err(_) => {
+                self.report.traps += 1;
+                return;
+            }
+        }
+        let hash = urls::hash(&url);
+        if self.seen.contains(&hash) {
+            return;
+        }
+        if url.query().is_some() {
+            let key = xxhash_rust::xxh3::xxh3_64(
+                format!("{}{}", urls::authority(&url), url.path()).as_bytes(),
+            );
+            let n = self.query_variants.entry(key).or_default();
+            if *n >= self.config.max_query_variants {
+                self.report.traps += 1;
+                return;
+            }
+            *n += 1;
+        }
+        self.seen.insert(hash);
+        self.batch
+            .discovered
+            .push(new_url(&url, depth, parent, kind));
+    }
+
+    fn write_batch(&mut self) -> Result<(), Error> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let written = self.store.record_crawl(self.run, &batch)?;
+        for (u, id) in batch.discovered.into_iter().zip(written.discovered_ids) {
+            let Some(id) = id else { continue };
+            let scheme = u.url.split("://").next().map(str::to_string);
+            let h = self.host(&u.host, scheme.as_deref());
+            let host = &mut self.hosts[h];
+            if !host.db_more && host.queue.len() < MEMORY_QUEUE {
+                host.queue.push_back(QueuedUrl {
+                    id,
+                    url: u.url,
+                    host: u.host,
+                    depth: u.depth,
+                    kind: u.kind,
+                    attempts: 0,
+                });
+                host.last_loaded = host.last_loaded.max(id);
+            } else {
+                host.db_more = true;
+            }
+            self.report.queued += 1;
+            self.schedule(h);
+        }
+        let finished = batch.finished.len() as u64;
+        self.report.queued = self.report.queued.saturating_sub(finished);
+        Ok(())
+    }
+}
+
+trait DepthOk {
+    fn max_depth_ok(&self, max: Option<u32>) -> bool;
+}
+
+impl DepthOk for QueuedUrl {
+    /// Whether links found on this page may still be followed.
+    fn max_depth_ok(&self, max: Option<u32>) -> bool {
+        max.is_none_or(|m| self.depth < m)
+    }
+}
+
+fn new_url(u: &Url, depth: u32, parent: Option<i64>, kind: UrlKind) -> NewUrl {
+    NewUrl {
+        url: u.to_string(),
+        hash: urls::hash(u),
+        host: urls::authority(u),
+        depth,
+        parent,
+        kind,
+    }
+}
+
+fn url_hash(url: &str) -> i64 {
+    urls::parse(url).map_or(0, |u| urls::hash(&u))
+}
+
+fn charset_of(content_type: &str) -> Option<&str> {
+    content_type.split(';').find_map(|part| {
+        let (k, v) = part.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches(['"', '\'']))
+    })
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
