@@ -39,6 +39,8 @@ pub struct Global {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fetch the seeds' sites politely into the database, resumable; main text extracted.
+    Crawl(Box<cmd::crawl::CrawlArgs>),
     /// Run the pipeline on built-in sample data and show what it made.
     Demo(cmd::demo::DemoArgs),
     /// Remove exact and near-duplicate documents (MinHash LSH), over the database or files.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     let result = match cli.command {
+        Command::Crawl(args) => cmd::crawl::run(&cli.global, *args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Dedup(args) => cmd::dedup::run(&cli.global, args),
         Command::Import(args) => cmd::import::run(&cli.global, args),
@@ -75,6 +78,8 @@ fn main() -> ExitCode {
                 e.downcast_ref::<corpus::Error>()
                     .is_some_and(|e| e.is_bad_input())
                     || e.is::<cmd::extract::BadInput>()
+                    || e.downcast_ref::<crawler::Error>()
+                        .is_some_and(|e| matches!(e, crawler::Error::BadSeed(_)))
             });
             ExitCode::from(if bad_input { 2 } else { 1 })
         }

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use corpus::{Document, PageExtraction, RunStatus, Store};
+use corpus::{PageExtraction, RunStatus, Store};
 use extract::Options;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -125,7 +125,7 @@ fn run_db(global: &Global) -> Result<()> {
                     report.empty += 1;
                     return None;
                 }
-                Some(page_document(page_id, x, url))
+                Some(crawler::page_document(page_id, x, url))
             })
             .collect();
         match store.record_extractions(run, &docs) {
@@ -166,32 +166,6 @@ struct DbReport {
     updated: u64,
     empty: u64,
     charsets: std::collections::BTreeMap<String, u64>,
-}
-
-/// The document of an extracted page: stable id from its URL, source its host, the date as
-/// `created`, the author among the other fields.
-fn page_document(page_id: i64, x: extract::Extraction, url: String) -> PageExtraction {
-    let mut doc = Document::new(corpus::page_document_id(&url), x.text);
-    doc.source = url::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string));
-    doc.url = Some(url);
-    doc.title = x.title;
-    doc.created = x.published;
-    if let Some(author) = x.author {
-        doc.extra.insert("author".to_string(), author.into());
-    }
-    PageExtraction {
-        page_id,
-        doc,
-        charset: x.charset.name,
-        charset_source: x.charset.source.as_str().to_string(),
-        images: x
-            .images
-            .into_iter()
-            .map(|i| (i.src, i.alt, i.caption))
-            .collect(),
-    }
 }
 
 /// A usage mistake the command line parser cannot see.
