@@ -210,27 +210,43 @@ fn demo_runs_on_a_fresh_folder_and_again() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(run(dir.path(), &["demo", "--dir", "d"]));
     assert!(out.contains("17 documents read, 17 new"), "{out}");
-    // the sample holds one repost of a news article
+    // the farm: 4 sites of 12 articles, a home page and 2 list pages each; robots.txt
+    // disallows two linked URLs per site
     assert!(
-        out.contains("17 documents, 1 exact and 0 near duplicates removed"),
+        out.contains("62 pages fetched") && out.contains("48 documents extracted"),
         "{out}"
     );
-    assert!(out.contains("documents   17 (16 kept)"), "{out}");
+    assert!(out.contains("8 URLs disallowed by robots.txt"), "{out}");
+    // the sample holds one repost of a news article; site 2 reposts 4 of site 0's articles
+    assert!(
+        out.contains("65 documents, 1 exact and 4 near duplicates removed"),
+        "{out}"
+    );
+    assert!(out.contains("documents   65 (60 kept)"), "{out}");
     let out = ok(run(dir.path(), &["demo", "--dir", "d"]));
     assert!(
         out.contains("17 documents read, 0 new, 17 already stored"),
         "{out}"
     );
+    assert!(
+        out.contains("crawled by an earlier run of the demo"),
+        "{out}"
+    );
+    assert!(out.contains("documents   65 (60 kept)"), "{out}");
     let kept = fs::read_to_string(dir.path().join("d/kept.jsonl")).unwrap();
-    assert_eq!(kept.lines().count(), 16);
+    assert_eq!(kept.lines().count(), 60);
     assert!(!kept.contains("\"news-0004\""));
 }
 
 #[test]
 fn every_command_explains_its_flags() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["import", "export", "stats", "demo", "extract", "dedup"] {
+    for cmd in [
+        "import", "export", "stats", "demo", "extract", "dedup", "crawl",
+    ] {
         let help = ok(run(dir.path(), &[cmd, "--help"]));
+        // clap wraps to the terminal width
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(help.contains("--db <PATH>"), "{cmd}: {help}");
         assert!(help.contains("[default: corpus.db]"), "{cmd}: {help}");
         assert!(help.contains("--quiet"), "{cmd}: {help}");
