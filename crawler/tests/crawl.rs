@@ -430,3 +430,35 @@ fn limits_and_scope() {
     );
     assert!(per_host.iter().all(|&n| n <= 15), "{per_host:?}");
 }
+
+#[test]
+fn five_thousand_pages_every_one_stored_once() {
+    let farm = Farm::start(FarmConfig {
+        hosts: 10,
+        articles_per_host: 480,
+        traps: false,
+        crawl_delay: 0.0,
+        ..FarmConfig::default()
+    })
+    .unwrap();
+    let want = farm.html_pages();
+    assert!(want.len() >= 5000, "{}", want.len());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("corpus.db");
+    let mut store = Store::open(&db).unwrap();
+    let mut cfg = config(&farm);
+    cfg.delay = Duration::ZERO;
+    cfg.per_host = 2;
+    cfg.concurrency = 20;
+    let report = crawl(&mut store, cfg);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let stored: Vec<String> = query(
+        &db,
+        "SELECT url FROM pages WHERE status = 200 AND body IS NOT NULL",
+    );
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(stored.len(), unique.len(), "a page stored twice");
+    let want: HashSet<&String> = want.iter().collect();
+    assert_eq!(unique, want);
+    assert_eq!(report.documents, 4800);
+}
