@@ -139,6 +139,8 @@ pub const MIGRATIONS: &[&str] = &[
         parked_at TEXT,
         parked_reason TEXT
     );",
+    // 5: the cleaner's output text, when cleaning changed it; the document stays as stored.
+    "ALTER TABLE clean_verdicts ADD COLUMN text TEXT;",
 ];
 
 /// What the header of an opened file says about it.

@@ -71,6 +71,8 @@ pub struct CleanVerdict {
     pub score: Option<f64>,
     /// Every rule's value, as a JSON object.
     pub details: Option<Value>,
+    /// The cleaned text, when it differs from the document's: what later stages read.
+    pub text: Option<String>,
 }
 
 /// Why the dedup stage kept or removed a document.
@@ -263,6 +265,40 @@ impl Store {
         )
     }
 
+    /// The document with this id, as stored.
+    pub fn document(&self, id: &str) -> Result<Option<StoredDocument>> {
+        self.sql(
+            self.conn
+                .query_row(&format!("{COLUMNS} WHERE d.id = ?1"), [id], row_to_document)
+                .optional(),
+        )
+    }
+
+    /// The cleaner's stored verdict on a document: keep, rule, value, score, details.
+    pub fn clean_verdict(&self, seq: i64) -> Result<Option<CleanVerdict>> {
+        self.sql(
+            self.conn
+                .query_row(
+                    "SELECT keep, rule, value, score, details, text FROM clean_verdicts
+                     WHERE doc = ?1",
+                    [seq],
+                    |r| {
+                        let details: Option<String> = r.get(4)?;
+                        Ok(CleanVerdict {
+                            doc: seq,
+                            keep: r.get(0)?,
+                            rule: r.get(1)?,
+                            value: r.get(2)?,
+                            score: r.get(3)?,
+                            details: details.and_then(|d| serde_json::from_str(&d).ok()),
+                            text: r.get(5)?,
+                        })
+                    },
+                )
+                .optional(),
+        )
+    }
+
     /// Number of documents stored.
     pub fn document_count(&self) -> Result<u64> {
         self.sql(
@@ -279,14 +315,14 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO clean_verdicts
-                        (doc, run_id, keep, rule, value, score, details)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        (doc, run_id, keep, rule, value, score, details, text)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(&sql)?;
             for v in verdicts {
                 let details = v.details.as_ref().map(Value::to_string);
                 stmt.execute(params![
-                    v.doc, run.0, v.keep, v.rule, v.value, v.score, details
+                    v.doc, run.0, v.keep, v.rule, v.value, v.score, details, v.text
                 ])
                 .map_err(&sql)?;
             }
@@ -344,14 +380,22 @@ impl Store {
         &mut self.conn
     }
 
+    /// Up to 1,000 documents of `selection` with a seq above `after`, in seq order: for a
+    /// stage that writes between reads (call again with the last seq).
+    pub fn documents_page(&self, selection: Selection, after: i64) -> Result<Vec<StoredDocument>> {
+        self.fetch_page(selection, after)
+    }
+
     fn fetch_page(&self, selection: Selection, after: i64) -> Result<Vec<StoredDocument>> {
         let sql = match selection {
             Selection::All => format!("{COLUMNS} WHERE d.seq > ?1 ORDER BY d.seq LIMIT ?2"),
             Selection::Kept => {
-                format!("{COLUMNS} WHERE d.seq > ?1 AND {KEPT} ORDER BY d.seq LIMIT ?2")
+                format!("{CLEANED_COLUMNS} WHERE d.seq > ?1 AND {KEPT} ORDER BY d.seq LIMIT ?2")
             }
             Selection::CleanKept => {
-                format!("{COLUMNS} WHERE d.seq > ?1 AND {CLEAN_KEPT} ORDER BY d.seq LIMIT ?2")
+                format!(
+                    "{CLEANED_COLUMNS} WHERE d.seq > ?1 AND {CLEAN_KEPT} ORDER BY d.seq LIMIT ?2"
+                )
             }
         };
         let mut stmt = self.sql(self.conn.prepare_cached(&sql))?;
@@ -428,6 +472,13 @@ fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
 
 const COLUMNS: &str =
     "SELECT d.seq, d.id, d.text, d.url, d.source, d.title, d.lang, d.created, d.extra
+     FROM documents d";
+
+/// The same columns with the cleaner's text in place of the stored one, where it made one:
+/// what the stages after the cleaner read.
+const CLEANED_COLUMNS: &str = "SELECT d.seq, d.id,
+        coalesce((SELECT c.text FROM clean_verdicts c WHERE c.doc = d.seq), d.text),
+        d.url, d.source, d.title, d.lang, d.created, d.extra
      FROM documents d";
 
 fn row_to_document(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredDocument> {
