@@ -1,5 +1,282 @@
-//! The cleaner stage (planned): normalisation, Chinese quality rules, a quality classifier and
-//! PII masking, recording one verdict per document in `clean_verdicts` with the rule and the
-//! measured value that decided it. Documents themselves are never rewritten.
+//! The clean stage: normalisation, line cleanup, personal-data masking, Chinese quality rules
+//! and a quality classifier, with a verdict for every document that records every rule's
+//! measured value.
 //!
-//! Nothing is implemented yet: `zhcorpus clean` does not exist until this crate has its stage.
+//! A document goes through, in order: [`normalize`] (entities, NFKC but for Chinese
+//! punctuation, invisible characters, whitespace); [`lines`] (boilerplate lines recurring across
+//! the host's documents, and short lines with boilerplate phrases, dropped); [`pii`] (masked
+//! with typed placeholders); the [`rules`] (each value measured and compared); and, when a
+//! model is given, the [`quality`] classifier. The first failing rule is the verdict's reason.
+//! The cleaned text is what later stages read; the stored document itself is never changed.
+//!
+//! ```
+//! let cleaner = cleaner::Cleaner::new(cleaner::Config::default(), &[], None).unwrap();
+//! let v = cleaner.clean("首页 | 新闻 | 体育", "example.cn", None);
+//! assert!(!v.keep);
+//! assert_eq!(v.rule, Some("min_chars"));
+//! ```
+
+pub mod lines;
+pub mod normalize;
+pub mod pii;
+pub mod quality;
+pub mod rules;
+mod run;
+
+use aho_corasick::AhoCorasick;
+use serde::{Deserialize, Serialize};
+
+pub use lines::{LineCounts, LinesDropped};
+pub use pii::PiiCounts;
+pub use quality::{QualityModel, TrainConfig};
+pub use rules::{Measure, Thresholds};
+pub use run::{Report, run_files, run_store};
+
+/// Words that mark advertising, gambling and adult spam (matched anywhere, counted per line).
+pub const DEFAULT_BAD_WORDS: &[&str] = &[
+    "博彩",
+    "赌场",
+    "网上赌",
+    "网赌",
+    "百家乐",
+    "六合彩",
+    "时时彩",
+    "北京赛车",
+    "彩票计划",
+    "老虎机",
+    "真人娱乐",
+    "棋牌游戏",
+    "葡京",
+    "澳门银河",
+    "开户送",
+    "注册送",
+    "首存",
+    "代孕",
+    "办证",
+    "代开发票",
+    "发票代开",
+    "刷单",
+    "套现",
+    "私服",
+    "外挂",
+    "色情",
+    "成人视频",
+    "成人电影",
+    "一夜情",
+    "援交",
+    "约炮",
+    "裸聊",
+    "偷拍",
+    "av女优",
+    "无码",
+    "黄色网站",
+    "壮阳",
+    "伟哥",
+    "丰胸",
+    "减肥药",
+    "枪支",
+    "迷药",
+];
+
+/// Everything the cleaner is told; every field has a default and can be set in a TOML file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub rules: Thresholds,
+    /// Convert traditional script to simplified (zhconv: OpenCC and MediaWiki tables).
+    pub to_simplified: bool,
+    /// Drop lines recurring across documents of the same host.
+    pub drop_recurring_lines: bool,
+    /// A line is recurring when at least this many documents of the host hold it.
+    pub recurring_min_docs: u32,
+    /// Drop short lines with a boilerplate phrase.
+    pub drop_phrase_lines: bool,
+    /// Mask personal data.
+    pub mask_pii: bool,
+    /// Use the built-in word list besides any given.
+    pub default_bad_words: bool,
+    /// Keep documents scoring at least this (with a model).
+    pub quality_threshold: f64,
+    /// Keep by GPT-3's Pareto sampling with this α instead of the threshold (GPT-3 used 9).
+    pub quality_pareto_alpha: Option<f64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rules: Thresholds::default(),
+            to_simplified: false,
+            drop_recurring_lines: true,
+            recurring_min_docs: 4,
+            drop_phrase_lines: true,
+            mask_pii: true,
+            default_bad_words: true,
+            quality_threshold: 0.5,
+            quality_pareto_alpha: None,
+        }
+    }
+}
+
+/// The verdict on one document.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub keep: bool,
+    /// The first rule that failed.
+    pub rule: Option<&'static str>,
+    /// Its measured value.
+    pub value: Option<f64>,
+    /// The classifier's score, with a model.
+    pub score: Option<f64>,
+    /// The cleaned text.
+    pub text: String,
+    /// Every rule's measurement, in order.
+    pub measures: Vec<Measure>,
+    pub pii: PiiCounts,
+    pub lines: LinesDropped,
+}
+
+impl Verdict {
+    /// Every measured value, the masks and the dropped lines, as a JSON object.
+    pub fn details(&self) -> serde_json::Value {
+        let mut rules = serde_json::Map::new();
+        for m in &self.measures {
+            let v = (m.value * 1e4).round() / 1e4;
+            rules.insert(m.rule.to_string(), v.into());
+        }
+        serde_json::json!({ "rules": rules, "pii": self.pii, "lines_dropped": self.lines })
+    }
+}
+
+/// A configured cleaner; cheap to share across threads.
+pub struct Cleaner {
+    config: Config,
+    words: Option<AhoCorasick>,
+    phrases: AhoCorasick,
+    model: Option<QualityModel>,
+}
+
+impl Cleaner {
+    /// Builds a cleaner; `words` are extra word-list entries.
+    pub fn new(
+        config: Config,
+        words: &[String],
+        model: Option<QualityModel>,
+    ) -> Result<Cleaner, String> {
+        let mut all: Vec<String> = words
+            .iter()
+            .map(|w| w.trim().to_lowercase())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if config.default_bad_words {
+            all.extend(DEFAULT_BAD_WORDS.iter().map(|w| w.to_string()));
+        }
+        let words = if all.is_empty() {
+            None
+        } else {
+            Some(AhoCorasick::new(&all).map_err(|e| e.to_string())?)
+        };
+        let phrases = AhoCorasick::new(lines::BOILERPLATE_PHRASES).map_err(|e| e.to_string())?;
+        Ok(Cleaner {
+            config,
+            words,
+            phrases,
+            model,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether a first pass counting lines per host is wanted.
+    pub fn needs_line_counts(&self) -> bool {
+        self.config.drop_recurring_lines
+    }
+
+    /// Cleans and judges one document of `host`; `counts` are the line counts of a first pass.
+    pub fn clean(&self, text: &str, host: &str, counts: Option<&LineCounts>) -> Verdict {
+        self.clean_keyed(text, host, counts, text)
+    }
+
+    /// As [`Cleaner::clean`], with the key that fixes the Pareto draw (the document id).
+    pub fn clean_keyed(
+        &self,
+        text: &str,
+        host: &str,
+        counts: Option<&LineCounts>,
+        key: &str,
+    ) -> Verdict {
+        let mut text = normalize::normalize(text);
+        if self.config.to_simplified {
+            text = to_simplified(&text);
+        }
+        let (text, lines) = if self.config.drop_recurring_lines || self.config.drop_phrase_lines {
+            let counts = counts.filter(|_| self.config.drop_recurring_lines);
+            let min = if self.config.drop_recurring_lines {
+                self.config.recurring_min_docs
+            } else {
+                u32::MAX
+            };
+            if self.config.drop_phrase_lines {
+                lines::drop_lines(&text, host, counts, min, &self.phrases)
+            } else {
+                let none = AhoCorasick::new(["\u{0}never"]).expect("a plain pattern");
+                lines::drop_lines(&text, host, counts, min, &none)
+            }
+        } else {
+            (text, LinesDropped::default())
+        };
+        let (text, pii) = if self.config.mask_pii {
+            pii::mask(&text)
+        } else {
+            (text, PiiCounts::default())
+        };
+        let bad = |line: &str| match &self.words {
+            Some(ac) => ac.find_iter(&line.to_lowercase()).count(),
+            None => 0,
+        };
+        let mut measures = rules::measure(&text, &self.config.rules, &bad);
+        let mut score = None;
+        if let Some(model) = &self.model {
+            let s = model.score(&text);
+            score = Some(s);
+            let pass = match self.config.quality_pareto_alpha {
+                Some(alpha) => quality::pareto_keep(s, alpha, key),
+                None => s >= self.config.quality_threshold,
+            };
+            measures.push(Measure {
+                rule: "quality",
+                value: s,
+                threshold: self.config.quality_threshold,
+                at_least: true,
+                pass,
+            });
+        }
+        let failed = measures.iter().find(|m| !m.pass);
+        Verdict {
+            keep: failed.is_none(),
+            rule: failed.map(|m| m.rule),
+            value: failed.map(|m| m.value),
+            score,
+            text,
+            measures,
+            pii,
+            lines,
+        }
+    }
+
+    /// The text the first pass counts lines of: normalised, as the second pass will see it.
+    pub fn line_text(&self, text: &str) -> String {
+        let text = normalize::normalize(text);
+        if self.config.to_simplified {
+            to_simplified(&text)
+        } else {
+            text
+        }
+    }
+}
+
+/// Traditional (and Taiwan, Hong Kong) script to mainland simplified.
+pub fn to_simplified(text: &str) -> String {
+    zhconv::zhconv(text, zhconv::Variant::ZhCN)
+}

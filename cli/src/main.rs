@@ -41,6 +41,8 @@ pub struct Global {
 enum Command {
     /// Fetch the seeds' sites politely into the database, resumable; main text extracted.
     Crawl(Box<cmd::crawl::CrawlArgs>),
+    /// Judge every document: normalisation, Chinese quality rules, PII masking, classifier.
+    Clean(Box<cmd::clean::CleanArgs>),
     /// Run the pipeline on built-in sample data and show what it made.
     Demo(cmd::demo::DemoArgs),
     /// Remove exact and near-duplicate documents (MinHash LSH), over the database or files.
@@ -51,6 +53,8 @@ enum Command {
     Export(cmd::export::ExportArgs),
     /// Main text, title, author, date and images of HTML pages, as JSON.
     Extract(cmd::extract::ExtractArgs),
+    /// The quality classifier: `zhcorpus quality train`.
+    Quality(cmd::clean::QualityArgs),
     /// Counts and sizes: documents per source, verdicts per stage, pages, runs.
     Stats(cmd::stats::StatsArgs),
 }
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
     init_logging(cli.global.verbose);
     let result = match cli.command {
         Command::Crawl(args) => cmd::crawl::run(&cli.global, *args),
+        Command::Clean(args) => cmd::clean::run(&cli.global, *args),
+        Command::Quality(args) => cmd::clean::run_quality(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Dedup(args) => cmd::dedup::run(&cli.global, args),
         Command::Import(args) => cmd::import::run(&cli.global, args),

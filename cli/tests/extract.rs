@@ -160,6 +160,7 @@ fn stored_pages_become_documents_and_can_be_extracted_again() {
                 value: None,
                 score: None,
                 details: None,
+                text: None,
             }],
         )
         .unwrap();

@@ -37,6 +37,7 @@ fn import_verdicts_export_kept() {
             value: Some(i as f64),
             score: None,
             details: None,
+            text: None,
         })
         .collect();
     store.record_clean_verdicts(run, &clean).unwrap();

@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap arguments and the glue that calls the library.
 
+pub mod clean;
 pub mod crawl;
 pub mod dedup;
 pub mod demo;

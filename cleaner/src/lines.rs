@@ -1,0 +1,132 @@
+//! Line-level cleanup before the document rules: lines that recur across many documents of one
+//! host (copyright lines, "责任编辑：", share prompts) are dropped, as C4 and CCNet drop lines
+//! by their hashes; so are short lines carrying a boilerplate phrase, as C4 drops lines with
+//! "javascript" or "cookie policy".
+
+use std::collections::{HashMap, HashSet};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Phrases that mark a short line as page furniture rather than text.
+pub const BOILERPLATE_PHRASES: &[&str] = &[
+    "责任编辑",
+    "版权所有",
+    "转载请注明",
+    "未经授权",
+    "本文来源",
+    "分享到",
+    "扫一扫",
+    "扫描二维码",
+    "关注我们",
+    "关注公众号",
+    "点击查看",
+    "点击进入",
+    "上一篇",
+    "下一篇",
+    "返回首页",
+    "免责声明",
+    "网站地图",
+    "联系我们",
+    "copyright",
+    "all rights reserved",
+    "javascript",
+    "cookie",
+    "©",
+];
+
+/// Lines longer than this are never dropped for a phrase: a phrase inside a long paragraph is
+/// text, not furniture.
+const PHRASE_LINE_MAX_CHARS: usize = 40;
+
+/// The line key: whitespace and case ignored.
+fn line_key(line: &str) -> u64 {
+    let folded: String = line
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    xxh3_64(folded.as_bytes())
+}
+
+/// How often each line occurs across the documents of each host; built in a first pass.
+#[derive(Debug, Default)]
+pub struct LineCounts {
+    /// (host hash, line hash) → documents holding the line
+    counts: HashMap<(u64, u64), u32>,
+    docs_per_host: HashMap<u64, u32>,
+}
+
+impl LineCounts {
+    /// Counts the lines of one document of `host` (each line once per document).
+    pub fn add(&mut self, host: &str, text: &str) {
+        let h = xxh3_64(host.as_bytes());
+        *self.docs_per_host.entry(h).or_default() += 1;
+        let mut seen = HashSet::new();
+        for line in text.lines() {
+            let k = line_key(line);
+            if seen.insert(k) {
+                *self.counts.entry((h, k)).or_default() += 1;
+            }
+        }
+    }
+
+    /// Merges counts made in parallel.
+    pub fn merge(&mut self, other: LineCounts) {
+        for (k, n) in other.counts {
+            *self.counts.entry(k).or_default() += n;
+        }
+        for (k, n) in other.docs_per_host {
+            *self.docs_per_host.entry(k).or_default() += n;
+        }
+    }
+
+    /// Drops the entries that can never reach `min_docs`, to free memory before the second pass.
+    pub fn prune(&mut self, min_docs: u32) {
+        self.counts.retain(|_, n| *n >= min_docs);
+    }
+
+    fn documents_with(&self, host: u64, line: &str) -> u32 {
+        self.counts
+            .get(&(host, line_key(line)))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// What line cleanup removed from one document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LinesDropped {
+    /// Lines recurring across the host's documents.
+    pub recurring: u32,
+    /// Short lines with a boilerplate phrase.
+    pub phrase: u32,
+}
+
+/// Drops boilerplate lines from `text`. A line is recurring when at least `min_docs`
+/// documents of the host hold it.
+pub fn drop_lines(
+    text: &str,
+    host: &str,
+    counts: Option<&LineCounts>,
+    min_docs: u32,
+    phrases: &aho_corasick::AhoCorasick,
+) -> (String, LinesDropped) {
+    let h = xxh3_64(host.as_bytes());
+    let mut dropped = LinesDropped::default();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if counts.is_some_and(|c| c.documents_with(h, line) >= min_docs) {
+            dropped.recurring += 1;
+            continue;
+        }
+        if line.chars().count() <= PHRASE_LINE_MAX_CHARS && phrases.is_match(&line.to_lowercase()) {
+            dropped.phrase += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    (out, dropped)
+}

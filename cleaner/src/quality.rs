@@ -1,0 +1,231 @@
+//! A quality classifier in the spirit of GPT-3's: a logistic regression over hashed character
+//! n-gram features, trained to tell reference text (positive) from raw crawl (negative). The
+//! score is the probability of "reference-like"; a document is kept above a threshold, or by
+//! GPT-3's Pareto sampling, which keeps some low scorers for diversity.
+//!
+//! Features: character 1- to 3-grams of the normalised text, hashed (xxh3) into 2^18 buckets,
+//! counted as log(1 + n) and scaled to unit length. Training: stochastic gradient descent with
+//! AdaGrad steps and a small L2 penalty, in a shuffled order fixed by a seed.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+const MAGIC: &[u8; 8] = b"ZHQMODL1";
+
+/// A trained model.
+#[derive(Debug, Clone)]
+pub struct QualityModel {
+    bits: u32,
+    max_n: u32,
+    bias: f32,
+    weights: Vec<f32>,
+}
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub bits: u32,
+    pub max_n: u32,
+    pub epochs: u32,
+    pub learning_rate: f32,
+    pub l2: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            bits: 18,
+            max_n: 3,
+            epochs: 5,
+            learning_rate: 0.5,
+            l2: 1e-6,
+            seed: 1,
+        }
+    }
+}
+
+/// Sparse feature vector: bucket and value.
+pub type Features = Vec<(u32, f32)>;
+
+/// The hashed n-gram features of `text`.
+pub fn features(text: &str, bits: u32, max_n: u32) -> Features {
+    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let mask = (1u64 << bits) - 1;
+    let mut counts: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
+    let mut buf = String::new();
+    for n in 1..=max_n as usize {
+        for w in chars.windows(n) {
+            buf.clear();
+            buf.extend(w);
+            let b = (xxh3_64_with_seed(buf.as_bytes(), n as u64) & mask) as u32;
+            *counts.entry(b).or_default() += 1.0;
+        }
+    }
+    let mut f: Features = counts
+        .into_iter()
+        .map(|(k, v)| (k, (1.0 + v).ln()))
+        .collect();
+    let norm = f.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for (_, v) in &mut f {
+            *v /= norm;
+        }
+    }
+    f.sort_unstable_by_key(|(k, _)| *k);
+    f
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl QualityModel {
+    /// Trains on labelled feature vectors (`true` = positive).
+    pub fn train(examples: &[(Features, bool)], config: &TrainConfig) -> QualityModel {
+        let dims = 1usize << config.bits;
+        let mut w = vec![0f32; dims];
+        let mut g2 = vec![1e-8f32; dims];
+        let mut bias = 0f32;
+        let mut bias_g2 = 1e-8f32;
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        let mut rng = fastrand::Rng::with_seed(config.seed);
+        // positives and negatives weighted to count equally
+        let pos = examples.iter().filter(|(_, y)| *y).count().max(1) as f32;
+        let neg = (examples.len() as f32 - pos).max(1.0);
+        let total = examples.len() as f32;
+        for _ in 0..config.epochs {
+            rng.shuffle(&mut order);
+            for &i in &order {
+                let (x, y) = &examples[i];
+                let z = bias + x.iter().map(|&(k, v)| w[k as usize] * v).sum::<f32>();
+                let weight = if *y {
+                    total / (2.0 * pos)
+                } else {
+                    total / (2.0 * neg)
+                };
+                let err = (sigmoid(z) - if *y { 1.0 } else { 0.0 }) * weight;
+                for &(k, v) in x {
+                    let k = k as usize;
+                    let g = err * v + config.l2 * w[k];
+                    g2[k] += g * g;
+                    w[k] -= config.learning_rate * g / g2[k].sqrt();
+                }
+                bias_g2 += err * err;
+                bias -= config.learning_rate * err / bias_g2.sqrt();
+            }
+        }
+        QualityModel {
+            bits: config.bits,
+            max_n: config.max_n,
+            bias,
+            weights: w,
+        }
+    }
+
+    /// The probability that `text` is like the positive examples.
+    pub fn score(&self, text: &str) -> f64 {
+        self.score_features(&features(text, self.bits, self.max_n))
+    }
+
+    pub fn score_features(&self, x: &Features) -> f64 {
+        let z = self.bias
+            + x.iter()
+                .map(|&(k, v)| self.weights.get(k as usize).copied().unwrap_or(0.0) * v)
+                .sum::<f32>();
+        f64::from(sigmoid(z))
+    }
+
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    pub fn max_n(&self) -> u32 {
+        self.max_n
+    }
+
+    /// Writes the model: magic, bits, max n, bias, then the weights, little-endian.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(20 + self.weights.len() * 4);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.bits.to_le_bytes());
+        out.extend_from_slice(&self.max_n.to_le_bytes());
+        out.extend_from_slice(&self.bias.to_le_bytes());
+        for w in &self.weights {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        let tmp = path.with_extension("partial");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&out)?;
+        f.sync_all()?;
+        std::fs::rename(tmp, path)
+    }
+
+    /// Reads a model written by [`QualityModel::save`].
+    pub fn load(path: &Path) -> Result<QualityModel, String> {
+        let mut data = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut data))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let bad = || format!("{}: not a zhcorpus quality model", path.display());
+        if data.len() < 20 || &data[..8] != MAGIC {
+            return Err(bad());
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(data[i..i + 4].try_into().unwrap_or_default());
+        let bits = u32_at(8);
+        let max_n = u32_at(12);
+        if !(8..=24).contains(&bits) || !(1..=5).contains(&max_n) {
+            return Err(bad());
+        }
+        let bias = f32::from_le_bytes(data[16..20].try_into().unwrap_or_default());
+        let dims = 1usize << bits;
+        if data.len() != 20 + dims * 4 {
+            return Err(bad());
+        }
+        let weights = data[20..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        Ok(QualityModel {
+            bits,
+            max_n,
+            bias,
+            weights,
+        })
+    }
+}
+
+/// Area under the ROC curve of scores against labels (ties counted half).
+pub fn auc(scored: &[(f64, bool)]) -> f64 {
+    let mut v = scored.to_vec();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let pos = v.iter().filter(|(_, y)| *y).count() as f64;
+    let neg = v.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return 0.5;
+    }
+    // rank sum of the positives, average ranks for ties
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j < v.len() && v[j].0 == v[i].0 {
+            j += 1;
+        }
+        let avg = (i + 1 + j) as f64 / 2.0;
+        rank_sum += avg * v[i..j].iter().filter(|(_, y)| *y).count() as f64;
+        i = j;
+    }
+    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}
+
+/// GPT-3's keep rule: keep when a Pareto(α) draw exceeds 1 − score. The draw is fixed by the
+/// document's key, so a rerun keeps the same documents.
+pub fn pareto_keep(score: f64, alpha: f64, key: &str) -> bool {
+    let u = (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64;
+    // numpy.random.pareto: Lomax, (1 - u)^(-1/α) - 1
+    let draw = (1.0 - u).powf(-1.0 / alpha) - 1.0;
+    draw > 1.0 - score
+}

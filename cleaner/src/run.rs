@@ -1,0 +1,248 @@
+//! The clean stage over the store (a verdict per document) or file to file. Both make two
+//! streaming passes when recurring lines are dropped: the first counts each host's lines, the
+//! second cleans in parallel batches.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use corpus::{CleanVerdict, Document, JsonlReader, JsonlWriter, Progress, Selection, Store};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::{Cleaner, LineCounts, PiiCounts, Verdict};
+
+/// Documents cleaned per parallel batch and per transaction.
+const BATCH: usize = 1000;
+
+/// What a clean run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub documents: u64,
+    pub kept: u64,
+    /// Rejections by the first failing rule.
+    pub rejected: BTreeMap<String, u64>,
+    pub pii: PiiCounts,
+    pub recurring_lines_dropped: u64,
+    pub phrase_lines_dropped: u64,
+    /// Documents whose text the cleaning changed.
+    pub changed: u64,
+    pub characters_in: u64,
+    pub seconds: f64,
+}
+
+impl Report {
+    fn add(&mut self, v: &Verdict, original: &str) {
+        self.documents += 1;
+        self.characters_in += original.chars().count() as u64;
+        if v.keep {
+            self.kept += 1;
+        } else if let Some(rule) = v.rule {
+            *self.rejected.entry(rule.to_string()).or_default() += 1;
+        }
+        self.pii.phone += v.pii.phone;
+        self.pii.id_card += v.pii.id_card;
+        self.pii.bank_card += v.pii.bank_card;
+        self.pii.email += v.pii.email;
+        self.pii.qq += v.pii.qq;
+        self.pii.ip += v.pii.ip;
+        self.recurring_lines_dropped += u64::from(v.lines.recurring);
+        self.phrase_lines_dropped += u64::from(v.lines.phrase);
+        if v.text != original {
+            self.changed += 1;
+        }
+    }
+}
+
+fn host_of(doc: &Document) -> String {
+    doc.source
+        .clone()
+        .or_else(|| {
+            doc.url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(str::to_string))
+        })
+        .unwrap_or_default()
+}
+
+fn count_batch(cleaner: &Cleaner, docs: &[Document]) -> LineCounts {
+    docs.par_iter()
+        .fold(LineCounts::default, |mut c, d| {
+            c.add(&host_of(d), &cleaner.line_text(&d.text));
+            c
+        })
+        .reduce(LineCounts::default, |mut a, b| {
+            a.merge(b);
+            a
+        })
+}
+
+/// Cleans every document in the store and records a verdict for each (replacing an earlier
+/// run's), with the cleaned text where it changed.
+pub fn run_store(
+    store: &mut Store,
+    cleaner: &Cleaner,
+    progress: &dyn Progress,
+) -> corpus::Result<Report> {
+    let start = Instant::now();
+    let total = store.document_count()?;
+    let counts = if cleaner.needs_line_counts() {
+        progress.start("lines", Some(total));
+        let mut counts = LineCounts::default();
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut seen = 0;
+        let flush = |batch: &mut Vec<Document>, counts: &mut LineCounts| {
+            counts.merge(count_batch(cleaner, batch));
+            batch.clear();
+        };
+        for doc in store.documents(Selection::All) {
+            batch.push(doc?.doc);
+            seen += 1;
+            if batch.len() == BATCH {
+                flush(&mut batch, &mut counts);
+                progress.update(seen, seen);
+            }
+        }
+        flush(&mut batch, &mut counts);
+        counts.prune(cleaner.config().recurring_min_docs);
+        progress.finish();
+        Some(counts)
+    } else {
+        None
+    };
+    let run = store.begin_run("clean", cleaner.config())?;
+    progress.start("clean", Some(total));
+    let mut report = Report::default();
+    let result = (|| -> corpus::Result<()> {
+        let mut after = 0;
+        loop {
+            let page = store.documents_page(Selection::All, after)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            let docs: Vec<(i64, Document)> = page.into_iter().map(|d| (d.seq, d.doc)).collect();
+            let verdicts = judge(cleaner, &docs, counts.as_ref(), &mut report);
+            store.record_clean_verdicts(run, &verdicts)?;
+            progress.update(report.documents, report.documents);
+        }
+    })();
+    progress.finish();
+    report.seconds = start.elapsed().as_secs_f64();
+    let status = if result.is_ok() {
+        corpus::RunStatus::Done
+    } else {
+        corpus::RunStatus::Failed
+    };
+    store.finish_run(run, status, &report)?;
+    result.map(|()| report)
+}
+
+fn judge(
+    cleaner: &Cleaner,
+    docs: &[(i64, Document)],
+    counts: Option<&LineCounts>,
+    report: &mut Report,
+) -> Vec<CleanVerdict> {
+    let verdicts: Vec<Verdict> = docs
+        .par_iter()
+        .map(|(_, d)| cleaner.clean_keyed(&d.text, &host_of(d), counts, &d.id))
+        .collect();
+    docs.iter()
+        .zip(verdicts)
+        .map(|((seq, d), v)| {
+            report.add(&v, &d.text);
+            CleanVerdict {
+                doc: *seq,
+                keep: v.keep,
+                rule: v.rule.map(str::to_string),
+                value: v.value,
+                score: v.score,
+                details: Some(v.details()),
+                text: (v.text != d.text).then_some(v.text),
+            }
+        })
+        .collect()
+}
+
+/// Cleans JSONL(.zst) files: kept documents (with their cleaned text) to `output`, rejected
+/// ones as they were to `rejected` with a `clean` field naming the rule and its value.
+pub fn run_files(
+    inputs: &[PathBuf],
+    output: &std::path::Path,
+    rejected: Option<&std::path::Path>,
+    cleaner: &Cleaner,
+    progress: &dyn Progress,
+) -> corpus::Result<Report> {
+    let start = Instant::now();
+    let counts = if cleaner.needs_line_counts() {
+        progress.start("lines", None);
+        let mut counts = LineCounts::default();
+        let mut batch = Vec::with_capacity(BATCH);
+        for path in inputs {
+            let mut reader = JsonlReader::open(path)?;
+            while let Some(next) = reader.next_document() {
+                let (_, doc) = next?;
+                batch.push(doc);
+                if batch.len() == BATCH {
+                    counts.merge(count_batch(cleaner, &batch));
+                    batch.clear();
+                }
+            }
+        }
+        counts.merge(count_batch(cleaner, &batch));
+        counts.prune(cleaner.config().recurring_min_docs);
+        progress.finish();
+        Some(counts)
+    } else {
+        None
+    };
+    progress.start("clean", None);
+    let mut report = Report::default();
+    let mut out = JsonlWriter::create(output)?;
+    let mut rej = match rejected {
+        Some(p) => Some(JsonlWriter::create(p)?),
+        None => None,
+    };
+    let mut batch: Vec<(i64, Document)> = Vec::with_capacity(BATCH);
+    let mut write = |batch: &mut Vec<(i64, Document)>, report: &mut Report| -> corpus::Result<()> {
+        let verdicts: Vec<Verdict> = batch
+            .par_iter()
+            .map(|(_, d)| cleaner.clean_keyed(&d.text, &host_of(d), counts.as_ref(), &d.id))
+            .collect();
+        for ((_, mut d), v) in batch.drain(..).zip(verdicts) {
+            report.add(&v, &d.text);
+            if v.keep {
+                d.text = v.text;
+                out.write(&d)?;
+            } else if let Some(rej) = rej.as_mut() {
+                d.extra.insert(
+                    "clean".to_string(),
+                    serde_json::json!({ "rule": v.rule, "value": v.value, "details": v.details() }),
+                );
+                rej.write(&d)?;
+            }
+        }
+        progress.update(report.documents, report.documents);
+        Ok(())
+    };
+    for path in inputs {
+        let mut reader = JsonlReader::open(path)?;
+        while let Some(next) = reader.next_document() {
+            let (_, doc) = next?;
+            batch.push((0, doc));
+            if batch.len() == BATCH {
+                write(&mut batch, &mut report)?;
+            }
+        }
+    }
+    write(&mut batch, &mut report)?;
+    out.finish()?;
+    if let Some(r) = rej {
+        r.finish()?;
+    }
+    progress.finish();
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
