@@ -28,7 +28,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     let mut store = Store::open(&db)?;
     let bar = Bar::new(global.quiet);
 
-    println!("step 1/4  import the built-in sample into {}", db.display());
+    println!("step 1/5  import the built-in sample into {}", db.display());
     let report = corpus::import::run(
         &mut store,
         std::slice::from_ref(&sample),
@@ -40,10 +40,27 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
         report.read, report.inserted, report.existing
     );
 
-    println!("step 2/4  crawl the built-in site farm (4 Chinese sites served on 127.0.0.1)");
+    println!("step 2/5  crawl the built-in site farm (4 Chinese sites served on 127.0.0.1)");
     crawl_farm(&mut store)?;
 
-    println!("step 3/4  remove exact and near duplicates (MinHash LSH over character 5-grams)");
+    println!("step 3/5  clean: Chinese quality rules, boilerplate lines, personal data masked");
+    let cleaner = cleaner::Cleaner::new(cleaner::Config::default(), &[], None)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let report = cleaner::run_store(&mut store, &cleaner, &bar)?;
+    let reasons: Vec<String> = report
+        .rejected
+        .iter()
+        .map(|(rule, n)| format!("{rule} {n}"))
+        .collect();
+    println!(
+        "          {} documents, {} kept, {} rejected ({})",
+        report.documents,
+        report.kept,
+        report.documents - report.kept,
+        reasons.join(", ")
+    );
+
+    println!("step 4/5  remove exact and near duplicates (MinHash LSH over character 5-grams)");
     let dedup = dedup::Dedup::new(&dedup::Config::default())?;
     let report = dedup::run_store(&mut store, &dedup, &bar)?;
     println!(
@@ -53,7 +70,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
 
     let kept = args.dir.join("kept.jsonl");
     println!(
-        "step 4/4  export the documents kept for training to {}",
+        "step 5/5  export the documents kept for training to {}",
         kept.display()
     );
     let mut out = JsonlWriter::create(&kept)?;
