@@ -89,6 +89,9 @@ pub struct Config {
     pub drop_recurring_lines: bool,
     /// A line is recurring when at least this many documents of the host hold it.
     pub recurring_min_docs: u32,
+    /// Most distinct lines counted in memory (about 40 bytes each) before the rarest are
+    /// forgotten: bounds the first pass's memory whatever the corpus size.
+    pub line_memory_entries: usize,
     /// Drop short lines with a boilerplate phrase.
     pub drop_phrase_lines: bool,
     /// Mask personal data.
@@ -108,6 +111,7 @@ impl Default for Config {
             to_simplified: false,
             drop_recurring_lines: true,
             recurring_min_docs: 4,
+            line_memory_entries: 8_000_000,
             drop_phrase_lines: true,
             mask_pii: true,
             default_bad_words: true,

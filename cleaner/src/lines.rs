@@ -80,6 +80,32 @@ impl LineCounts {
         }
     }
 
+    /// Keeps memory bounded: past `max_entries` distinct lines, the lines seen in one document
+    /// only are forgotten (lossy counting: a line can then be undercounted by the documents
+    /// seen before it was forgotten, so a rare footer may survive; a frequent one does not).
+    pub fn bound(&mut self, max_entries: usize) {
+        if self.counts.len() > max_entries {
+            self.counts.retain(|_, n| *n > 1);
+            if self.counts.len() > max_entries / 2 {
+                // still too many: raise the bar until half the room is free
+                let mut bar = 2;
+                while self.counts.len() > max_entries / 2 {
+                    self.counts.retain(|_, n| *n > bar);
+                    bar += 1;
+                }
+            }
+        }
+    }
+
+    /// Distinct (host, line) entries held.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
     /// Drops the entries that can never reach `min_docs`, to free memory before the second pass.
     pub fn prune(&mut self, min_docs: u32) {
         self.counts.retain(|_, n| *n >= min_docs);

@@ -94,6 +94,7 @@ pub fn run_store(
         let mut seen = 0;
         let flush = |batch: &mut Vec<Document>, counts: &mut LineCounts| {
             counts.merge(count_batch(cleaner, batch));
+            counts.bound(cleaner.config().line_memory_entries);
             batch.clear();
         };
         for doc in store.documents(Selection::All) {
@@ -187,6 +188,7 @@ pub fn run_files(
                 batch.push(doc);
                 if batch.len() == BATCH {
                     counts.merge(count_batch(cleaner, &batch));
+                    counts.bound(cleaner.config().line_memory_entries);
                     batch.clear();
                 }
             }

@@ -158,6 +158,17 @@ fn lines_recurring_across_a_hosts_documents_go() {
     assert_eq!(v.lines.recurring, 1);
     let v = cleaner().clean(&docs[0], "c.cn", Some(&counts));
     assert!(v.text.contains(footer));
+
+    // bounded memory: lines seen once are forgotten first, the recurring footer stays
+    let before = counts.len();
+    counts.bound(4);
+    assert!(
+        counts.len() < before && counts.len() <= 2,
+        "{}",
+        counts.len()
+    );
+    let v = cleaner().clean(&docs[0], "a.cn", Some(&counts));
+    assert_eq!(v.lines.recurring, 1);
 }
 
 /// Generated "good" text (sentences with punctuation) against "bad" text (keyword soup).
