@@ -1,0 +1,87 @@
+"""Builds the cleaning benchmark's input from the real text in ../shared/data/text: one JSONL
+document per review, post, headline, article, paragraph, poem or manual page, with its genre as
+`source`. Also writes the classifier's training sets and the Tang poems for the traditional to
+simplified check.
+
+usage: make_set.py DATA_TEXT_DIR OUT_DIR
+"""
+import csv, html.parser, json, os, sys
+
+text_dir, out = sys.argv[1], sys.argv[2]
+csv.field_size_limit(10**9)
+
+
+def rows_csv(path, col):
+    with open(path, encoding="utf-8-sig") as f:
+        for row in csv.DictReader(f):
+            t = (row.get(col) or "").strip().lstrip("\ufeff")
+            if t:
+                yield t
+
+
+class Text(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts, self.skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self.skip += 1
+        if tag in ("p", "div", "br", "li", "h1", "h2", "h3", "pre", "tr", "title"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self.skip:
+            self.skip -= 1
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def page_text(h):
+    p = Text()
+    p.feed(h)
+    return "".join(p.parts)
+
+
+genres = {}
+genres["reviews"] = list(rows_csv(f"{text_dir}/reviews/waimai_10k.csv", "review"))[:3000] \
+    + list(rows_csv(f"{text_dir}/reviews/ChnSentiCorp_htl_all.csv", "review"))[:3000] \
+    + list(rows_csv(f"{text_dir}/reviews/online_shopping_10_cats.part00.csv", "review"))[:3000]
+genres["weibo"] = list(rows_csv(f"{text_dir}/social/weibo_senti_100k_subset.csv", "review"))
+genres["news"] = [l.split("\t", 1)[1].strip() for l in open(f"{text_dir}/news/thucnews_dev.tsv", encoding="utf-8") if "\t" in l]
+genres["headlines"] = [l.split("---", 1)[1].strip() for l in open(f"{text_dir}/news/toutiao_ent_headlines.test.txt", encoding="utf-8") if "---" in l][:5000]
+seen = set()
+genres["encyclopedia"] = []
+for l in open(f"{text_dir}/encyclopedia/cmrc2018_wiki_contexts_with_repeats.jsonl", encoding="utf-8"):
+    c = json.loads(l)["context"]
+    if c not in seen:
+        seen.add(c)
+        genres["encyclopedia"].append(c)
+genres["poetry"] = [json.loads(l)["text"] for l in open(f"{text_dir}/literature/songci_simplified.part00.jsonl", encoding="utf-8")][:3000]
+tang = [json.loads(l) for l in open(f"{text_dir}/literature/quantangshi_traditional_part.part00.jsonl", encoding="utf-8")]
+genres["tang_traditional"] = [p["text"] for p in tang[:3000]]
+genres["technical_html"] = []
+for name in ("maint-guide-zh-cn.html.jsonl", "debian-faq-zh-cn.html.jsonl", "debian-reference-zh-cn.html.part00.jsonl"):
+    for l in open(f"{text_dir}/technical/{name}", encoding="utf-8"):
+        genres["technical_html"].append(page_text(json.loads(l)["html"]))
+
+os.makedirs(out, exist_ok=True)
+with open(f"{out}/all.jsonl", "w", encoding="utf-8") as f:
+    for g, texts in genres.items():
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"id": f"{g}-{i}", "text": t, "source": g}, ensure_ascii=False) + "\n")
+# the classifier: edited text (encyclopedia, news) against short user text (reviews, headlines)
+with open(f"{out}/positive.jsonl", "w", encoding="utf-8") as f:
+    for g in ("encyclopedia", "news"):
+        for i, t in enumerate(genres[g]):
+            f.write(json.dumps({"id": f"{g}-{i}", "text": t}, ensure_ascii=False) + "\n")
+with open(f"{out}/negative.jsonl", "w", encoding="utf-8") as f:
+    for g in ("reviews", "headlines", "weibo"):
+        for i, t in enumerate(genres[g][:500]):
+            f.write(json.dumps({"id": f"{g}-{i}", "text": t}, ensure_ascii=False) + "\n")
+with open(f"{out}/tang.jsonl", "w", encoding="utf-8") as f:
+    for i, p in enumerate(tang):
+        f.write(json.dumps({"id": f"tang-{i}", "text": p["text"]}, ensure_ascii=False) + "\n")
+print(json.dumps({g: len(t) for g, t in genres.items()}))
