@@ -94,3 +94,61 @@ fn bad_input_exits_2() {
         assert_eq!(run(dir.path(), args).status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn decontaminate_against_an_evaluation_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = tests::Rng::new(8);
+    let texts: Vec<String> = (0..5)
+        .map(|_| tests::generate_text(&mut rng, 200))
+        .collect();
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Document::new(format!("d{i}"), t.clone()))
+        .collect();
+    write_jsonl(&dir.path().join("in.jsonl"), &docs);
+    let quoted: String = texts[2].chars().skip(50).take(30).collect();
+    write_jsonl(
+        &dir.path().join("eval.jsonl"),
+        &[Document::new("q1", format!("问题：{quoted}"))],
+    );
+    let out = ok(run(
+        dir.path(),
+        &[
+            "dedup",
+            "-i",
+            "in.jsonl",
+            "-o",
+            "kept.jsonl",
+            "--clusters",
+            "clusters.jsonl",
+            "--decontaminate",
+            "eval.jsonl",
+        ],
+    ));
+    assert!(out.contains("1 documents removed as contaminated"), "{out}");
+    assert!(out.contains("near-duplicate candidate pairs: 0"), "{out}");
+    let kept = std::fs::read_to_string(dir.path().join("kept.jsonl")).unwrap();
+    assert_eq!(kept.lines().count(), 4);
+    assert!(!kept.contains("\"d2\""));
+    let clusters = std::fs::read_to_string(dir.path().join("clusters.jsonl")).unwrap();
+    assert!(
+        clusters.contains("{\"contaminated\":\"d2\",\"span\":"),
+        "{clusters}"
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "dedup",
+            "-i",
+            "in.jsonl",
+            "-o",
+            "k.jsonl",
+            "--decontaminate",
+            "missing.jsonl",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.jsonl"));
+}

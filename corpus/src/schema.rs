@@ -141,6 +141,8 @@ pub const MIGRATIONS: &[&str] = &[
     );",
     // 5: the cleaner's output text, when cleaning changed it; the document stays as stored.
     "ALTER TABLE clean_verdicts ADD COLUMN text TEXT;",
+    // 6: the evaluation-set n-gram a contaminated document shares.
+    "ALTER TABLE dedup_verdicts ADD COLUMN span TEXT;",
 ];
 
 /// What the header of an opened file says about it.

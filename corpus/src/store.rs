@@ -105,6 +105,8 @@ pub struct DedupVerdict {
     /// The seq of the cluster's kept member.
     pub cluster: Option<i64>,
     pub similarity: Option<f64>,
+    /// For a contaminated document, the evaluation-set text it shares.
+    pub span: Option<String>,
 }
 
 impl Store {
@@ -338,8 +340,8 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO dedup_verdicts
-                        (doc, run_id, keep, kind, cluster, similarity)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        (doc, run_id, keep, kind, cluster, similarity, span)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(&sql)?;
             for v in verdicts {
@@ -349,7 +351,8 @@ impl Store {
                     v.keep,
                     v.kind.as_str(),
                     v.cluster,
-                    v.similarity
+                    v.similarity,
+                    v.span
                 ])
                 .map_err(&sql)?;
             }

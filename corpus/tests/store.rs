@@ -122,6 +122,7 @@ fn old_files_are_migrated_with_their_data() {
                     kind: corpus::DedupKind::Exact,
                     cluster: None,
                     similarity: None,
+                    span: None,
                 }],
             )
             .unwrap();

@@ -31,6 +31,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use cluster::KeepPolicy;
+
 pub use minhash::Params;
 pub use run::{FileOutputs, Report, run_files, run_store};
 
@@ -57,6 +58,9 @@ pub struct Config {
     /// Remove near duplicates.
     pub near: bool,
     pub keep: KeepPolicy,
+    /// Check every near-duplicate candidate pair by the exact Jaccard similarity of its
+    /// shingle sets, dropping LSH's false positives (NeMo Curator's Jaccard step).
+    pub verify: bool,
     /// Seed of the hash functions.
     pub seed: u64,
 }
@@ -72,6 +76,7 @@ impl Default for Config {
             exact: true,
             near: true,
             keep: KeepPolicy::First,
+            verify: true,
             seed: 1,
         }
     }
@@ -99,6 +104,63 @@ pub struct Sketch {
     pub bands: Vec<u64>,
     /// Length in characters.
     pub len: usize,
+    /// The first evaluation-set n-gram the text holds, when decontaminating.
+    pub contaminated: Option<String>,
+}
+
+/// The n-grams of evaluation sets, to remove training documents that hold any of them (GPT-3's
+/// decontamination, on characters: 13 characters by default). Texts are compared after
+/// [`minhash::normalize`], spaces removed.
+#[derive(Debug, Clone, Default)]
+pub struct Contamination {
+    ngram: usize,
+    grams: std::collections::HashSet<u64>,
+}
+
+impl Contamination {
+    pub fn new(ngram: usize) -> Contamination {
+        Contamination {
+            ngram: ngram.max(1),
+            grams: Default::default(),
+        }
+    }
+
+    /// Adds an evaluation text's n-grams; a text shorter than n characters adds none.
+    pub fn add(&mut self, text: &str) {
+        let compact = minhash::compact(&minhash::normalize(text));
+        let offsets = char_offsets(&compact);
+        for w in offsets.windows(self.ngram + 1) {
+            let gram = &compact.as_bytes()[w[0]..w[self.ngram]];
+            self.grams.insert(xxhash_rust::xxh3::xxh3_64(gram));
+        }
+    }
+
+    /// Distinct n-grams held.
+    pub fn len(&self) -> usize {
+        self.grams.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.grams.is_empty()
+    }
+
+    /// The first evaluation n-gram in a compact text, as text.
+    fn find(&self, compact: &str) -> Option<String> {
+        let offsets = char_offsets(compact);
+        offsets.windows(self.ngram + 1).find_map(|w| {
+            let gram = &compact[w[0]..w[self.ngram]];
+            self.grams
+                .contains(&xxhash_rust::xxh3::xxh3_64(gram.as_bytes()))
+                .then(|| gram.to_string())
+        })
+    }
+}
+
+/// Byte offsets of each character and of the end.
+fn char_offsets(s: &str) -> Vec<usize> {
+    let mut o: Vec<usize> = s.char_indices().map(|(i, _)| i).collect();
+    o.push(s.len());
+    o
 }
 
 /// A prepared deduplicator.
@@ -107,6 +169,7 @@ pub struct Dedup {
     cfg: Config,
     params: Params,
     hasher: MinHasher,
+    contamination: Option<std::sync::Arc<Contamination>>,
 }
 
 impl Dedup {
@@ -137,7 +200,14 @@ impl Dedup {
             cfg: cfg.clone(),
             params,
             hasher: MinHasher::new(cfg.num_perm, cfg.seed),
+            contamination: None,
         })
+    }
+
+    /// Also removes documents holding an n-gram of these evaluation sets.
+    pub fn with_contamination(mut self, c: Contamination) -> Dedup {
+        self.contamination = Some(std::sync::Arc::new(c));
+        self
     }
 
     /// The LSH parameters in use, with their false-positive and false-negative areas.
@@ -166,6 +236,7 @@ impl Dedup {
             exact: minhash::exact_key(&compact),
             bands,
             len: normalized.chars().count(),
+            contaminated: self.contamination.as_ref().and_then(|c| c.find(&compact)),
         }
     }
 
@@ -174,20 +245,29 @@ impl Dedup {
         texts.par_iter().map(|t| self.sketch(t.as_ref())).collect()
     }
 
-    /// Clusters documents (in corpus order) and decides which to keep. `scores` are the
-    /// cleaner's quality scores, for [`KeepPolicy::Score`].
-    pub fn resolve(&self, sketches: &[Sketch], scores: &[Option<f64>]) -> Vec<Outcome> {
+    /// The sorted, deduplicated shingle hashes of a text, as [`Dedup::sketch`] sees it: what
+    /// exact Jaccard verification compares.
+    pub fn shingle_set(&self, text: &str) -> Vec<u64> {
+        let compact = minhash::compact(&minhash::normalize(text));
+        minhash::shingles(&compact, self.cfg.ngram)
+    }
+
+    /// Candidate pairs (earlier, later): documents with the same exact key, or sharing an LSH
+    /// band. Each pair is marked `true` when it is an exact duplicate.
+    pub fn candidates(&self, sketches: &[Sketch]) -> Vec<(u32, u32, bool)> {
         let n = sketches.len();
-        let mut uf = UnionFind::new(n);
+        let mut pairs: Vec<(u32, u32, bool)> = Vec::new();
         if self.cfg.exact {
             let mut first: HashMap<u128, usize> = HashMap::with_capacity(n);
             for (i, s) in sketches.iter().enumerate() {
                 let f = *first.entry(s.exact).or_insert(i);
-                uf.union(f, i);
+                if f != i {
+                    pairs.push((f as u32, i as u32, true));
+                }
             }
         }
         if self.cfg.near {
-            // each band: sort (key, document) and join the runs of equal keys
+            // each band: sort (key, document) and pair each run's members with its first
             let edges: Vec<Vec<(u32, u32)>> = (0..self.params.bands)
                 .into_par_iter()
                 .map(|band| {
@@ -207,7 +287,42 @@ impl Dedup {
                     edges
                 })
                 .collect();
-            for (a, b) in edges.into_iter().flatten() {
+            let mut near: Vec<(u32, u32)> = edges.into_iter().flatten().collect();
+            near.par_sort_unstable();
+            near.dedup();
+            pairs.extend(
+                near.into_iter()
+                    .filter(|&(a, b)| {
+                        sketches[a as usize].exact != sketches[b as usize].exact || !self.cfg.exact
+                    })
+                    .map(|(a, b)| (a, b, false)),
+            );
+        }
+        pairs
+    }
+
+    /// Clusters documents (in corpus order) and decides which to keep. `scores` are the
+    /// cleaner's quality scores, for [`KeepPolicy::Score`]. Candidates are not verified: see
+    /// [`Dedup::resolve_pairs`].
+    pub fn resolve(&self, sketches: &[Sketch], scores: &[Option<f64>]) -> Vec<Outcome> {
+        let pairs = self.candidates(sketches);
+        self.resolve_pairs(sketches, scores, &pairs)
+    }
+
+    /// Clusters by the given pairs (from [`Dedup::candidates`], perhaps verified).
+    pub fn resolve_pairs(
+        &self,
+        sketches: &[Sketch],
+        scores: &[Option<f64>],
+        pairs: &[(u32, u32, bool)],
+    ) -> Vec<Outcome> {
+        let n = sketches.len();
+        let mut uf = UnionFind::new(n);
+        // contaminated documents go whatever their cluster: they join none, so that no clean
+        // document is removed as a copy of a removed one
+        let dirty = |i: u32| sketches[i as usize].contaminated.is_some();
+        for &(a, b, _) in pairs {
+            if !dirty(a) && !dirty(b) {
                 uf.union(a as usize, b as usize);
             }
         }
@@ -235,6 +350,15 @@ impl Dedup {
             };
             n
         ];
+        for (i, s) in sketches.iter().enumerate() {
+            if s.contaminated.is_some() {
+                outcomes[i] = Outcome {
+                    keep: false,
+                    kind: corpus::DedupKind::Contaminated,
+                    cluster: None,
+                };
+            }
+        }
         for members in groups.values() {
             let kept = cluster::choose(members, &facts, self.cfg.keep);
             for &m in members {

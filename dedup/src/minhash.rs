@@ -121,39 +121,68 @@ impl Params {
     }
 }
 
-/// Computes signatures: `num_perm` hash functions `a * h + b` (mod 2^64, `a` odd) over the
-/// 64-bit xxh3 hashes of the shingles, keeping each function's minimum.
+/// Computes signatures by one-permutation hashing with optimal densification (Li, Owen and
+/// Zhang 2012; Shrivastava 2017): each shingle hash is mixed once with the seed and falls into
+/// one of `num_perm` bins by its value; a bin keeps its minimum. An empty bin borrows the value
+/// of a bin chosen by a hash of its index and the attempt, the same for every document, so the
+/// share of equal bins still estimates the Jaccard similarity without bias. One hash per
+/// shingle instead of `num_perm`: the signature costs what reading the shingles costs.
 #[derive(Debug, Clone)]
 pub struct MinHasher {
-    a: Vec<u64>,
-    b: Vec<u64>,
+    bins: usize,
+    seed: u64,
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl MinHasher {
     pub fn new(num_perm: usize, seed: u64) -> MinHasher {
-        let mut state = seed;
-        let mut next = || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
-        let a = (0..num_perm).map(|_| next() | 1).collect();
-        let b = (0..num_perm).map(|_| next()).collect();
-        MinHasher { a, b }
+        MinHasher {
+            bins: num_perm.max(1),
+            seed: mix(seed.wrapping_add(0x9e37_79b9_7f4a_7c15)),
+        }
     }
 
     pub fn num_perm(&self) -> usize {
-        self.a.len()
+        self.bins
     }
 
     /// The signature of a set of shingle hashes (all `u64::MAX` for an empty set).
     pub fn signature(&self, shingles: &[u64]) -> Vec<u64> {
-        let mut mins = vec![u64::MAX; self.a.len()];
+        let k = self.bins as u128;
+        let mut mins = vec![u64::MAX; self.bins];
         for &h in shingles {
-            for ((m, a), b) in mins.iter_mut().zip(&self.a).zip(&self.b) {
-                *m = (*m).min(a.wrapping_mul(h).wrapping_add(*b));
+            let v = mix(h ^ self.seed);
+            let bin = ((u128::from(v) * k) >> 64) as usize;
+            // the value within the bin: the bits the bin choice did not use
+            let within = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            if within < mins[bin] {
+                mins[bin] = within;
+            }
+        }
+        if shingles.is_empty() || mins.iter().all(|&m| m != u64::MAX) {
+            return mins;
+        }
+        // optimal densification: each empty bin takes a full bin picked by a per-bin hash chain
+        let full = mins.clone();
+        for (i, m) in mins.iter_mut().enumerate() {
+            if *m != u64::MAX {
+                continue;
+            }
+            let mut attempt = 0u64;
+            loop {
+                attempt += 1;
+                let r = mix(self.seed ^ ((i as u64) << 32) ^ attempt);
+                let j = ((u128::from(r) * k) >> 64) as usize;
+                if full[j] != u64::MAX {
+                    // the donor's value, made distinct per borrowing bin
+                    *m = full[j];
+                    break;
+                }
             }
         }
         mins

@@ -9,7 +9,62 @@ use corpus::{
 use serde::Serialize;
 use serde_json::json;
 
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+
 use crate::{Dedup, Outcome, Params};
+
+/// The documents whose shingle sets verification needs: both ends of every near pair.
+fn needed(pairs: &[(u32, u32, bool)]) -> HashSet<u32> {
+    pairs
+        .iter()
+        .filter(|p| !p.2)
+        .flat_map(|&(a, b, _)| [a, b])
+        .collect()
+}
+
+/// Keeps exact pairs and the near pairs whose shingle sets' Jaccard similarity reaches the
+/// threshold.
+fn verified(
+    dedup: &Dedup,
+    pairs: Vec<(u32, u32, bool)>,
+    sets: &HashMap<u32, Vec<u64>>,
+    report: &mut Report,
+) -> Vec<(u32, u32, bool)> {
+    report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
+    let threshold = dedup.config().threshold;
+    let kept: Vec<(u32, u32, bool)> = pairs
+        .into_par_iter()
+        .filter(|&(a, b, exact)| {
+            exact
+                || match (sets.get(&a), sets.get(&b)) {
+                    (Some(x), Some(y)) => crate::minhash::jaccard(x, y) >= threshold,
+                    _ => true,
+                }
+        })
+        .collect();
+    let near_kept = kept.iter().filter(|p| !p.2).count() as u64;
+    report.pairs_rejected_by_verification = report.candidate_pairs - near_kept;
+    kept
+}
+
+/// Shingle sets of the needed documents among `texts` (positions `first..`).
+fn shingle_sets(
+    dedup: &Dedup,
+    first: usize,
+    texts: &[String],
+    need: &HashSet<u32>,
+    into: &mut HashMap<u32, Vec<u64>>,
+) {
+    let sets: Vec<(u32, Vec<u64>)> = texts
+        .par_iter()
+        .enumerate()
+        .filter(|(k, _)| need.contains(&((first + k) as u32)))
+        .map(|(k, t)| ((first + k) as u32, dedup.shingle_set(t)))
+        .collect();
+    into.extend(sets);
+}
 
 /// Documents sketched per parallel chunk.
 const CHUNK: usize = 8192;
@@ -29,6 +84,11 @@ pub struct Report {
     pub rows: usize,
     pub false_positive_area: f64,
     pub false_negative_area: f64,
+    /// Near-duplicate candidate pairs, and those the exact Jaccard check turned down.
+    pub candidate_pairs: u64,
+    pub pairs_rejected_by_verification: u64,
+    /// Documents holding an evaluation-set n-gram.
+    pub contaminated: u64,
     pub seconds: f64,
 }
 
@@ -49,6 +109,7 @@ impl Report {
             match (o.keep, o.kind) {
                 (true, _) => self.kept += 1,
                 (false, corpus::DedupKind::Exact) => self.exact_duplicates += 1,
+                (false, corpus::DedupKind::Contaminated) => self.contaminated += 1,
                 (false, _) => self.near_duplicates += 1,
             }
             if o.keep && o.cluster.is_some() {
@@ -93,23 +154,47 @@ pub fn run_store(
         } else {
             Vec::new()
         };
-        let outcomes = dedup.resolve(&sketches, &scores);
-        drop(sketches);
+        let mut report = Report::new(dedup.params());
+        let mut pairs = dedup.candidates(&sketches);
+        if dedup.config().verify && pairs.iter().any(|p| !p.2) {
+            // a second pass for the candidates' shingle sets only
+            let need = needed(&pairs);
+            let mut sets = HashMap::with_capacity(need.len());
+            let mut first = 0;
+            let mut docs = store.documents(Selection::CleanKept);
+            loop {
+                texts.clear();
+                for d in docs.by_ref().take(CHUNK) {
+                    texts.push(d?.doc.text);
+                }
+                if texts.is_empty() {
+                    break;
+                }
+                shingle_sets(dedup, first, &texts, &need, &mut sets);
+                first += texts.len();
+            }
+            pairs = verified(dedup, pairs, &sets, &mut report);
+        } else {
+            report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
+        }
+        let outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
+        let mut spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
         let verdicts: Vec<DedupVerdict> = outcomes
             .iter()
             .zip(&seqs)
-            .map(|(o, &seq)| DedupVerdict {
+            .enumerate()
+            .map(|(i, (o, &seq))| DedupVerdict {
                 doc: seq,
                 keep: o.keep,
                 kind: o.kind,
                 cluster: o.cluster.map(|k| seqs[k]),
                 similarity: None,
+                span: spans[i].take(),
             })
             .collect();
         for batch in verdicts.chunks(WRITE_BATCH) {
             store.record_dedup_verdicts(run, batch)?;
         }
-        let mut report = Report::new(dedup.params());
         report.count(&outcomes);
         report.seconds = start.elapsed().as_secs_f64();
         Ok(report)
@@ -142,8 +227,8 @@ struct Removed<'a> {
     kind: &'static str,
 }
 
-/// Deduplicates JSONL files: one pass to sketch, one to write the kept documents (so inputs
-/// must be files, not standard input).
+/// Deduplicates JSONL files: one pass to sketch, one for the candidates' shingle sets when
+/// verifying, one to write the kept documents (so inputs must be files, not standard input).
 pub fn run_files(
     inputs: &[PathBuf],
     out: &FileOutputs,
@@ -185,8 +270,35 @@ pub fn run_files(
         }
     }
     progress.finish();
-    let outcomes = dedup.resolve(&sketches, &scores);
-    drop(sketches);
+    let mut report = Report::new(dedup.params());
+    let mut pairs = dedup.candidates(&sketches);
+    if dedup.config().verify && pairs.iter().any(|p| !p.2) {
+        let need = needed(&pairs);
+        let mut sets = HashMap::with_capacity(need.len());
+        let mut first = 0;
+        for path in inputs {
+            let mut reader = JsonlReader::open(path)?;
+            loop {
+                texts.clear();
+                while texts.len() < CHUNK {
+                    match reader.next_document() {
+                        None => break,
+                        Some(d) => texts.push(d?.1.text),
+                    }
+                }
+                if texts.is_empty() {
+                    break;
+                }
+                shingle_sets(dedup, first, &texts, &need, &mut sets);
+                first += texts.len();
+            }
+        }
+        pairs = verified(dedup, pairs, &sets, &mut report);
+    } else {
+        report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
+    }
+    let outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
+    let spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
 
     let mut kept = JsonlWriter::create(&out.kept)?;
     let mut i = 0;
@@ -208,6 +320,11 @@ pub fn run_files(
             }
         }
         let mut w = JsonlWriter::create(path)?;
+        for (i, span) in spans.iter().enumerate() {
+            if let Some(span) = span {
+                w.write(&json!({ "contaminated": ids[i], "span": span }))?;
+            }
+        }
         for (k, members) in removed.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
             w.write(&ClusterLine {
                 kept: &ids[k],
@@ -222,7 +339,6 @@ pub fn run_files(
         }
         w.finish()?;
     }
-    let mut report = Report::new(dedup.params());
     report.count(&outcomes);
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)

@@ -84,8 +84,8 @@ fn clusters_are_transitive() {
     // a ~ b and b ~ c, while a and c are less alike: all three end in one cluster
     let mut rng = Rng::new(9);
     let a = generate_text(&mut rng, 400);
-    let b = edit(&mut rng, &a, 0.01);
-    let c = edit(&mut rng, &b, 0.01);
+    let b = edit(&mut rng, &a, 0.003);
+    let c = edit(&mut rng, &b, 0.003);
     let other = generate_text(&mut rng, 400);
     let dedup = Dedup::new(&Config::default()).unwrap();
     let s = dedup.sketch_all(&[&a, &b, &c, &other]);
@@ -239,4 +239,103 @@ proptest::proptest! {
         let sigma = (exact * (1.0 - exact) / 256.0).sqrt();
         proptest::prop_assert!((est - exact).abs() <= 5.0 * sigma + 0.01, "exact {exact} estimate {est}");
     }
+}
+
+#[test]
+fn verification_turns_down_lsh_false_positives() {
+    // pairs near Jaccard 0.4, made candidates by loose bands (32 x 2), removed only without
+    // the exact check
+    let mut rng = Rng::new(21);
+    let mut texts = Vec::new();
+    for _ in 0..20 {
+        let a = generate_text(&mut rng, 600);
+        let b = edit(&mut rng, &a, 0.12);
+        let (x, y) = (
+            minhash::shingles(&minhash::compact(&minhash::normalize(&a)), 5),
+            minhash::shingles(&minhash::compact(&minhash::normalize(&b)), 5),
+        );
+        let j = minhash::jaccard(&x, &y);
+        assert!(j < 0.8, "{j}");
+        texts.push(a);
+        texts.push(b);
+    }
+    let loose = |verify| Config {
+        bands: Some(32),
+        rows: Some(2),
+        verify,
+        ..Config::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut w = corpus::JsonlWriter::create(&input).unwrap();
+    for (i, t) in texts.iter().enumerate() {
+        w.write(&Document::new(format!("d{i}"), t.as_str()))
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let out = FileOutputs {
+        kept: dir.path().join("kept.jsonl"),
+        clusters: None,
+    };
+    let unverified = Dedup::new(&loose(false)).unwrap();
+    let r = dedup::run_files(std::slice::from_ref(&input), &out, &unverified, &NoProgress).unwrap();
+    assert!(r.near_duplicates >= 15, "{r:?}");
+    assert_eq!(r.pairs_rejected_by_verification, 0);
+    let verified = Dedup::new(&loose(true)).unwrap();
+    let r = dedup::run_files(std::slice::from_ref(&input), &out, &verified, &NoProgress).unwrap();
+    assert_eq!(r.near_duplicates, 0, "{r:?}");
+    assert!(r.pairs_rejected_by_verification >= 15);
+    assert_eq!(r.kept, 40);
+
+    // the store path verifies the same way
+    let mut store = Store::open(dir.path().join("corpus.db")).unwrap();
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Document::new(format!("d{i}"), t.as_str()))
+        .collect();
+    store.insert_documents(None, &docs).unwrap();
+    let r = dedup::run_store(&mut store, &verified, &NoProgress).unwrap();
+    assert_eq!((r.near_duplicates, r.kept), (0, 40));
+}
+
+#[test]
+fn decontamination_removes_documents_sharing_evaluation_text() {
+    let mut rng = Rng::new(33);
+    let texts: Vec<String> = (0..30).map(|_| generate_text(&mut rng, 300)).collect();
+    // an evaluation item quoting 20 characters of document 7 (with different spacing and width)
+    let quoted: String = texts[7].chars().skip(100).take(20).collect();
+    let mut c = dedup::Contamination::new(13);
+    c.add(&format!("阅读理解：{quoted}？"));
+    c.add("短"); // shorter than 13 characters: adds nothing
+    assert!(c.len() > 20 - 13, "{}", c.len());
+    let dedup = Dedup::new(&Config::default())
+        .unwrap()
+        .with_contamination(c);
+    let sketches = dedup.sketch_all(&texts);
+    let outcomes = dedup.resolve(&sketches, &[]);
+    for (i, o) in outcomes.iter().enumerate() {
+        if i == 7 {
+            assert_eq!((o.keep, o.kind), (false, DedupKind::Contaminated));
+            let span = sketches[7].contaminated.as_deref().unwrap();
+            assert_eq!(span.chars().count(), 13);
+            assert!(minhash::compact(&minhash::normalize(&quoted)).contains(span));
+        } else {
+            assert!(o.keep, "{i}");
+        }
+    }
+
+    // over the store the span is recorded with the verdict
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("corpus.db");
+    let mut store = Store::open(&db).unwrap();
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Document::new(format!("d{i}"), t.as_str()))
+        .collect();
+    store.insert_documents(None, &docs).unwrap();
+    let r = dedup::run_store(&mut store, &dedup, &NoProgress).unwrap();
+    assert_eq!(r.contaminated, 1);
+    assert_eq!(store.documents(Selection::Kept).count(), 29);
 }

@@ -53,6 +53,7 @@ fn import_verdicts_export_kept() {
             },
             cluster: (i % 7 == 0).then(|| seq(i - 1)),
             similarity: None,
+            span: None,
         })
         .collect();
     store.record_dedup_verdicts(run, &dedup).unwrap();

@@ -59,6 +59,22 @@ pub struct DedupArgs {
     /// Only near duplicates: do not join exact copies by their hash.
     #[arg(long)]
     no_exact: bool,
+
+    /// Trust LSH's candidates: skip the exact Jaccard check of each candidate pair (saves a
+    /// pass over the candidates' texts; lets LSH's false positives through).
+    #[arg(long)]
+    no_verify: bool,
+
+    /// Evaluation sets (JSONL(.zst), their `text`): documents sharing an n-gram of
+    /// --decontaminate-ngram characters with any of them are removed as contaminated, with the
+    /// shared text recorded (GPT-3's decontamination).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    decontaminate: Vec<std::path::PathBuf>,
+
+    /// N-gram length, in characters (spaces ignored), for --decontaminate. GPT-3 used 13 words;
+    /// 13 Chinese characters are a shorter span, and rarely shared by chance.
+    #[arg(long, value_name = "N", default_value_t = 13)]
+    decontaminate_ngram: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -85,9 +101,26 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
             Keep::Longest => KeepPolicy::Longest,
             Keep::Score => KeepPolicy::Score,
         },
+        verify: !args.no_verify,
         seed: Config::default().seed,
     };
-    let dedup = Dedup::new(&cfg).map_err(|e| BadInput(e.to_string()))?;
+    let mut dedup = Dedup::new(&cfg).map_err(|e| BadInput(e.to_string()))?;
+    if !args.decontaminate.is_empty() {
+        let mut c = dedup::Contamination::new(args.decontaminate_ngram);
+        for path in &args.decontaminate {
+            let mut reader = corpus::JsonlReader::open(path)?;
+            while let Some(next) = reader.next_document() {
+                c.add(&next?.1.text);
+            }
+        }
+        eprintln!(
+            "decontamination: {} distinct {}-grams from {} evaluation files",
+            c.len(),
+            args.decontaminate_ngram,
+            args.decontaminate.len()
+        );
+        dedup = dedup.with_contamination(c);
+    }
     let p = dedup.params();
     if cfg.near {
         eprintln!(
@@ -116,5 +149,17 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
         report.near_duplicates,
         report.clusters
     );
+    if !args.decontaminate.is_empty() {
+        println!(
+            "{} documents removed as contaminated by the evaluation sets",
+            report.contaminated
+        );
+    }
+    if cfg.near {
+        println!(
+            "near-duplicate candidate pairs: {}, of which {} turned down by the exact Jaccard check",
+            report.candidate_pairs, report.pairs_rejected_by_verification
+        );
+    }
     Ok(())
 }
