@@ -61,6 +61,9 @@ pub struct Config {
     /// Check every near-duplicate candidate pair by the exact Jaccard similarity of its
     /// shingle sets, dropping LSH's false positives (NeMo Curator's Jaccard step).
     pub verify: bool,
+    /// Shingle hashes kept from the first pass for verification (8 bytes each; 16 Mi, 128 MiB,
+    /// by default). A corpus with more is read a second time, for its candidates' texts only.
+    pub verify_memory: usize,
     /// Seed of the hash functions.
     pub seed: u64,
 }
@@ -77,6 +80,7 @@ impl Default for Config {
             near: true,
             keep: KeepPolicy::First,
             verify: true,
+            verify_memory: 16 << 20,
             seed: 1,
         }
     }
@@ -220,6 +224,12 @@ impl Dedup {
     }
 
     pub fn sketch(&self, text: &str) -> Sketch {
+        self.sketch_keeping(text).0
+    }
+
+    /// The sketch, and the shingle set it was made from (for verification without a second
+    /// read).
+    pub fn sketch_keeping(&self, text: &str) -> (Sketch, Vec<u64>) {
         let normalized = minhash::normalize(text);
         let compact = minhash::compact(&normalized);
         let shingles = if self.cfg.near {
@@ -232,17 +242,26 @@ impl Dedup {
         } else {
             minhash::band_keys(&self.hasher.signature(&shingles), &self.params)
         };
-        Sketch {
+        let sketch = Sketch {
             exact: minhash::exact_key(&compact),
             bands,
             len: normalized.chars().count(),
             contaminated: self.contamination.as_ref().and_then(|c| c.find(&compact)),
-        }
+        };
+        (sketch, shingles)
     }
 
     /// Sketches many texts in parallel, in order.
     pub fn sketch_all<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Sketch> {
         texts.par_iter().map(|t| self.sketch(t.as_ref())).collect()
+    }
+
+    /// Sketches in parallel and keeps the shingle sets too.
+    pub fn sketch_all_keeping<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<(Sketch, Vec<u64>)> {
+        texts
+            .par_iter()
+            .map(|t| self.sketch_keeping(t.as_ref()))
+            .collect()
     }
 
     /// The sorted, deduplicated shingle hashes of a text, as [`Dedup::sketch`] sees it: what

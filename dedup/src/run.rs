@@ -70,6 +70,53 @@ fn shingle_sets(
 const CHUNK: usize = 8192;
 /// Verdicts per transaction.
 const WRITE_BATCH: usize = 20_000;
+/// Shingle sets kept from the first pass while they fit the budget.
+struct KeptShingles {
+    sets: Vec<Vec<u64>>,
+    total: usize,
+    budget: usize,
+    overflowed: bool,
+}
+
+impl KeptShingles {
+    fn new(config: &crate::Config) -> KeptShingles {
+        KeptShingles {
+            sets: Vec::new(),
+            total: 0,
+            budget: config.verify_memory,
+            overflowed: !config.verify,
+        }
+    }
+
+    fn push(&mut self, sketches: &mut Vec<crate::Sketch>, batch: Vec<(crate::Sketch, Vec<u64>)>) {
+        for (sketch, set) in batch {
+            sketches.push(sketch);
+            if !self.overflowed {
+                self.total += set.len();
+                self.sets.push(set);
+                if self.total > self.budget {
+                    self.overflowed = true;
+                    self.sets = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// The kept sets of the needed documents, when nothing was dropped.
+    fn take(self, need: &HashSet<u32>) -> Option<HashMap<u32, Vec<u64>>> {
+        if self.overflowed {
+            return None;
+        }
+        Some(
+            self.sets
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| need.contains(&(*i as u32)))
+                .map(|(i, s)| (i as u32, s))
+                .collect(),
+        )
+    }
+}
 
 /// What a dedup run did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -132,6 +179,7 @@ pub fn run_store(
         progress.start("sketch", Some(total));
         let mut seqs = Vec::new();
         let mut sketches = Vec::new();
+        let mut kept_sets = KeptShingles::new(dedup.config());
         let mut texts = Vec::with_capacity(CHUNK);
         let mut docs = store.documents(Selection::CleanKept);
         loop {
@@ -144,7 +192,11 @@ pub fn run_store(
             if texts.is_empty() {
                 break;
             }
-            sketches.extend(dedup.sketch_all(&texts));
+            if kept_sets.overflowed {
+                sketches.extend(dedup.sketch_all(&texts));
+            } else {
+                kept_sets.push(&mut sketches, dedup.sketch_all_keeping(&texts));
+            }
             progress.update(seqs.len() as u64, seqs.len() as u64);
         }
         progress.finish();
@@ -157,22 +209,28 @@ pub fn run_store(
         let mut report = Report::new(dedup.params());
         let mut pairs = dedup.candidates(&sketches);
         if dedup.config().verify && pairs.iter().any(|p| !p.2) {
-            // a second pass for the candidates' shingle sets only
+            // the sets kept from the first pass, or a second pass for the candidates' only
             let need = needed(&pairs);
-            let mut sets = HashMap::with_capacity(need.len());
-            let mut first = 0;
-            let mut docs = store.documents(Selection::CleanKept);
-            loop {
-                texts.clear();
-                for d in docs.by_ref().take(CHUNK) {
-                    texts.push(d?.doc.text);
+            let sets = match kept_sets.take(&need) {
+                Some(kept) => kept,
+                None => {
+                    let mut sets = HashMap::with_capacity(need.len());
+                    let mut first = 0;
+                    let mut docs = store.documents(Selection::CleanKept);
+                    loop {
+                        texts.clear();
+                        for d in docs.by_ref().take(CHUNK) {
+                            texts.push(d?.doc.text);
+                        }
+                        if texts.is_empty() {
+                            break;
+                        }
+                        shingle_sets(dedup, first, &texts, &need, &mut sets);
+                        first += texts.len();
+                    }
+                    sets
                 }
-                if texts.is_empty() {
-                    break;
-                }
-                shingle_sets(dedup, first, &texts, &need, &mut sets);
-                first += texts.len();
-            }
+            };
             pairs = verified(dedup, pairs, &sets, &mut report);
         } else {
             report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
@@ -246,6 +304,7 @@ pub fn run_files(
     let mut ids = Vec::new();
     let mut scores = Vec::new();
     let mut sketches = Vec::new();
+    let mut kept_sets = KeptShingles::new(dedup.config());
     let mut texts: Vec<String> = Vec::with_capacity(CHUNK);
     for path in inputs {
         let mut reader = JsonlReader::open(path)?;
@@ -265,7 +324,11 @@ pub fn run_files(
             if texts.is_empty() {
                 break;
             }
-            sketches.extend(dedup.sketch_all(&texts));
+            if kept_sets.overflowed {
+                sketches.extend(dedup.sketch_all(&texts));
+            } else {
+                kept_sets.push(&mut sketches, dedup.sketch_all_keeping(&texts));
+            }
             progress.update(ids.len() as u64, ids.len() as u64);
         }
     }
@@ -276,7 +339,14 @@ pub fn run_files(
         let need = needed(&pairs);
         let mut sets = HashMap::with_capacity(need.len());
         let mut first = 0;
-        for path in inputs {
+        let reread: &[PathBuf] = match kept_sets.take(&need) {
+            Some(kept) => {
+                sets = kept;
+                &[]
+            }
+            None => inputs,
+        };
+        for path in reread {
             let mut reader = JsonlReader::open(path)?;
             loop {
                 texts.clear();

@@ -297,6 +297,24 @@ fn verification_turns_down_lsh_false_positives() {
     store.insert_documents(None, &docs).unwrap();
     let r = dedup::run_store(&mut store, &verified, &NoProgress).unwrap();
     assert_eq!((r.near_duplicates, r.kept), (0, 40));
+
+    // with no memory for the first pass's sets, the candidates are read again: same verdicts
+    let reread = Dedup::new(&Config {
+        verify_memory: 0,
+        ..loose(true)
+    })
+    .unwrap();
+    let r2 = dedup::run_files(std::slice::from_ref(&input), &out, &reread, &NoProgress).unwrap();
+    assert_eq!((r2.near_duplicates, r2.kept), (0, 40));
+    assert_eq!(
+        r2.pairs_rejected_by_verification,
+        r.pairs_rejected_by_verification
+    );
+    let r3 = dedup::run_store(&mut store, &reread, &NoProgress).unwrap();
+    assert_eq!(
+        r3.pairs_rejected_by_verification,
+        r.pairs_rejected_by_verification
+    );
 }
 
 #[test]

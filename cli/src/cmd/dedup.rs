@@ -102,6 +102,7 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
             Keep::Score => KeepPolicy::Score,
         },
         verify: !args.no_verify,
+        verify_memory: Config::default().verify_memory,
         seed: Config::default().seed,
     };
     let mut dedup = Dedup::new(&cfg).map_err(|e| BadInput(e.to_string()))?;
