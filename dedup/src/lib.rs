@@ -24,6 +24,7 @@
 pub mod cluster;
 pub mod minhash;
 mod run;
+mod spill;
 
 use std::collections::HashMap;
 
@@ -64,6 +65,12 @@ pub struct Config {
     /// Shingle hashes kept from the first pass for verification (8 bytes each; 16 Mi, 128 MiB,
     /// by default). A corpus with more is read a second time, for its candidates' texts only.
     pub verify_memory: usize,
+    /// Bytes of exact and band keys held in memory (about 176 per document at the defaults);
+    /// past it the keys go to sorted runs on disk and are merged band by band.
+    pub memory_budget: usize,
+    /// Where the runs go (a temporary folder inside it); the system's temporary folder when
+    /// absent.
+    pub spill_dir: Option<std::path::PathBuf>,
     /// Seed of the hash functions.
     pub seed: u64,
 }
@@ -81,6 +88,8 @@ impl Default for Config {
             keep: KeepPolicy::First,
             verify: true,
             verify_memory: 16 << 20,
+            memory_budget: 1 << 30,
+            spill_dir: None,
             seed: 1,
         }
     }

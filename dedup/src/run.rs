@@ -13,7 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
-use crate::{Dedup, Outcome, Params};
+use crate::spill::BandIndex;
+use crate::{Dedup, Outcome, Params, Sketch};
 
 /// The documents whose shingle sets verification needs: both ends of every near pair.
 fn needed(pairs: &[(u32, u32, bool)]) -> HashSet<u32> {
@@ -88,20 +89,52 @@ impl KeptShingles {
         }
     }
 
-    fn push(&mut self, sketches: &mut Vec<crate::Sketch>, batch: Vec<(crate::Sketch, Vec<u64>)>) {
-        for (sketch, set) in batch {
-            sketches.push(sketch);
-            if !self.overflowed {
-                self.total += set.len();
-                self.sets.push(set);
-                if self.total > self.budget {
-                    self.overflowed = true;
-                    self.sets = Vec::new();
-                }
+    fn keep(&mut self, set: Vec<u64>) {
+        if !self.overflowed {
+            self.total += set.len();
+            self.sets.push(set);
+            if self.total > self.budget {
+                self.overflowed = true;
+                self.sets = Vec::new();
             }
         }
     }
+}
 
+/// Sketches a chunk of texts, keeping their shingle sets while the budget allows and moving
+/// their keys into the LSH index.
+fn sketch_chunk(
+    dedup: &Dedup,
+    texts: &[String],
+    kept: &mut KeptShingles,
+    index: &mut BandIndex,
+    sketches: &mut Vec<Sketch>,
+) -> corpus::Result<()> {
+    let first = sketches.len();
+    let mut chunk: Vec<Sketch> = if kept.overflowed {
+        dedup.sketch_all(texts)
+    } else {
+        dedup
+            .sketch_all_keeping(texts)
+            .into_iter()
+            .map(|(s, set)| {
+                kept.keep(set);
+                s
+            })
+            .collect()
+    };
+    index.add(first, &mut chunk)?;
+    sketches.extend(chunk);
+    Ok(())
+}
+
+fn new_index(dedup: &Dedup) -> BandIndex {
+    let c = dedup.config();
+    let bands = if c.near { dedup.params().bands } else { 0 };
+    BandIndex::new(c.exact, bands, c.memory_budget, c.spill_dir.as_deref())
+}
+
+impl KeptShingles {
     /// The kept sets of the needed documents, when nothing was dropped.
     fn take(self, need: &HashSet<u32>) -> Option<HashMap<u32, Vec<u64>>> {
         if self.overflowed {
@@ -136,6 +169,8 @@ pub struct Report {
     pub pairs_rejected_by_verification: u64,
     /// Documents holding an evaluation-set n-gram.
     pub contaminated: u64,
+    /// Sorted runs the LSH index wrote to disk per key slot (0: it stayed in memory).
+    pub spilled_runs: u64,
     pub seconds: f64,
 }
 
@@ -180,6 +215,7 @@ pub fn run_store(
         let mut seqs = Vec::new();
         let mut sketches = Vec::new();
         let mut kept_sets = KeptShingles::new(dedup.config());
+        let mut index = new_index(dedup);
         let mut texts = Vec::with_capacity(CHUNK);
         let mut docs = store.documents(Selection::CleanKept);
         loop {
@@ -192,11 +228,7 @@ pub fn run_store(
             if texts.is_empty() {
                 break;
             }
-            if kept_sets.overflowed {
-                sketches.extend(dedup.sketch_all(&texts));
-            } else {
-                kept_sets.push(&mut sketches, dedup.sketch_all_keeping(&texts));
-            }
+            sketch_chunk(dedup, &texts, &mut kept_sets, &mut index, &mut sketches)?;
             progress.update(seqs.len() as u64, seqs.len() as u64);
         }
         progress.finish();
@@ -207,7 +239,8 @@ pub fn run_store(
             Vec::new()
         };
         let mut report = Report::new(dedup.params());
-        let mut pairs = dedup.candidates(&sketches);
+        report.spilled_runs = index.runs() as u64;
+        let mut pairs = index.pairs(&sketches)?;
         if dedup.config().verify && pairs.iter().any(|p| !p.2) {
             // the sets kept from the first pass, or a second pass for the candidates' only
             let need = needed(&pairs);
@@ -305,6 +338,7 @@ pub fn run_files(
     let mut scores = Vec::new();
     let mut sketches = Vec::new();
     let mut kept_sets = KeptShingles::new(dedup.config());
+    let mut index = new_index(dedup);
     let mut texts: Vec<String> = Vec::with_capacity(CHUNK);
     for path in inputs {
         let mut reader = JsonlReader::open(path)?;
@@ -324,17 +358,14 @@ pub fn run_files(
             if texts.is_empty() {
                 break;
             }
-            if kept_sets.overflowed {
-                sketches.extend(dedup.sketch_all(&texts));
-            } else {
-                kept_sets.push(&mut sketches, dedup.sketch_all_keeping(&texts));
-            }
+            sketch_chunk(dedup, &texts, &mut kept_sets, &mut index, &mut sketches)?;
             progress.update(ids.len() as u64, ids.len() as u64);
         }
     }
     progress.finish();
     let mut report = Report::new(dedup.params());
-    let mut pairs = dedup.candidates(&sketches);
+    report.spilled_runs = index.runs() as u64;
+    let mut pairs = index.pairs(&sketches)?;
     if dedup.config().verify && pairs.iter().any(|p| !p.2) {
         let need = needed(&pairs);
         let mut sets = HashMap::with_capacity(need.len());

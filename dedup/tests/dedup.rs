@@ -357,3 +357,72 @@ fn decontamination_removes_documents_sharing_evaluation_text() {
     assert_eq!(r.contaminated, 1);
     assert_eq!(store.documents(Selection::Kept).count(), 29);
 }
+
+#[test]
+fn a_corpus_beyond_the_memory_budget_completes_with_the_same_verdicts() {
+    // two sketch chunks (8,192 documents each) of short texts with planted copies
+    let mut rng = Rng::new(44);
+    let mut docs = Vec::new();
+    for i in 0..9000 {
+        let t = if i % 10 == 9 {
+            let src: &Document = &docs[i - 5];
+            edit(&mut rng, &src.text, 0.01)
+        } else {
+            generate_text(&mut rng, 60)
+        };
+        docs.push(Document::new(format!("d{i}"), t));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut w = corpus::JsonlWriter::create(&input).unwrap();
+    for d in &docs {
+        w.write(d).unwrap();
+    }
+    w.finish().unwrap();
+    let run = |memory_budget| {
+        let dedup = Dedup::new(&Config {
+            memory_budget,
+            spill_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        })
+        .unwrap();
+        let out = FileOutputs {
+            kept: dir.path().join(format!("kept-{memory_budget}.jsonl")),
+            clusters: Some(dir.path().join(format!("clusters-{memory_budget}.jsonl"))),
+        };
+        let r = dedup::run_files(std::slice::from_ref(&input), &out, &dedup, &NoProgress).unwrap();
+        (r, std::fs::read_to_string(out.clusters.unwrap()).unwrap())
+    };
+    let (in_memory, clusters_a) = run(1 << 30);
+    let (spilled, clusters_b) = run(0);
+    assert_eq!(in_memory.spilled_runs, 0);
+    assert_eq!(spilled.spilled_runs, 2);
+    assert!(
+        in_memory.near_duplicates + in_memory.exact_duplicates >= 600,
+        "{in_memory:?}"
+    );
+    assert_eq!(
+        (
+            spilled.kept,
+            spilled.near_duplicates,
+            spilled.exact_duplicates
+        ),
+        (
+            in_memory.kept,
+            in_memory.near_duplicates,
+            in_memory.exact_duplicates
+        )
+    );
+    assert_eq!(clusters_a, clusters_b);
+    // the runs are removed with their temporary folder
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("zhcorpus-dedup-")
+        })
+        .collect();
+    assert!(left.is_empty());
+}

@@ -75,6 +75,16 @@ pub struct DedupArgs {
     /// 13 Chinese characters are a shorter span, and rarely shared by chance.
     #[arg(long, value_name = "N", default_value_t = 13)]
     decontaminate_ngram: usize,
+
+    /// MiB of exact and band keys held in memory (about 176 bytes a document); past it the keys
+    /// are written to sorted runs on disk and merged band by band, so any corpus completes.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    memory_mib: usize,
+
+    /// Where the sorted runs go (a temporary folder inside it) [default: the system's
+    /// temporary folder].
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,6 +113,8 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
         },
         verify: !args.no_verify,
         verify_memory: Config::default().verify_memory,
+        memory_budget: args.memory_mib.saturating_mul(1 << 20),
+        spill_dir: args.spill_dir.clone(),
         seed: Config::default().seed,
     };
     let mut dedup = Dedup::new(&cfg).map_err(|e| BadInput(e.to_string()))?;
@@ -150,6 +162,12 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
         report.near_duplicates,
         report.clusters
     );
+    if report.spilled_runs > 0 {
+        println!(
+            "the LSH index outgrew --memory-mib: {} sorted runs per band on disk, merged",
+            report.spilled_runs
+        );
+    }
     if !args.decontaminate.is_empty() {
         println!(
             "{} documents removed as contaminated by the evaluation sets",
