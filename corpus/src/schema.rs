@@ -143,6 +143,8 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE clean_verdicts ADD COLUMN text TEXT;",
     // 6: the evaluation-set n-gram a contaminated document shares.
     "ALTER TABLE dedup_verdicts ADD COLUMN span TEXT;",
+    // 7: the text left after paragraph-level dedup, when it removed paragraphs.
+    "ALTER TABLE dedup_verdicts ADD COLUMN text TEXT;",
 ];
 
 /// What the header of an opened file says about it.

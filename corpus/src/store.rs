@@ -107,6 +107,8 @@ pub struct DedupVerdict {
     pub similarity: Option<f64>,
     /// For a contaminated document, the evaluation-set text it shares.
     pub span: Option<String>,
+    /// The text left after paragraph-level dedup removed repeated paragraphs.
+    pub text: Option<String>,
 }
 
 impl Store {
@@ -340,8 +342,8 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO dedup_verdicts
-                        (doc, run_id, keep, kind, cluster, similarity, span)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        (doc, run_id, keep, kind, cluster, similarity, span, text)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(&sql)?;
             for v in verdicts {
@@ -352,7 +354,8 @@ impl Store {
                     v.kind.as_str(),
                     v.cluster,
                     v.similarity,
-                    v.span
+                    v.span,
+                    v.text
                 ])
                 .map_err(&sql)?;
             }
@@ -393,7 +396,7 @@ impl Store {
         let sql = match selection {
             Selection::All => format!("{COLUMNS} WHERE d.seq > ?1 ORDER BY d.seq LIMIT ?2"),
             Selection::Kept => {
-                format!("{CLEANED_COLUMNS} WHERE d.seq > ?1 AND {KEPT} ORDER BY d.seq LIMIT ?2")
+                format!("{KEPT_COLUMNS} WHERE d.seq > ?1 AND {KEPT} ORDER BY d.seq LIMIT ?2")
             }
             Selection::CleanKept => {
                 format!(
@@ -481,6 +484,14 @@ const COLUMNS: &str =
 /// what the stages after the cleaner read.
 const CLEANED_COLUMNS: &str = "SELECT d.seq, d.id,
         coalesce((SELECT c.text FROM clean_verdicts c WHERE c.doc = d.seq), d.text),
+        d.url, d.source, d.title, d.lang, d.created, d.extra
+     FROM documents d";
+
+/// For the kept documents: the text after paragraph-level dedup, else the cleaner's, else the
+/// stored one.
+const KEPT_COLUMNS: &str = "SELECT d.seq, d.id,
+        coalesce((SELECT v.text FROM dedup_verdicts v WHERE v.doc = d.seq),
+                 (SELECT c.text FROM clean_verdicts c WHERE c.doc = d.seq), d.text),
         d.url, d.source, d.title, d.lang, d.created, d.extra
      FROM documents d";
 

@@ -123,6 +123,7 @@ fn old_files_are_migrated_with_their_data() {
                     cluster: None,
                     similarity: None,
                     span: None,
+                    text: None,
                 }],
             )
             .unwrap();

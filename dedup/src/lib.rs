@@ -71,6 +71,9 @@ pub struct Config {
     /// Where the runs go (a temporary folder inside it); the system's temporary folder when
     /// absent.
     pub spill_dir: Option<std::path::PathBuf>,
+    /// Also remove, from each kept document, the paragraphs (lines) that an earlier kept
+    /// document already holds (CCNet's paragraph-level dedup, across the whole corpus).
+    pub paragraphs: bool,
     /// Seed of the hash functions.
     pub seed: u64,
 }
@@ -90,6 +93,7 @@ impl Default for Config {
             verify_memory: 16 << 20,
             memory_budget: 1 << 30,
             spill_dir: None,
+            paragraphs: false,
             seed: 1,
         }
     }
@@ -166,6 +170,45 @@ impl Contamination {
                 .contains(&xxhash_rust::xxh3::xxh3_64(gram.as_bytes()))
                 .then(|| gram.to_string())
         })
+    }
+}
+
+/// Paragraph-level exact dedup (CCNet): a paragraph already held by an earlier kept document
+/// is removed from later ones. Paragraphs are lines, compared after [`minhash::normalize`]
+/// with spaces removed; lines under [`Paragraphs::MIN_CHARS`] characters are never removed.
+#[derive(Debug, Default)]
+pub struct Paragraphs {
+    seen: std::collections::HashSet<u64>,
+    /// Paragraphs removed so far.
+    pub removed: u64,
+}
+
+impl Paragraphs {
+    /// Shorter lines (list markers, one-word headings) stay.
+    pub const MIN_CHARS: usize = 10;
+
+    /// The text without the paragraphs seen before, or `None` when nothing was removed. The
+    /// paragraphs of the text are remembered either way.
+    pub fn filter(&mut self, text: &str) -> Option<String> {
+        let mut out = String::with_capacity(text.len());
+        let mut removed = 0;
+        for line in text.lines() {
+            let compact = minhash::compact(&minhash::normalize(line));
+            if compact.chars().count() >= Self::MIN_CHARS
+                && !self
+                    .seen
+                    .insert(xxhash_rust::xxh3::xxh3_64(compact.as_bytes()))
+            {
+                removed += 1;
+                continue;
+            }
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(line);
+        }
+        self.removed += removed;
+        (removed > 0).then_some(out)
     }
 }
 

@@ -171,6 +171,10 @@ pub struct Report {
     pub contaminated: u64,
     /// Sorted runs the LSH index wrote to disk per key slot (0: it stayed in memory).
     pub spilled_runs: u64,
+    /// Paragraphs removed from kept documents by paragraph-level dedup, and the documents
+    /// left with no text (counted as exact duplicates).
+    pub paragraphs_removed: u64,
+    pub emptied_by_paragraphs: u64,
     pub seconds: f64,
 }
 
@@ -268,23 +272,61 @@ pub fn run_store(
         } else {
             report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
         }
-        let outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
+        let mut outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
         let mut spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
-        let verdicts: Vec<DedupVerdict> = outcomes
-            .iter()
-            .zip(&seqs)
-            .enumerate()
-            .map(|(i, (o, &seq))| DedupVerdict {
-                doc: seq,
+        let verdict =
+            |i: usize, o: &Outcome, span: Option<String>, text: Option<String>| DedupVerdict {
+                doc: seqs[i],
                 keep: o.keep,
                 kind: o.kind,
                 cluster: o.cluster.map(|k| seqs[k]),
                 similarity: None,
-                span: spans[i].take(),
-            })
-            .collect();
-        for batch in verdicts.chunks(WRITE_BATCH) {
-            store.record_dedup_verdicts(run, batch)?;
+                span,
+                text,
+            };
+        if dedup.config().paragraphs {
+            // a third pass, in corpus order: kept documents lose the paragraphs seen before
+            let mut paragraphs = crate::Paragraphs::default();
+            let mut after = 0;
+            let mut i = 0;
+            loop {
+                let page = store.documents_page(Selection::CleanKept, after)?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                let mut verdicts = Vec::with_capacity(page.len());
+                for d in page {
+                    // the store may have changed since the first pass: match by seq
+                    let Ok(k) = seqs[i..].binary_search(&d.seq).map(|k| k + i) else {
+                        continue;
+                    };
+                    i = k + 1;
+                    let mut text = None;
+                    if outcomes[k].keep {
+                        text = paragraphs.filter(&d.doc.text);
+                        if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                            outcomes[k] = Outcome {
+                                keep: false,
+                                kind: corpus::DedupKind::Exact,
+                                cluster: None,
+                            };
+                            report.emptied_by_paragraphs += 1;
+                            text = None;
+                        }
+                    }
+                    verdicts.push(verdict(k, &outcomes[k], spans[k].take(), text));
+                }
+                store.record_dedup_verdicts(run, &verdicts)?;
+            }
+            report.paragraphs_removed = paragraphs.removed;
+        } else {
+            let verdicts: Vec<DedupVerdict> = outcomes
+                .iter()
+                .enumerate()
+                .map(|(i, o)| verdict(i, o, spans[i].take(), None))
+                .collect();
+            for batch in verdicts.chunks(WRITE_BATCH) {
+                store.record_dedup_verdicts(run, batch)?;
+            }
         }
         report.count(&outcomes);
         report.seconds = start.elapsed().as_secs_f64();
@@ -402,17 +444,33 @@ pub fn run_files(
     let spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
 
     let mut kept = JsonlWriter::create(&out.kept)?;
+    let mut outcomes = outcomes;
+    let mut paragraphs = dedup.config().paragraphs.then(crate::Paragraphs::default);
     let mut i = 0;
     for path in inputs {
         for d in JsonlReader::open(path)? {
-            let d: Document = d?;
+            let mut d: Document = d?;
             if outcomes.get(i).is_some_and(|o| o.keep) {
+                if let Some(text) = paragraphs.as_mut().and_then(|p| p.filter(&d.text)) {
+                    if text.trim().is_empty() {
+                        outcomes[i] = Outcome {
+                            keep: false,
+                            kind: corpus::DedupKind::Exact,
+                            cluster: None,
+                        };
+                        report.emptied_by_paragraphs += 1;
+                        i += 1;
+                        continue;
+                    }
+                    d.text = text;
+                }
                 kept.write(&d)?;
             }
             i += 1;
         }
     }
     kept.finish()?;
+    report.paragraphs_removed = paragraphs.map_or(0, |p| p.removed);
     if let Some(path) = &out.clusters {
         let mut removed: Vec<Vec<usize>> = vec![Vec::new(); outcomes.len()];
         for (m, o) in outcomes.iter().enumerate() {

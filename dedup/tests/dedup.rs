@@ -426,3 +426,72 @@ fn a_corpus_beyond_the_memory_budget_completes_with_the_same_verdicts() {
         .collect();
     assert!(left.is_empty());
 }
+
+#[test]
+fn paragraph_level_dedup_removes_repeated_paragraphs_across_documents() {
+    let mut rng = Rng::new(55);
+    let p: Vec<String> = (0..6).map(|_| generate_text(&mut rng, 80)).collect();
+    let docs = vec![
+        Document::new("a", format!("{}\n{}", p[0], p[1])),
+        // repeats a's first paragraph (re-spaced: the same after normalisation)
+        Document::new(
+            "b",
+            format!("{}\n {} \n短行", p[2], p[0].replace('，', ", ")),
+        ),
+        // nothing but paragraphs seen before: removed
+        Document::new("c", format!("{}\n{}", p[1], p[2])),
+        Document::new("d", format!("{}\n{}", p[3], p[4])),
+    ];
+    let config = Config {
+        paragraphs: true,
+        ..Config::default()
+    };
+    let dedup = Dedup::new(&config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut w = corpus::JsonlWriter::create(&input).unwrap();
+    for d in &docs {
+        w.write(d).unwrap();
+    }
+    w.finish().unwrap();
+    let out = FileOutputs {
+        kept: dir.path().join("kept.jsonl"),
+        clusters: None,
+    };
+    let r = dedup::run_files(std::slice::from_ref(&input), &out, &dedup, &NoProgress).unwrap();
+    assert_eq!(
+        (r.paragraphs_removed, r.emptied_by_paragraphs),
+        (3, 1),
+        "{r:?}"
+    );
+    assert_eq!(r.kept, 3);
+    let kept: Vec<Document> = JsonlReader::open(&out.kept)
+        .unwrap()
+        .map(|d| d.unwrap())
+        .collect();
+    let texts: Vec<&str> = kept.iter().map(|d| d.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            docs[0].text.as_str(),
+            &format!("{}\n短行", p[2]),
+            docs[3].text.as_str()
+        ]
+    );
+
+    // over the store: the same, and the kept text is what export and later stages read
+    let mut store = Store::open(dir.path().join("corpus.db")).unwrap();
+    store.insert_documents(None, &docs).unwrap();
+    let r = dedup::run_store(&mut store, &dedup, &NoProgress).unwrap();
+    assert_eq!(
+        (r.paragraphs_removed, r.emptied_by_paragraphs, r.kept),
+        (3, 1, 3)
+    );
+    let from_db: Vec<String> = store
+        .documents(Selection::Kept)
+        .map(|d| d.unwrap().doc.text)
+        .collect();
+    assert_eq!(from_db, texts);
+    // the stored documents are untouched
+    assert_eq!(store.document("b").unwrap().unwrap().doc.text, docs[1].text);
+}

@@ -54,6 +54,7 @@ fn import_verdicts_export_kept() {
             cluster: (i % 7 == 0).then(|| seq(i - 1)),
             similarity: None,
             span: None,
+            text: None,
         })
         .collect();
     store.record_dedup_verdicts(run, &dedup).unwrap();

@@ -81,6 +81,11 @@ pub struct DedupArgs {
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     memory_mib: usize,
 
+    /// Also remove from each kept document the paragraphs (lines of 10 or more characters) that
+    /// an earlier kept document holds, as CCNet does; a document left empty is removed.
+    #[arg(long)]
+    paragraphs: bool,
+
     /// Where the sorted runs go (a temporary folder inside it) [default: the system's
     /// temporary folder].
     #[arg(long, value_name = "DIR")]
@@ -115,6 +120,7 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
         verify_memory: Config::default().verify_memory,
         memory_budget: args.memory_mib.saturating_mul(1 << 20),
         spill_dir: args.spill_dir.clone(),
+        paragraphs: args.paragraphs,
         seed: Config::default().seed,
     };
     let mut dedup = Dedup::new(&cfg).map_err(|e| BadInput(e.to_string()))?;
@@ -162,6 +168,12 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
         report.near_duplicates,
         report.clusters
     );
+    if args.paragraphs {
+        println!(
+            "paragraph-level dedup: {} repeated paragraphs removed, {} documents left empty",
+            report.paragraphs_removed, report.emptied_by_paragraphs
+        );
+    }
     if report.spilled_runs > 0 {
         println!(
             "the LSH index outgrew --memory-mib: {} sorted runs per band on disk, merged",
