@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use corpus::{CleanVerdict, Document, JsonlReader, JsonlWriter, Progress, Selection, Store};
+use corpus::{CleanVerdict, Document, JsonlWriter, Progress, Selection, Store};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -78,6 +78,37 @@ fn count_batch(cleaner: &Cleaner, docs: &[Document]) -> LineCounts {
         })
 }
 
+/// The first pass: how often each line occurs across each host's documents, when recurring
+/// lines are dropped.
+fn count_lines(
+    cleaner: &Cleaner,
+    docs: impl Iterator<Item = corpus::Result<Document>>,
+    total: Option<u64>,
+    progress: &dyn Progress,
+) -> corpus::Result<Option<LineCounts>> {
+    if !cleaner.needs_line_counts() {
+        return Ok(None);
+    }
+    progress.start("lines", total);
+    let mut counts = LineCounts::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut seen = 0;
+    for doc in docs {
+        batch.push(doc?);
+        seen += 1;
+        if batch.len() == BATCH {
+            counts.merge(count_batch(cleaner, &batch));
+            counts.bound(cleaner.config().line_memory_entries);
+            batch.clear();
+            progress.update(seen, seen);
+        }
+    }
+    counts.merge(count_batch(cleaner, &batch));
+    counts.prune(cleaner.config().recurring_min_docs);
+    progress.finish();
+    Ok(Some(counts))
+}
+
 /// Cleans every document in the store and records a verdict for each (replacing an earlier
 /// run's), with the cleaned text where it changed.
 pub fn run_store(
@@ -87,31 +118,8 @@ pub fn run_store(
 ) -> corpus::Result<Report> {
     let start = Instant::now();
     let total = store.document_count()?;
-    let counts = if cleaner.needs_line_counts() {
-        progress.start("lines", Some(total));
-        let mut counts = LineCounts::default();
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut seen = 0;
-        let flush = |batch: &mut Vec<Document>, counts: &mut LineCounts| {
-            counts.merge(count_batch(cleaner, batch));
-            counts.bound(cleaner.config().line_memory_entries);
-            batch.clear();
-        };
-        for doc in store.documents(Selection::All) {
-            batch.push(doc?.doc);
-            seen += 1;
-            if batch.len() == BATCH {
-                flush(&mut batch, &mut counts);
-                progress.update(seen, seen);
-            }
-        }
-        flush(&mut batch, &mut counts);
-        counts.prune(cleaner.config().recurring_min_docs);
-        progress.finish();
-        Some(counts)
-    } else {
-        None
-    };
+    let docs = store.documents(Selection::All).map(|d| d.map(|d| d.doc));
+    let counts = count_lines(cleaner, docs, Some(total), progress)?;
     let run = store.begin_run("clean", cleaner.config())?;
     progress.start("clean", Some(total));
     let mut report = Report::default();
@@ -177,29 +185,7 @@ pub fn run_files(
     progress: &dyn Progress,
 ) -> corpus::Result<Report> {
     let start = Instant::now();
-    let counts = if cleaner.needs_line_counts() {
-        progress.start("lines", None);
-        let mut counts = LineCounts::default();
-        let mut batch = Vec::with_capacity(BATCH);
-        for path in inputs {
-            let mut reader = JsonlReader::open(path)?;
-            while let Some(next) = reader.next_document() {
-                let (_, doc) = next?;
-                batch.push(doc);
-                if batch.len() == BATCH {
-                    counts.merge(count_batch(cleaner, &batch));
-                    counts.bound(cleaner.config().line_memory_entries);
-                    batch.clear();
-                }
-            }
-        }
-        counts.merge(count_batch(cleaner, &batch));
-        counts.prune(cleaner.config().recurring_min_docs);
-        progress.finish();
-        Some(counts)
-    } else {
-        None
-    };
+    let counts = count_lines(cleaner, corpus::read_all(inputs), None, progress)?;
     progress.start("clean", None);
     let mut report = Report::default();
     let mut out = JsonlWriter::create(output)?;
@@ -229,14 +215,10 @@ pub fn run_files(
         progress.update(report.documents, report.documents);
         Ok(())
     };
-    for path in inputs {
-        let mut reader = JsonlReader::open(path)?;
-        while let Some(next) = reader.next_document() {
-            let (_, doc) = next?;
-            batch.push((0, doc));
-            if batch.len() == BATCH {
-                write(&mut batch, &mut report)?;
-            }
+    for doc in corpus::read_all(inputs) {
+        batch.push((0, doc?));
+        if batch.len() == BATCH {
+            write(&mut batch, &mut report)?;
         }
     }
     write(&mut batch, &mut report)?;

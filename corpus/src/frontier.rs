@@ -205,6 +205,15 @@ impl Store {
         rows.map(|r| self.sql(r)).collect()
     }
 
+    /// URLs waiting in the frontier.
+    pub fn queued_count(&self) -> Result<u64> {
+        self.sql(self.conn().query_row(
+            "SELECT count(*) FROM frontier WHERE state = 'queued'",
+            [],
+            |r| r.get(0),
+        ))
+    }
+
     /// Hosts with queued URLs.
     pub fn queued_hosts(&self) -> Result<Vec<String>> {
         let mut stmt = self.sql(

@@ -143,6 +143,19 @@ impl Iterator for JsonlReader {
     }
 }
 
+/// Every document of several JSONL(.zst) files, in order; a file that cannot be opened is an
+/// error in its place.
+pub fn read_all(paths: &[std::path::PathBuf]) -> impl Iterator<Item = Result<Document>> + '_ {
+    paths
+        .iter()
+        .flat_map(|path| -> Box<dyn Iterator<Item = Result<Document>>> {
+            match JsonlReader::open(path) {
+                Ok(reader) => Box::new(reader),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            }
+        })
+}
+
 /// Counts the bytes that pass through a reader.
 struct Counting<R> {
     inner: R,

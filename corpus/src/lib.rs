@@ -33,8 +33,10 @@ pub use frontier::{
     BatchWritten, CrawlBatch, CrawlStatus, FinalState, Finished, HostRobots, NewUrl, QueuedUrl,
     UrlKind,
 };
-pub use jsonl::{JsonlReader, JsonlWriter};
-pub use pages::{ExtractionCounts, NewPage, PageExtraction, StoredPage, page_document_id};
+pub use jsonl::{JsonlReader, JsonlWriter, read_all};
+pub use pages::{
+    ExtractionCounts, NewPage, PageExtraction, StoredPage, charset_param, page_document_id,
+};
 pub use progress::{NoProgress, Progress};
 pub use stats::{Count, RunSummary, SourceStats, Stats, VerdictStats};
 pub use store::{

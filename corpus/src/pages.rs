@@ -48,14 +48,18 @@ impl StoredPage {
 
     /// The charset in the Content-Type header, if any.
     pub fn http_charset(&self) -> Option<&str> {
-        let ct = self.content_type.as_deref()?;
-        ct.split(';').find_map(|part| {
-            let (k, v) = part.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case("charset")
-                .then(|| v.trim().trim_matches(['"', '\'']))
-        })
+        charset_param(self.content_type.as_deref()?)
     }
+}
+
+/// The `charset` parameter of a Content-Type value (`text/html; charset="gbk"` → `gbk`).
+pub fn charset_param(content_type: &str) -> Option<&str> {
+    content_type.split(';').find_map(|part| {
+        let (k, v) = part.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches(['"', '\'']))
+    })
 }
 
 /// The extractor's result for one page.

@@ -393,10 +393,7 @@ impl Engine<'_> {
     }
 
     fn count_queued(&self) -> u64 {
-        self.store
-            .crawl_status()
-            .map(|s| s.frontier.get("queued").copied().unwrap_or(0))
-            .unwrap_or(0)
+        self.store.queued_count().unwrap_or(0)
     }
 
     /// The index of a host, created on first sight.
@@ -427,11 +424,7 @@ impl Engine<'_> {
 
     fn has_work(&self, h: usize) -> bool {
         let host = &self.hosts[h];
-        let under_limit = self
-            .config
-            .max_pages_per_host
-            .is_none_or(|max| host.done + (host.in_flight as u64) < max);
-        (!host.queue.is_empty() || host.db_more) && under_limit
+        (!host.queue.is_empty() || host.db_more) && self.under_host_limit(h)
     }
 
     fn schedule(&mut self, h: usize) {
@@ -494,7 +487,7 @@ impl Engine<'_> {
             let Some(job) = self.hosts[h].queue.pop_front() else {
                 continue;
             };
-            if !self.has_work_limit_ok(h) {
+            if !self.under_host_limit(h) {
                 self.hosts[h].queue.push_front(job);
                 continue;
             }
@@ -541,7 +534,8 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn has_work_limit_ok(&self, h: usize) -> bool {
+    /// Whether the host may start another page under `max_pages_per_host`.
+    fn under_host_limit(&self, h: usize) -> bool {
         let host = &self.hosts[h];
         self.config
             .max_pages_per_host
@@ -700,7 +694,7 @@ impl Engine<'_> {
                 let charset = resp
                     .content_type
                     .as_deref()
-                    .and_then(charset_of)
+                    .and_then(corpus::charset_param)
                     .map(str::to_string);
                 let kind = job.kind;
                 let parsed = tokio::task::spawn_blocking(move || match kind {
@@ -741,11 +735,7 @@ impl Engine<'_> {
             } => {
                 self.in_flight -= 1;
                 self.hosts[h].in_flight -= 1;
-                if let Some(w) = self.warc.as_mut() {
-                    for hop in &hops {
-                        w.write_hop(hop).map_err(|e| Error::Warc(e.to_string()))?;
-                    }
-                }
+                self.write_warc(&hops)?;
                 match self.robots_from(&robots) {
                     Some(parsed) => {
                         self.store.save_robots(&self.hosts[h].key, &robots)?;
@@ -788,6 +778,16 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// Writes the request and response records of each hop, when writing WARC.
+    fn write_warc(&mut self, hops: &[crate::fetch::Hop]) -> Result<(), Error> {
+        if let Some(w) = self.warc.as_mut() {
+            for hop in hops {
+                w.write_hop(hop).map_err(|e| Error::Warc(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The wait before asking a failing host again: Retry-After when given, else exponential
     /// in its consecutive failures, with jitter.
     fn retry_wait(&self, h: usize, retry_after: Option<Duration>) -> Duration {
@@ -825,10 +825,8 @@ impl Engine<'_> {
         map: Option<sitemap::Sitemap>,
     ) -> Result<(), Error> {
         job.attempts += 1;
-        if let (Ok(resp), Some(w)) = (&result, self.warc.as_mut()) {
-            for hop in &resp.hops {
-                w.write_hop(hop).map_err(|e| Error::Warc(e.to_string()))?;
-            }
+        if let Ok(resp) = &result {
+            self.write_warc(&resp.hops)?;
         }
         let resp = match result {
             Ok(resp) if resp.status == 429 || resp.status >= 500 => {
@@ -1081,15 +1079,6 @@ fn new_url(u: &Url, depth: u32, parent: Option<i64>, kind: UrlKind) -> NewUrl {
 
 fn url_hash(url: &str) -> i64 {
     urls::parse(url).map_or(0, |u| urls::hash(&u))
-}
-
-fn charset_of(content_type: &str) -> Option<&str> {
-    content_type.split(';').find_map(|part| {
-        let (k, v) = part.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("charset")
-            .then(|| v.trim().trim_matches(['"', '\'']))
-    })
 }
 
 fn unix_now() -> f64 {

@@ -326,50 +326,13 @@ impl Dedup {
     /// Candidate pairs (earlier, later): documents with the same exact key, or sharing an LSH
     /// band. Each pair is marked `true` when it is an exact duplicate.
     pub fn candidates(&self, sketches: &[Sketch]) -> Vec<(u32, u32, bool)> {
-        let n = sketches.len();
-        let mut pairs: Vec<(u32, u32, bool)> = Vec::new();
-        if self.cfg.exact {
-            let mut first: HashMap<u128, usize> = HashMap::with_capacity(n);
-            for (i, s) in sketches.iter().enumerate() {
-                let f = *first.entry(s.exact).or_insert(i);
-                if f != i {
-                    pairs.push((f as u32, i as u32, true));
-                }
-            }
-        }
-        if self.cfg.near {
-            // each band: sort (key, document) and pair each run's members with its first
-            let edges: Vec<Vec<(u32, u32)>> = (0..self.params.bands)
-                .into_par_iter()
-                .map(|band| {
-                    let mut keys: Vec<(u64, u32)> = sketches
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, s)| !s.bands.is_empty())
-                        .map(|(i, s)| (s.bands[band], i as u32))
-                        .collect();
-                    keys.sort_unstable();
-                    let mut edges = Vec::new();
-                    for run in keys.chunk_by(|a, b| a.0 == b.0) {
-                        for &(_, other) in &run[1..] {
-                            edges.push((run[0].1, other));
-                        }
-                    }
-                    edges
-                })
-                .collect();
-            let mut near: Vec<(u32, u32)> = edges.into_iter().flatten().collect();
-            near.par_sort_unstable();
-            near.dedup();
-            pairs.extend(
-                near.into_iter()
-                    .filter(|&(a, b)| {
-                        sketches[a as usize].exact != sketches[b as usize].exact || !self.cfg.exact
-                    })
-                    .map(|(a, b)| (a, b, false)),
-            );
-        }
-        pairs
+        let bands = if self.cfg.near { self.params.bands } else { 0 };
+        let mut index = spill::BandIndex::new(self.cfg.exact, bands, usize::MAX, None);
+        // in memory (the budget is unlimited), so no I/O can fail
+        index
+            .add(0, sketches)
+            .and_then(|()| index.pairs(sketches))
+            .unwrap_or_default()
     }
 
     /// Clusters documents (in corpus order) and decides which to keep. `scores` are the

@@ -1,20 +1,89 @@
 //! Running dedup over the store or from files to files.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use corpus::{
-    DedupVerdict, Document, JsonlReader, JsonlWriter, Progress, RunStatus, Selection, Store,
-};
+use corpus::{DedupVerdict, JsonlWriter, Progress, RunStatus, Selection, Store};
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use std::collections::{HashMap, HashSet};
-
-use rayon::prelude::*;
-
 use crate::spill::BandIndex;
 use crate::{Dedup, Outcome, Params, Sketch};
+
+/// Calls `each` with the documents of `docs` in chunks of up to [`CHUNK`], in order.
+fn in_chunks<T>(
+    docs: impl Iterator<Item = corpus::Result<T>>,
+    mut each: impl FnMut(Vec<T>) -> corpus::Result<()>,
+) -> corpus::Result<()> {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for d in docs {
+        chunk.push(d?);
+        if chunk.len() == CHUNK {
+            each(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))?;
+        }
+    }
+    if chunk.is_empty() {
+        Ok(())
+    } else {
+        each(chunk)
+    }
+}
+
+/// The candidate pairs from the index, verified by exact Jaccard when configured: with the
+/// shingle sets kept from the first pass, or else from the texts read again by `reread`.
+fn candidate_pairs<I: Iterator<Item = corpus::Result<String>>>(
+    dedup: &Dedup,
+    index: BandIndex,
+    sketches: &[Sketch],
+    kept: KeptShingles,
+    report: &mut Report,
+    reread: impl FnOnce() -> I,
+) -> corpus::Result<Vec<(u32, u32, bool)>> {
+    report.spilled_runs = index.runs() as u64;
+    let pairs = index.pairs(sketches)?;
+    report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
+    if !dedup.config().verify || report.candidate_pairs == 0 {
+        return Ok(pairs);
+    }
+    let need = needed(&pairs);
+    let sets = match kept.take(&need) {
+        Some(sets) => sets,
+        None => {
+            let mut sets = HashMap::with_capacity(need.len());
+            let mut first = 0;
+            in_chunks(reread(), |texts| {
+                shingle_sets(dedup, first, &texts, &need, &mut sets);
+                first += texts.len();
+                Ok(())
+            })?;
+            sets
+        }
+    };
+    Ok(verified(dedup, pairs, &sets, report))
+}
+
+/// Paragraph-level dedup of one kept document: the text left (`None` when unchanged), its
+/// outcome turned into an exact duplicate when nothing is left.
+fn drop_paragraphs(
+    paragraphs: &mut crate::Paragraphs,
+    text: &str,
+    outcome: &mut Outcome,
+    report: &mut Report,
+) -> Option<String> {
+    let left = paragraphs.filter(text)?;
+    if left.trim().is_empty() {
+        *outcome = Outcome {
+            keep: false,
+            kind: corpus::DedupKind::Exact,
+            cluster: None,
+        };
+        report.emptied_by_paragraphs += 1;
+        return None;
+    }
+    Some(left)
+}
 
 /// The documents whose shingle sets verification needs: both ends of every near pair.
 fn needed(pairs: &[(u32, u32, bool)]) -> HashSet<u32> {
@@ -33,7 +102,6 @@ fn verified(
     sets: &HashMap<u32, Vec<u64>>,
     report: &mut Report,
 ) -> Vec<(u32, u32, bool)> {
-    report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
     let threshold = dedup.config().threshold;
     let kept: Vec<(u32, u32, bool)> = pairs
         .into_par_iter()
@@ -123,7 +191,11 @@ fn sketch_chunk(
             })
             .collect()
     };
-    index.add(first, &mut chunk)?;
+    index.add(first, &chunk)?;
+    // the index holds the band keys now
+    for s in &mut chunk {
+        s.bands = Vec::new();
+    }
     sketches.extend(chunk);
     Ok(())
 }
@@ -220,21 +292,18 @@ pub fn run_store(
         let mut sketches = Vec::new();
         let mut kept_sets = KeptShingles::new(dedup.config());
         let mut index = new_index(dedup);
-        let mut texts = Vec::with_capacity(CHUNK);
-        let mut docs = store.documents(Selection::CleanKept);
-        loop {
-            texts.clear();
-            for d in docs.by_ref().take(CHUNK) {
-                let d = d?;
-                seqs.push(d.seq);
-                texts.push(d.doc.text);
-            }
-            if texts.is_empty() {
-                break;
-            }
+        in_chunks(store.documents(Selection::CleanKept), |chunk| {
+            let texts: Vec<String> = chunk
+                .into_iter()
+                .map(|d| {
+                    seqs.push(d.seq);
+                    d.doc.text
+                })
+                .collect();
             sketch_chunk(dedup, &texts, &mut kept_sets, &mut index, &mut sketches)?;
             progress.update(seqs.len() as u64, seqs.len() as u64);
-        }
+            Ok(())
+        })?;
         progress.finish();
         let scores = if dedup.config().keep == crate::KeepPolicy::Score {
             let all = store.clean_scores()?;
@@ -243,35 +312,11 @@ pub fn run_store(
             Vec::new()
         };
         let mut report = Report::new(dedup.params());
-        report.spilled_runs = index.runs() as u64;
-        let mut pairs = index.pairs(&sketches)?;
-        if dedup.config().verify && pairs.iter().any(|p| !p.2) {
-            // the sets kept from the first pass, or a second pass for the candidates' only
-            let need = needed(&pairs);
-            let sets = match kept_sets.take(&need) {
-                Some(kept) => kept,
-                None => {
-                    let mut sets = HashMap::with_capacity(need.len());
-                    let mut first = 0;
-                    let mut docs = store.documents(Selection::CleanKept);
-                    loop {
-                        texts.clear();
-                        for d in docs.by_ref().take(CHUNK) {
-                            texts.push(d?.doc.text);
-                        }
-                        if texts.is_empty() {
-                            break;
-                        }
-                        shingle_sets(dedup, first, &texts, &need, &mut sets);
-                        first += texts.len();
-                    }
-                    sets
-                }
-            };
-            pairs = verified(dedup, pairs, &sets, &mut report);
-        } else {
-            report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
-        }
+        let pairs = candidate_pairs(dedup, index, &sketches, kept_sets, &mut report, || {
+            store
+                .documents(Selection::CleanKept)
+                .map(|d| d.map(|d| d.doc.text))
+        })?;
         let mut outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
         let mut spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
         let verdict =
@@ -300,19 +345,11 @@ pub fn run_store(
                         continue;
                     };
                     i = k + 1;
-                    let mut text = None;
-                    if outcomes[k].keep {
-                        text = paragraphs.filter(&d.doc.text);
-                        if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
-                            outcomes[k] = Outcome {
-                                keep: false,
-                                kind: corpus::DedupKind::Exact,
-                                cluster: None,
-                            };
-                            report.emptied_by_paragraphs += 1;
-                            text = None;
-                        }
-                    }
+                    let text = if outcomes[k].keep {
+                        drop_paragraphs(&mut paragraphs, &d.doc.text, &mut outcomes[k], &mut report)
+                    } else {
+                        None
+                    };
                     verdicts.push(verdict(k, &outcomes[k], spans[k].take(), text));
                 }
                 store.record_dedup_verdicts(run, &verdicts)?;
@@ -381,92 +418,42 @@ pub fn run_files(
     let mut sketches = Vec::new();
     let mut kept_sets = KeptShingles::new(dedup.config());
     let mut index = new_index(dedup);
-    let mut texts: Vec<String> = Vec::with_capacity(CHUNK);
-    for path in inputs {
-        let mut reader = JsonlReader::open(path)?;
-        loop {
-            texts.clear();
-            while texts.len() < CHUNK {
-                match reader.next_document() {
-                    None => break,
-                    Some(d) => {
-                        let (_, d) = d?;
-                        scores.push(d.extra.get("score").and_then(|v| v.as_f64()));
-                        ids.push(d.id);
-                        texts.push(d.text);
-                    }
-                }
-            }
-            if texts.is_empty() {
-                break;
-            }
-            sketch_chunk(dedup, &texts, &mut kept_sets, &mut index, &mut sketches)?;
-            progress.update(ids.len() as u64, ids.len() as u64);
-        }
-    }
+    in_chunks(corpus::read_all(inputs), |chunk| {
+        let texts: Vec<String> = chunk
+            .into_iter()
+            .map(|d| {
+                scores.push(d.extra.get("score").and_then(|v| v.as_f64()));
+                ids.push(d.id);
+                d.text
+            })
+            .collect();
+        sketch_chunk(dedup, &texts, &mut kept_sets, &mut index, &mut sketches)?;
+        progress.update(ids.len() as u64, ids.len() as u64);
+        Ok(())
+    })?;
     progress.finish();
     let mut report = Report::new(dedup.params());
-    report.spilled_runs = index.runs() as u64;
-    let mut pairs = index.pairs(&sketches)?;
-    if dedup.config().verify && pairs.iter().any(|p| !p.2) {
-        let need = needed(&pairs);
-        let mut sets = HashMap::with_capacity(need.len());
-        let mut first = 0;
-        let reread: &[PathBuf] = match kept_sets.take(&need) {
-            Some(kept) => {
-                sets = kept;
-                &[]
-            }
-            None => inputs,
-        };
-        for path in reread {
-            let mut reader = JsonlReader::open(path)?;
-            loop {
-                texts.clear();
-                while texts.len() < CHUNK {
-                    match reader.next_document() {
-                        None => break,
-                        Some(d) => texts.push(d?.1.text),
-                    }
-                }
-                if texts.is_empty() {
-                    break;
-                }
-                shingle_sets(dedup, first, &texts, &need, &mut sets);
-                first += texts.len();
-            }
-        }
-        pairs = verified(dedup, pairs, &sets, &mut report);
-    } else {
-        report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
-    }
+    let pairs = candidate_pairs(dedup, index, &sketches, kept_sets, &mut report, || {
+        corpus::read_all(inputs).map(|d| d.map(|d| d.text))
+    })?;
     let outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
     let spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
 
     let mut kept = JsonlWriter::create(&out.kept)?;
     let mut outcomes = outcomes;
     let mut paragraphs = dedup.config().paragraphs.then(crate::Paragraphs::default);
-    let mut i = 0;
-    for path in inputs {
-        for d in JsonlReader::open(path)? {
-            let mut d: Document = d?;
-            if outcomes.get(i).is_some_and(|o| o.keep) {
-                if let Some(text) = paragraphs.as_mut().and_then(|p| p.filter(&d.text)) {
-                    if text.trim().is_empty() {
-                        outcomes[i] = Outcome {
-                            keep: false,
-                            kind: corpus::DedupKind::Exact,
-                            cluster: None,
-                        };
-                        report.emptied_by_paragraphs += 1;
-                        i += 1;
-                        continue;
-                    }
-                    d.text = text;
-                }
-                kept.write(&d)?;
-            }
-            i += 1;
+    for (i, d) in corpus::read_all(inputs).enumerate() {
+        let mut d = d?;
+        if !outcomes.get(i).is_some_and(|o| o.keep) {
+            continue;
+        }
+        if let Some(p) = paragraphs.as_mut()
+            && let Some(text) = drop_paragraphs(p, &d.text, &mut outcomes[i], &mut report)
+        {
+            d.text = text;
+        }
+        if outcomes[i].keep {
+            kept.write(&d)?;
         }
     }
     kept.finish()?;

@@ -57,10 +57,9 @@ impl BandIndex {
         self.runs.first().map_or(0, Vec::len)
     }
 
-    /// Adds the keys of a chunk of sketches (document `first` onwards) and frees their band
-    /// keys.
-    pub fn add(&mut self, first: usize, sketches: &mut [Sketch]) -> std::io::Result<()> {
-        for (k, s) in sketches.iter_mut().enumerate() {
+    /// Adds the keys of a chunk of sketches (document `first` onwards).
+    pub fn add(&mut self, first: usize, sketches: &[Sketch]) -> std::io::Result<()> {
+        for (k, s) in sketches.iter().enumerate() {
             let idx = (first + k) as u32;
             if self.exact {
                 self.mem_exact.push((s.exact, idx));
@@ -72,7 +71,6 @@ impl BandIndex {
                 }
                 self.bytes += 16 * self.bands;
             }
-            s.bands = Vec::new();
         }
         if self.bytes > self.budget {
             self.spill()?;

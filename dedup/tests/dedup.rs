@@ -5,6 +5,17 @@ use dedup::minhash::{self, MinHasher};
 use dedup::{Config, Dedup, FileOutputs, KeepPolicy};
 use tests::{Rng, generate_text};
 
+/// Writes `docs` to `dir/in.jsonl` and returns its path.
+fn write_input(dir: &std::path::Path, docs: &[Document]) -> std::path::PathBuf {
+    let input = dir.join("in.jsonl");
+    let mut w = corpus::JsonlWriter::create(&input).unwrap();
+    for d in docs {
+        w.write(d).unwrap();
+    }
+    w.finish().unwrap();
+    input
+}
+
 /// `text` with `rate` of its characters replaced by other Han characters.
 fn edit(rng: &mut Rng, text: &str, rate: f64) -> String {
     text.chars()
@@ -155,12 +166,7 @@ fn store_and_file_modes_agree() {
         .map(|(i, t)| Document::new(format!("d{i:04}"), t.clone()))
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.jsonl");
-    let mut w = corpus::JsonlWriter::create(&input).unwrap();
-    for d in &docs {
-        w.write(d).unwrap();
-    }
-    w.finish().unwrap();
+    let input = write_input(dir.path(), &docs);
     let dedup = Dedup::new(&Config::default()).unwrap();
 
     let out = FileOutputs {
@@ -266,13 +272,12 @@ fn verification_turns_down_lsh_false_positives() {
         ..Config::default()
     };
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.jsonl");
-    let mut w = corpus::JsonlWriter::create(&input).unwrap();
-    for (i, t) in texts.iter().enumerate() {
-        w.write(&Document::new(format!("d{i}"), t.as_str()))
-            .unwrap();
-    }
-    w.finish().unwrap();
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Document::new(format!("d{i}"), t.as_str()))
+        .collect();
+    let input = write_input(dir.path(), &docs);
     let out = FileOutputs {
         kept: dir.path().join("kept.jsonl"),
         clusters: None,
@@ -289,11 +294,6 @@ fn verification_turns_down_lsh_false_positives() {
 
     // the store path verifies the same way
     let mut store = Store::open(dir.path().join("corpus.db")).unwrap();
-    let docs: Vec<Document> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Document::new(format!("d{i}"), t.as_str()))
-        .collect();
     store.insert_documents(None, &docs).unwrap();
     let r = dedup::run_store(&mut store, &verified, &NoProgress).unwrap();
     assert_eq!((r.near_duplicates, r.kept), (0, 40));
@@ -373,12 +373,7 @@ fn a_corpus_beyond_the_memory_budget_completes_with_the_same_verdicts() {
         docs.push(Document::new(format!("d{i}"), t));
     }
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.jsonl");
-    let mut w = corpus::JsonlWriter::create(&input).unwrap();
-    for d in &docs {
-        w.write(d).unwrap();
-    }
-    w.finish().unwrap();
+    let input = write_input(dir.path(), &docs);
     let run = |memory_budget| {
         let dedup = Dedup::new(&Config {
             memory_budget,
@@ -448,12 +443,7 @@ fn paragraph_level_dedup_removes_repeated_paragraphs_across_documents() {
     };
     let dedup = Dedup::new(&config).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.jsonl");
-    let mut w = corpus::JsonlWriter::create(&input).unwrap();
-    for d in &docs {
-        w.write(d).unwrap();
-    }
-    w.finish().unwrap();
+    let input = write_input(dir.path(), &docs);
     let out = FileOutputs {
         kept: dir.path().join("kept.jsonl"),
         clusters: None,

@@ -24,10 +24,8 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Bytes, Frame};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tests::Rng;
 use tokio::net::TcpListener;
-
-/// Common characters (all in GB2312), for generated sentences.
-const HAN: &str = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处队南给色光门即保治北造百规热领七海口东导器压志世金增争济阶油思术极交受联什认六共权收证改清己美再采转更单风切打白教速花带安场身车例真务具万每目至达走积示议声报斗完类八离华名确才科张信马节话米整空元况今集温传土许步群广石记需段研界拉林律叫且究观越织装影算低持音众书布复容儿须际商非验连断深难近矿千周委素技备半办青省列习响约支般史感劳便团往酸历市克何除消构府称太准精值号率族维划选标写存候毛亲快效斯院查江型眼王按格养易置派层片始却专状育厂京识适属圆包火住调满县局照参红细引听该铁价严";
 
 /// How to build the farm.
 #[derive(Debug, Clone)]
@@ -113,41 +111,25 @@ struct Site {
     outside: String,
 }
 
-/// Small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn sentence(&mut self, min: usize, max: usize) -> String {
-        let han: Vec<char> = HAN.chars().collect();
-        let n = min + self.below(max - min + 1);
-        let mut s = String::new();
-        for i in 0..n {
-            s.push(han[self.below(han.len())]);
-            if i + 1 < n && i % 9 == 8 {
-                s.push('，');
-            }
+/// A sentence of `min..=max` common characters, a comma every nine, ending `。` or `！`.
+fn sentence(rng: &mut Rng, min: usize, max: usize) -> String {
+    let han: Vec<char> = tests::HAN.chars().collect();
+    let n = min + rng.below(max - min + 1);
+    let mut s = String::new();
+    for i in 0..n {
+        s.push(han[rng.below(han.len())]);
+        if i + 1 < n && i % 9 == 8 {
+            s.push('，');
         }
-        s.push(if self.below(6) == 0 { '！' } else { '。' });
-        s
     }
+    s.push(if rng.below(6) == 0 { '！' } else { '。' });
+    s
+}
 
-    fn paragraph(&mut self) -> String {
-        (0..2 + self.below(3))
-            .map(|_| self.sentence(12, 30))
-            .collect()
-    }
+fn paragraph(rng: &mut Rng) -> String {
+    (0..2 + rng.below(3))
+        .map(|_| sentence(rng, 12, 30))
+        .collect()
 }
 
 impl Farm {
@@ -298,14 +280,13 @@ fn lists(articles: usize) -> usize {
 }
 
 fn build_site(i: usize, hosts: &[String], outside: &str, config: &FarmConfig) -> Site {
-    let mut rng = Rng(config.seed ^ (i as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d));
+    let mut rng = Rng::new(config.seed ^ (i as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d));
     let mut articles: Vec<(String, Vec<String>)> = (0..config.articles_per_host)
         .map(|_| {
-            let title: String = rng
-                .sentence(6, 14)
+            let title: String = sentence(&mut rng, 6, 14)
                 .trim_end_matches(['。', '！'])
                 .to_string();
-            let paras = (0..3 + rng.below(4)).map(|_| rng.paragraph()).collect();
+            let paras = (0..3 + rng.below(4)).map(|_| paragraph(&mut rng)).collect();
             (title, paras)
         })
         .collect();

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use cleaner::{Cleaner, Config, QualityModel, Thresholds, TrainConfig};
-use corpus::{JsonlReader, Store};
+use corpus::Store;
 
 use crate::Global;
 use crate::cmd::extract::BadInput;
@@ -276,16 +276,10 @@ pub fn run_quality(global: &Global, args: QualityArgs) -> Result<()> {
         seed: args.seed,
         ..TrainConfig::default()
     };
-    let read = |paths: &[PathBuf]| -> Result<Vec<String>> {
-        let mut texts = Vec::new();
-        for path in paths {
-            let mut reader = JsonlReader::open(path)?;
-            while let Some(next) = reader.next_document() {
-                let (_, doc) = next?;
-                texts.push(cleaner::normalize::normalize(&doc.text));
-            }
-        }
-        Ok(texts)
+    let read = |paths: &[PathBuf]| -> corpus::Result<Vec<String>> {
+        corpus::read_all(paths)
+            .map(|d| d.map(|d| cleaner::normalize::normalize(&d.text)))
+            .collect()
     };
     let positive = read(&args.positive)?;
     let negative = read(&args.negative)?;

@@ -126,11 +126,8 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
     let mut dedup = Dedup::new(&cfg).map_err(|e| BadInput(e.to_string()))?;
     if !args.decontaminate.is_empty() {
         let mut c = dedup::Contamination::new(args.decontaminate_ngram);
-        for path in &args.decontaminate {
-            let mut reader = corpus::JsonlReader::open(path)?;
-            while let Some(next) = reader.next_document() {
-                c.add(&next?.1.text);
-            }
+        for doc in corpus::read_all(&args.decontaminate) {
+            c.add(&doc?.text);
         }
         eprintln!(
             "decontamination: {} distinct {}-grams from {} evaluation files",
