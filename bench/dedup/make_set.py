@@ -1,16 +1,30 @@
 #!/usr/bin/env python3
-"""Builds the near-duplicate evaluation set from THUCNews articles: every original, plus copies
-edited at several rates (character insertions and deletions, sentence reordering, appended
-boilerplate). Writes eval.jsonl and groups.json (which documents come from which original)."""
-import json, random, sys
+"""Builds the near-duplicate evaluation sets.
+  make_set.py news THUCNEWS_TSV OUT: every THUCNews article, plus copies edited at several rates
+    (character insertions and deletions, sentence reordering, appended boilerplate);
+  make_set.py headlines TOUTIAO_TXT OUT [N]: the first N (10,000) Toutiao headlines, whose
+    near duplicates are natural rewordings of one story.
+Writes OUT/eval.jsonl and, for datatrove, OUT/datatrove-in/. The truth is computed from the
+texts themselves by score.py."""
+import json, os, random, sys
 
-src, out = sys.argv[1], sys.argv[2]
+kind, src, out = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(out, exist_ok=True)
 rng = random.Random(42)
 originals = []
-for line in open(src, encoding="utf-8"):
-    label, _, text = line.rstrip("\n").partition("\t")
-    if len(text) >= 200:
-        originals.append(text[:3000])
+if kind == "headlines":
+    limit = int(sys.argv[4]) if len(sys.argv) > 4 else 10_000
+    for line in open(src, encoding="utf-8"):
+        text = line.rstrip("\n").split("---", 1)[-1].strip()
+        if text:
+            originals.append(text)
+        if len(originals) == limit:
+            break
+else:
+    for line in open(src, encoding="utf-8"):
+        label, _, text = line.rstrip("\n").partition("\t")
+        if len(text) >= 200:
+            originals.append(text[:3000])
 
 def char_edits(text, rate):
     out = []
@@ -34,20 +48,20 @@ BOILER = "（责任编辑：本网编辑）本文来源于网络，转载请注�
 EDITS = [("chars1", lambda t: char_edits(t, 0.01)), ("chars3", lambda t: char_edits(t, 0.03)),
          ("chars10", lambda t: char_edits(t, 0.10)), ("reorder", reorder),
          ("boilerplate", lambda t: t + BOILER), ("exact", lambda t: t)]
-docs, groups = [], []
-for g, text in enumerate(originals):
-    members = [len(docs)]
-    docs.append({"id": f"o{g:04d}", "text": text, "kind": "original"})
-    for name, f in rng.sample(EDITS, 3):
-        members.append(len(docs))
-        docs.append({"id": f"o{g:04d}-{name}", "text": f(text), "kind": name})
-    groups.append(members)
-order = list(range(len(docs)))
-rng.shuffle(order)
+docs = []
+if kind == "headlines":
+    docs = [{"id": f"h{i:05d}", "text": t} for i, t in enumerate(originals)]
+    order = list(range(len(docs)))
+else:
+    for g, text in enumerate(originals):
+        docs.append({"id": f"o{g:04d}", "text": text, "kind": "original"})
+        for name, f in rng.sample(EDITS, 3):
+            docs.append({"id": f"o{g:04d}-{name}", "text": f(text), "kind": name})
+    order = list(range(len(docs)))
+    rng.shuffle(order)
 with open(f"{out}/eval.jsonl", "w", encoding="utf-8") as f:
     for i in order:
         f.write(json.dumps(docs[i], ensure_ascii=False) + "\n")
-json.dump({"groups": [[docs[i]["id"] for i in m] for m in groups]}, open(f"{out}/groups.json", "w"))
 
 # datatrove's input: the same documents with the normalised text's characters separated by
 # spaces (its shingles are word n-grams, so these become character n-grams), in two files for
@@ -55,10 +69,9 @@ json.dump({"groups": [[docs[i]["id"] for i in m] for m in groups]}, open(f"{out}
 def spaced(t):
     t = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in t)
     return " ".join("".join(t.split()).lower())
-import os
 os.makedirs(f"{out}/datatrove-in", exist_ok=True)
 for k in range(2):
     with open(f"{out}/datatrove-in/part{k}.jsonl", "w", encoding="utf-8") as f:
         for i in order[k::2]:
             f.write(json.dumps({"id": docs[i]["id"], "text": spaced(docs[i]["text"])}, ensure_ascii=False) + "\n")
-print(f"{len(originals)} originals, {len(docs)} documents", file=sys.stderr)
+print(f"{kind}: {len(originals)} originals, {len(docs)} documents", file=sys.stderr)

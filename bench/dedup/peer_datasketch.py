@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """datasketch MinHashLSH on the same documents, shingles and settings as zhcorpus: character
-5-grams of the text with full-width folded, case and whitespace ignored; candidates joined by
+n-grams of the text with full-width folded, case and whitespace ignored; candidates joined by
 union-find into clusters (what a dedup job does with LSH results). Writes clusters as JSONL."""
 import json, sys
 from datasketch import MinHash, MinHashLSH
 
 path, out, threshold, num_perm, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+bands, rows = int(sys.argv[6]), int(sys.argv[7])  # the same bands x rows as zhcorpus
 
 def normalize(t):
     t = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in t)
     return "".join(t.split()).lower()
 
-ids, lsh = [], MinHashLSH(threshold=threshold, num_perm=num_perm)
+ids, lsh = [], MinHashLSH(threshold=threshold, num_perm=num_perm, params=(bands, rows))
 parent = []
 def find(x):
     while parent[x] != x:

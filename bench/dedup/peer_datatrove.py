@@ -2,7 +2,7 @@
 """datatrove's MinHash pipeline (signature -> buckets -> cluster -> filter) on the same
 documents. datatrove shingles word n-grams from a per-language tokenizer; to compare at the
 same shingles its input carries the normalised text with characters separated by spaces, so
-its n-grams are character 5-grams. Same bands x rows as zhcorpus, 64-bit sha1 hashes (the
+its n-grams are character n-grams. Same bands x rows as zhcorpus, 64-bit sha1 hashes (the
 notes on datatrove's pitfalls), two tasks on two workers. Writes the clusters as JSONL."""
 import json, os, sys
 
@@ -16,7 +16,8 @@ from datatrove.utils.hashing import HashConfig
 
 if __name__ == "__main__":
     inp, work, out, bands, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    cfg = MinhashConfig(n_grams=5, num_buckets=bands, hashes_per_bucket=rows,
+    n = int(sys.argv[6])
+    cfg = MinhashConfig(n_grams=n, num_buckets=bands, hashes_per_bucket=rows,
                         hash_config=HashConfig(precision=64, hash_fc="sha1"))
     logs = f"{work}/logs"
     LocalPipelineExecutor(pipeline=[JsonlReader(inp), MinhashDedupSignature(f"{work}/sigs", config=cfg)],

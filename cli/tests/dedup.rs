@@ -51,6 +51,37 @@ fn file_to_file_writes_kept_documents_and_clusters() {
 }
 
 #[test]
+fn word_shingles_ignore_punctuation_between_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = tests::Rng::new(5);
+    let words = [
+        "经济", "发展", "城市", "居民", "政府", "市场", "企业", "技术", "学校", "医院",
+    ];
+    let text: Vec<&str> = (0..120).map(|_| words[rng.below(words.len())]).collect();
+    let docs = [
+        Document::new("a", text.join("，")),
+        Document::new("a-relisted", text.join("、")),
+    ];
+    write_jsonl(&dir.path().join("in.jsonl"), &docs);
+    let dedup = |unit: &str| {
+        ok(run(
+            dir.path(),
+            &[
+                "dedup",
+                "-i",
+                "in.jsonl",
+                "-o",
+                "kept.jsonl",
+                "--shingle",
+                unit,
+            ],
+        ))
+    };
+    assert!(dedup("words").contains("1 near duplicates removed"));
+    assert!(dedup("chars").contains("0 near duplicates removed"));
+}
+
+#[test]
 fn bad_input_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     write_jsonl(&dir.path().join("in.jsonl"), &[Document::new("a", "文字")]);

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cluster::KeepPolicy;
 
-pub use minhash::Params;
+pub use minhash::{Params, Unit};
 pub use run::{FileOutputs, Report, run_files, run_store};
 
 use cluster::{Member, UnionFind};
@@ -48,8 +48,10 @@ pub struct Config {
     pub threshold: f64,
     /// MinHash permutations: 128, as datasketch and datatrove default to.
     pub num_perm: usize,
-    /// Shingle length in characters: character 5-grams for Chinese (data-juicer, NeMo Curator).
+    /// Shingle length in `unit`s: character 5-grams for Chinese (data-juicer, NeMo Curator).
     pub ngram: usize,
+    /// Characters, or jieba words (datatrove's word 5-grams).
+    pub unit: Unit,
     /// Bands and rows of the LSH index; when absent, the pair that minimises false positives
     /// plus false negatives at `threshold` (datasketch's rule).
     pub bands: Option<usize>,
@@ -84,6 +86,7 @@ impl Default for Config {
             threshold: 0.8,
             num_perm: 128,
             ngram: 5,
+            unit: Unit::Chars,
             bands: None,
             rows: None,
             exact: true,
@@ -285,7 +288,7 @@ impl Dedup {
         let normalized = minhash::normalize(text);
         let compact = minhash::compact(&normalized);
         let shingles = if self.cfg.near {
-            minhash::shingles(&compact, self.cfg.ngram)
+            self.shingles(&normalized, &compact)
         } else {
             Vec::new()
         };
@@ -319,8 +322,15 @@ impl Dedup {
     /// The sorted, deduplicated shingle hashes of a text, as [`Dedup::sketch`] sees it: what
     /// exact Jaccard verification compares.
     pub fn shingle_set(&self, text: &str) -> Vec<u64> {
-        let compact = minhash::compact(&minhash::normalize(text));
-        minhash::shingles(&compact, self.cfg.ngram)
+        let normalized = minhash::normalize(text);
+        self.shingles(&normalized, &minhash::compact(&normalized))
+    }
+
+    fn shingles(&self, normalized: &str, compact: &str) -> Vec<u64> {
+        match self.cfg.unit {
+            Unit::Chars => minhash::shingles(compact, self.cfg.ngram),
+            Unit::Words => minhash::word_shingles(normalized, self.cfg.ngram),
+        }
     }
 
     /// Candidate pairs (earlier, later): documents with the same exact key, or sharing an LSH

@@ -59,6 +59,62 @@ pub fn shingles(compact: &str, n: usize) -> Vec<u64> {
     hashes
 }
 
+/// What a shingle is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Characters of the compact text (data-juicer, NeMo Curator).
+    #[default]
+    Chars,
+    /// Words from jieba's segmentation, punctuation and spaces left out (datatrove/FineWeb,
+    /// which segments Chinese with jieba).
+    Words,
+}
+
+fn jieba() -> &'static jieba_rs::Jieba {
+    static JIEBA: std::sync::OnceLock<jieba_rs::Jieba> = std::sync::OnceLock::new();
+    JIEBA.get_or_init(jieba_rs::Jieba::new)
+}
+
+/// The words of a normalised text as jieba cuts it (without its HMM for unknown words, so a
+/// word does not depend on the text around it more than the dictionary makes it), leaving out
+/// whitespace and tokens with no letter or digit.
+pub fn words(normalized: &str) -> Vec<&str> {
+    jieba()
+        .cut(normalized, false)
+        .into_iter()
+        .map(|t| t.word)
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .collect()
+}
+
+/// Hashes of the word `n`-grams of a normalised text, sorted and deduplicated. A text of fewer
+/// than `n` words is one shingle; a text without words has none.
+pub fn word_shingles(normalized: &str, n: usize) -> Vec<u64> {
+    let words: Vec<u64> = words(normalized)
+        .into_iter()
+        .map(|w| xxh3_64(w.as_bytes()))
+        .collect();
+    if words.is_empty() {
+        return Vec::new();
+    }
+    let n = n.clamp(1, words.len());
+    let mut buf = Vec::with_capacity(8 * n);
+    let mut hashes: Vec<u64> = words
+        .windows(n)
+        .map(|w| {
+            buf.clear();
+            for h in w {
+                buf.extend_from_slice(&h.to_le_bytes());
+            }
+            xxh3_64(&buf)
+        })
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
 /// LSH banding: `bands` bands of `rows` signature values each.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Params {

@@ -485,3 +485,95 @@ fn paragraph_level_dedup_removes_repeated_paragraphs_across_documents() {
     // the stored documents are untouched
     assert_eq!(store.document("b").unwrap().unwrap().doc.text, docs[1].text);
 }
+
+#[test]
+fn word_shingles_follow_jieba_words() {
+    assert_eq!(
+        minhash::words("我们，去公园散步吧！ ok"),
+        ["我们", "去", "公园", "散步", "吧", "ok"]
+    );
+    // a text of words from a small vocabulary; the copy has two words swapped for others
+    let vocab = [
+        "经济", "发展", "城市", "居民", "政府", "工作", "问题", "市场", "企业", "技术", "学生",
+        "学校", "医院", "医生", "记者", "今天", "明天", "我们", "他们", "已经", "开始", "提高",
+        "服务", "质量", "建设", "项目", "资金", "投资", "银行", "公司",
+    ];
+    let mut rng = Rng::new(7);
+    let text =
+        |rng: &mut Rng| -> Vec<&str> { (0..160).map(|_| vocab[rng.below(vocab.len())]).collect() };
+    let a = text(&mut rng);
+    let mut b = a.clone();
+    b[40] = "天气";
+    b[120] = "新闻";
+    let other = text(&mut rng);
+    let words = Dedup::new(&Config {
+        unit: dedup::Unit::Words,
+        ..Config::default()
+    })
+    .unwrap();
+    let sa = words.shingle_set(&a.join("，"));
+    let sb = words.shingle_set(&b.join("，"));
+    let so = words.shingle_set(&other.join("，"));
+    let jaccard = |x: &[u64], y: &[u64]| {
+        let common = x.iter().filter(|h| y.binary_search(h).is_ok()).count();
+        common as f64 / (x.len() + y.len() - common) as f64
+    };
+    assert!(jaccard(&sa, &sb) > 0.85, "{}", jaccard(&sa, &sb));
+    assert!(jaccard(&sa, &so) < 0.05);
+    // punctuation between words does not count: the same words joined differently match
+    assert_eq!(sa, words.shingle_set(&a.join("、")));
+    let s = words.sketch_all(&[a.join("，"), b.join("，"), other.join("，")]);
+    let o = words.resolve(&s, &[]);
+    assert_eq!(
+        o.iter().map(|o| o.keep).collect::<Vec<_>>(),
+        [true, false, true]
+    );
+    // character shingles see the punctuation, so this pair differs for them
+    let chars = Dedup::new(&Config::default()).unwrap();
+    assert_ne!(
+        chars.shingle_set(&a.join("，")),
+        chars.shingle_set(&a.join("、"))
+    );
+}
+
+#[test]
+fn short_texts_become_candidates_as_the_s_curve_says() {
+    // Headline-length texts have far fewer shingles than permutations, so most bins of the
+    // one-permutation signature are borrowed: the candidate rate of pairs above the threshold
+    // must still follow LSH's S-curve at their exact Jaccard, as with k independent hashes.
+    let cfg = Config {
+        threshold: 0.6,
+        ngram: 3,
+        verify: false,
+        exact: false,
+        ..Config::default()
+    };
+    let dedup = Dedup::new(&cfg).unwrap();
+    let p = dedup.params();
+    let mut rng = Rng::new(11);
+    let (mut expected, mut found, mut pairs) = (0.0, 0usize, 0usize);
+    let trials = 1000;
+    for _ in 0..trials {
+        let a = generate_text(&mut rng, 24);
+        let rate = 0.01 + rng.below(8) as f64 / 100.0;
+        let b = edit(&mut rng, &a, rate);
+        let (sa, sb) = (dedup.shingle_set(&a), dedup.shingle_set(&b));
+        let common = sa.iter().filter(|h| sb.binary_search(h).is_ok()).count();
+        let j = common as f64 / (sa.len() + sb.len() - common) as f64;
+        if j < cfg.threshold {
+            continue;
+        }
+        pairs += 1;
+        expected += minhash::candidate_probability(j, p.bands, p.rows);
+        let s = dedup.sketch_all(&[&a, &b]);
+        if !dedup.candidates(&s).is_empty() {
+            found += 1;
+        }
+    }
+    let expected = expected / pairs as f64;
+    let rate = found as f64 / pairs as f64;
+    assert!(
+        (rate - expected).abs() < 0.05,
+        "rate {rate:.3}, S-curve {expected:.3}"
+    );
+}

@@ -34,10 +34,15 @@ pub struct DedupArgs {
     #[arg(long, default_value_t = Config::default().num_perm, value_name = "N")]
     num_perm: usize,
 
-    /// Shingle length in characters (character 5-grams, as data-juicer and NeMo Curator use for
-    /// Chinese).
+    /// Shingle length in --shingle units (character 5-grams, as data-juicer and NeMo Curator use
+    /// for Chinese).
     #[arg(long, default_value_t = Config::default().ngram, value_name = "N")]
     ngram: usize,
+
+    /// What shingles are made of: characters, or words as jieba cuts them (datatrove's word
+    /// n-grams; slower, and looser on edits inside a word).
+    #[arg(long, value_enum, default_value = "chars", value_name = "UNIT")]
+    shingle: Shingle,
 
     /// LSH bands; with --rows. By default the pair that minimises false positives plus false
     /// negatives at the threshold, as datasketch chooses it.
@@ -93,6 +98,14 @@ pub struct DedupArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Shingle {
+    /// Character n-grams of the text without spaces.
+    Chars,
+    /// jieba word n-grams, punctuation left out.
+    Words,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Keep {
     /// The first in corpus order.
     First,
@@ -107,6 +120,10 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
         threshold: args.threshold,
         num_perm: args.num_perm,
         ngram: args.ngram,
+        unit: match args.shingle {
+            Shingle::Chars => dedup::Unit::Chars,
+            Shingle::Words => dedup::Unit::Words,
+        },
         bands: args.bands,
         rows: args.rows,
         exact: !args.no_exact,
