@@ -57,6 +57,8 @@ enum Command {
     Quality(cmd::clean::QualityArgs),
     /// Counts and sizes: documents per source, verdicts per stage, pages, runs.
     Stats(cmd::stats::StatsArgs),
+    /// Train a byte-level BPE tokenizer; encode documents into llm.c token shards.
+    Tokenizer(cmd::tokenizer::TokenizerArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export::run(&cli.global, args),
         Command::Extract(args) => cmd::extract::run(&cli.global, args),
         Command::Stats(args) => cmd::stats::run(&cli.global, args),
+        Command::Tokenizer(args) => cmd::tokenizer::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -229,6 +229,16 @@ fn demo_runs_on_a_fresh_folder_and_again() {
         "{out}"
     );
     assert!(out.contains("documents   65 (52 kept)"), "{out}");
+    // a tokenizer on the kept documents, and their shards
+    assert!(out.contains("1024 ids (767 merges)"), "{out}");
+    let manifest = corpus::shards::Manifest::read(&dir.path().join("d/shards")).unwrap();
+    assert_eq!(manifest.documents.train + manifest.documents.val, 52);
+    assert!(manifest.documents.val > 0);
+    let tok = dir.path().join("d/shards/tokenizer.json");
+    assert_eq!(
+        fs::read(&tok).unwrap(),
+        fs::read(dir.path().join("d/tokenizer/tokenizer.json")).unwrap()
+    );
     let out = ok(run(dir.path(), &["demo", "--dir", "d"]));
     assert!(
         out.contains("17 documents read, 0 new, 17 already stored"),

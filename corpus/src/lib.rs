@@ -24,6 +24,7 @@ mod jsonl;
 mod pages;
 mod progress;
 pub mod schema;
+pub mod shards;
 mod stats;
 mod store;
 

@@ -28,7 +28,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     let mut store = Store::open(&db)?;
     let bar = Bar::new(global.quiet);
 
-    println!("step 1/5  import the built-in sample into {}", db.display());
+    println!("step 1/7  import the built-in sample into {}", db.display());
     let report = corpus::import::run(
         &mut store,
         std::slice::from_ref(&sample),
@@ -40,10 +40,10 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
         report.read, report.inserted, report.existing
     );
 
-    println!("step 2/5  crawl the built-in site farm (4 Chinese sites served on 127.0.0.1)");
+    println!("step 2/7  crawl the built-in site farm (4 Chinese sites served on 127.0.0.1)");
     crawl_farm(&mut store)?;
 
-    println!("step 3/5  clean: Chinese quality rules, boilerplate lines, personal data masked");
+    println!("step 3/7  clean: Chinese quality rules, boilerplate lines, personal data masked");
     let cleaner = cleaner::Cleaner::new(cleaner::Config::default(), &[], None)
         .map_err(|e| anyhow::anyhow!(e))?;
     let report = cleaner::run_store(&mut store, &cleaner, &bar)?;
@@ -60,7 +60,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
         reasons.join(", ")
     );
 
-    println!("step 4/5  remove exact and near duplicates (MinHash LSH over character 5-grams)");
+    println!("step 4/7  remove exact and near duplicates (MinHash LSH over character 5-grams)");
     let dedup = dedup::Dedup::new(&dedup::Config::default())?;
     let report = dedup::run_store(&mut store, &dedup, &bar)?;
     println!(
@@ -70,13 +70,64 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
 
     let kept = args.dir.join("kept.jsonl");
     println!(
-        "step 5/5  export the documents kept for training to {}",
+        "step 5/7  export the documents kept for training to {}",
         kept.display()
     );
     let mut out = JsonlWriter::create(&kept)?;
     let n = corpus::export::run(&store, Selection::Kept, &mut out, &bar)?;
     out.finish().context("writing the demo export")?;
     println!("          {n} documents written");
+
+    let tok_path = args.dir.join("tokenizer").join("tokenizer.json");
+    println!(
+        "step 6/7  train a byte-level BPE tokenizer on them ({} ids) into {}",
+        DEMO_VOCAB,
+        tok_path.display()
+    );
+    let docs: Vec<(String, String)> = store
+        .documents(Selection::Kept)
+        .map(|d| d.map(|d| (d.doc.id, d.doc.text)))
+        .collect::<corpus::Result<_>>()?;
+    let texts: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
+    let cfg = tokenizer::TrainConfig {
+        vocab_size: DEMO_VOCAB,
+        ..tokenizer::TrainConfig::default()
+    };
+    let mut counts = tokenizer::PieceCounts::default();
+    counts.add_batch(&texts, &cfg.pre);
+    let tok = tokenizer::train(&counts, &cfg, |_, _| {})?;
+    fs_err::create_dir_all(args.dir.join("tokenizer"))?;
+    tokenizer::hf::save(&tok, &tok_path)?;
+    let ids = tok.encode_batch(&texts);
+    let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
+    let tokens: usize = ids.iter().map(Vec::len).sum();
+    println!(
+        "          {} ids ({} merges), {:.2} characters per token on these documents",
+        tok.vocab_size(),
+        tok.merges().len(),
+        chars as f64 / tokens.max(1) as f64
+    );
+
+    let shard_dir = args.dir.join("shards");
+    println!(
+        "step 7/7  encode them into llm.c token shards in {}",
+        shard_dir.display()
+    );
+    let json = fs_err::read(&tok_path)?;
+    let encoder = tokenizer::Encoder::Bpe(tok);
+    // a tenth held out: the demo's documents are few
+    let mut sharder =
+        crate::cmd::tokenizer::Sharder::create(&encoder, &shard_dir, 0.1, 100_000_000)?;
+    sharder.add_batch(&docs)?;
+    let manifest = sharder.finish(Some(&json))?;
+    println!(
+        "          {} documents ({} train, {} validation), {} tokens, {} shards",
+        manifest.documents.train + manifest.documents.val,
+        manifest.documents.train,
+        manifest.documents.val,
+        manifest.tokens.train + manifest.tokens.val,
+        manifest.shards.len()
+    );
 
     println!();
     print!(
@@ -85,6 +136,9 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// The demo tokenizer's size: the kept documents are a few dozen.
+const DEMO_VOCAB: usize = 1024;
 
 /// Crawls a small site farm on loopback: robots.txt, politeness, extraction and storage, with
 /// reposts across the sites for the dedup step to find. A rerun finds the crawl done and

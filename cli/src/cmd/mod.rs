@@ -8,3 +8,4 @@ pub mod export;
 pub mod extract;
 pub mod import;
 pub mod stats;
+pub mod tokenizer;

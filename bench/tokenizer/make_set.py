@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Builds the tokenizer benchmark's sample from the real text in ../shared/data/text: every
+review, post, headline, article, paragraph, poem and manual page, one JSONL document each with
+its genre as `source`. One document in twenty (by position) of each genre is held out for the
+compression figures; the rest is the training sample. Also writes the training sample as plain
+text, one line per sentence, for sentencepiece.
+
+usage: make_set.py DATA_TEXT_DIR OUT_DIR
+"""
+import csv, glob, html.parser, json, os, re, sys
+
+text_dir, out = sys.argv[1], sys.argv[2]
+csv.field_size_limit(10**9)
+
+
+def rows_csv(paths, col):
+    for path in paths:
+        with open(path, encoding="utf-8-sig") as f:
+            for row in csv.DictReader(f):
+                t = (row.get(col) or "").strip().lstrip("\ufeff")
+                if t:
+                    yield t
+
+
+class Text(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts, self.skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self.skip += 1
+        if tag in ("p", "div", "br", "li", "h1", "h2", "h3", "pre", "tr", "title"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self.skip:
+            self.skip -= 1
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def page_text(h):
+    p = Text()
+    p.feed(h)
+    return re.sub(r"\n\s*\n+", "\n", "".join(p.parts)).strip()
+
+
+def jsonl(pattern, field):
+    for path in sorted(glob.glob(pattern)):
+        for line in open(path, encoding="utf-8"):
+            t = json.loads(line).get(field)
+            if t:
+                yield t
+
+
+g = {}
+g["reviews"] = list(rows_csv(sorted(glob.glob(f"{text_dir}/reviews/*.csv")), "review"))
+g["weibo"] = list(rows_csv([f"{text_dir}/social/weibo_senti_100k_subset.csv"], "review"))
+g["news"] = [l.split("\t", 1)[1].strip() for l in open(f"{text_dir}/news/thucnews_dev.tsv", encoding="utf-8") if "\t" in l]
+g["headlines"] = [l.split("---", 1)[1].strip() for f in sorted(glob.glob(f"{text_dir}/news/toutiao_ent_headlines.*.txt"))
+                  for l in open(f, encoding="utf-8") if "---" in l]
+g["encyclopedia"] = list(dict.fromkeys(jsonl(f"{text_dir}/encyclopedia/*.jsonl", "context")))
+g["song_ci"] = list(jsonl(f"{text_dir}/literature/songci_simplified.*.jsonl", "text"))
+g["tang_traditional"] = list(jsonl(f"{text_dir}/literature/quantangshi_traditional_part.*.jsonl", "text"))
+g["yuan_qu"] = list(jsonl(f"{text_dir}/literature/yuanqu.*.jsonl", "text"))
+g["classics"] = list(jsonl(f"{text_dir}/literature/classics_misc.jsonl", "text"))
+g["technical"] = [page_text(h) for h in jsonl(f"{text_dir}/technical/*.jsonl", "html")]
+
+os.makedirs(out, exist_ok=True)
+train = open(f"{out}/train.jsonl", "w", encoding="utf-8")
+lines = open(f"{out}/train.txt", "w", encoding="utf-8")
+held = open(f"{out}/heldout.jsonl", "w", encoding="utf-8")
+size = {"train": 0, "heldout": 0}
+for genre, texts in g.items():
+    for i, t in enumerate(texts):
+        d = json.dumps({"id": f"{genre}-{i}", "text": t, "source": genre}, ensure_ascii=False) + "\n"
+        if i % 20 == 10:
+            held.write(d)
+            size["heldout"] += len(t.encode())
+        else:
+            train.write(d)
+            size["train"] += len(t.encode())
+            for s in re.split(r"(?<=[。！？!?\n])", t):
+                if s.strip():
+                    lines.write(s.strip() + "\n")
+print(json.dumps({"genres": {k: len(v) for k, v in g.items()}, "bytes": size}), file=sys.stderr)

@@ -1,0 +1,376 @@
+//! The tokenizer against slow references: the split against the regular expression it
+//! implements, the trainer against a from-scratch BPE, encoding against decoding.
+
+use proptest::prelude::*;
+use rustc_hash::FxHashMap;
+use tokenizer::pretok::{self, PreTokenizer, Segment};
+use tokenizer::{END_OF_TEXT, PieceCounts, Tokenizer, TrainConfig, train};
+
+/// Characters that exercise every branch of the expression.
+const ALPHABET: &[char] = &[
+    '中', '文', '字', '我', '们', '〇', '⺀', '𠀀', 'a', 'B', 'z', 'é', 'ſ', 'K', 'λ', 'Ж', 'あ',
+    'ア', '한', '0', '7', '٣', '²', 'Ⅻ', '½', ' ', ' ', '\t', '\n', '\r', '\u{3000}', '\u{a0}',
+    '\'', '\'', 's', 't', 'l', 'd', 'r', 'e', 'v', 'm', ',', '，', '。', '!', '“', '-', '_', '$',
+    '😀', '\u{301}', '\u{200b}', '\u{0}',
+];
+
+fn text_strategy(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(ALPHABET), 0..max)
+        .prop_map(|v| v.into_iter().collect())
+}
+
+fn regex_split(re: &fancy_regex::Regex, text: &str) -> Vec<String> {
+    re.find_iter(text)
+        .map(|m| m.expect("regex").as_str().to_string())
+        .collect()
+}
+
+fn scanner_split(text: &str, han_max: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    pretok::split(text, han_max, |p| v.push(p.to_string()));
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_scanner_splits_as_the_expression(text in text_strategy(40), han_max in 1usize..6) {
+        static RES: std::sync::OnceLock<Vec<fancy_regex::Regex>> = std::sync::OnceLock::new();
+        let res = RES.get_or_init(|| {
+            (0..6).map(|k| fancy_regex::Regex::new(&pretok::pattern(k.max(1))).unwrap()).collect()
+        });
+        prop_assert_eq!(scanner_split(&text, han_max), regex_split(&res[han_max], &text));
+    }
+}
+
+#[test]
+fn the_scanner_splits_real_text_as_the_expression() {
+    let mut rng = tests::Rng::new(1);
+    let re = fancy_regex::Regex::new(&pretok::pattern(8)).unwrap();
+    for _ in 0..200 {
+        let text = format!(
+            "{} It's 2024, they'll say:\r\n\n  \"{}\"\t{}  ",
+            tests::generate_text(&mut rng, 60),
+            tests::generate_text(&mut rng, 30),
+            tests::generate_text(&mut rng, 5)
+        );
+        assert_eq!(scanner_split(&text, 8), regex_split(&re, &text), "{text:?}");
+    }
+}
+
+/// A corpus of generated Chinese with some English, numbers and repeated phrases.
+fn corpus(n: usize, seed: u64) -> Vec<String> {
+    let mut rng = tests::Rng::new(seed);
+    let phrases = [
+        "人工智能",
+        "北京大学",
+        "中华人民共和国",
+        "the model",
+        "数据集",
+    ];
+    (0..n)
+        .map(|i| {
+            format!(
+                "{}{} {} 第{}章。{}\n",
+                tests::generate_text(&mut rng, 40),
+                phrases[i % phrases.len()],
+                phrases[(i * 7) % phrases.len()],
+                i % 13,
+                tests::generate_text(&mut rng, 20)
+            )
+        })
+        .collect()
+}
+
+fn counts(texts: &[String], pre: &PreTokenizer) -> PieceCounts {
+    let mut c = PieceCounts::default();
+    for chunk in texts.chunks(7) {
+        c.add_batch(chunk, pre);
+    }
+    c
+}
+
+/// BPE training as the textbook states it: count every adjacent pair over all pieces, merge the
+/// most frequent (ties: the smallest pair of ids), repeat; after a character stage.
+fn reference_train(texts: &[String], cfg: &TrainConfig) -> (Vec<Vec<u8>>, Vec<(u32, u32)>) {
+    // first the character stage: the most frequent multi-byte characters, covering
+    // `char_coverage` of their occurrences, are built from their bytes
+    let mut pieces: Vec<&str> = Vec::new();
+    for t in texts {
+        pretok::pieces(t, &cfg.pre, |p| pieces.push(p));
+    }
+    let target = cfg.vocab_size - 1 - cfg.specials.len();
+    let mut vocab: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    let mut merges = Vec::new();
+    let mut char_counts: std::collections::BTreeMap<char, u64> = Default::default();
+    for p in &pieces {
+        for c in p.chars().filter(|c| c.len_utf8() > 1) {
+            *char_counts.entry(c).or_default() += 1;
+        }
+    }
+    let mut chars: Vec<(char, u64)> = char_counts.into_iter().collect();
+    chars.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let total: u64 = chars.iter().map(|c| c.1).sum();
+    let mut covered = 0;
+    for &(c, n) in &chars {
+        if covered as f64 >= cfg.char_coverage * total as f64 || n < cfg.min_frequency {
+            break;
+        }
+        let bytes = c.to_string().into_bytes();
+        let missing: Vec<usize> = (2..=bytes.len())
+            .filter(|&k| !vocab.contains(&bytes[..k].to_vec()))
+            .collect();
+        if merges.len() + missing.len() > (target - 256) / 2 {
+            break;
+        }
+        for k in missing {
+            let left = vocab.iter().position(|v| *v == bytes[..k - 1]).unwrap() as u32;
+            merges.push((left, u32::from(bytes[k - 1])));
+            vocab.push(bytes[..k].to_vec());
+        }
+        covered += n;
+    }
+    let mut words: FxHashMap<Vec<u32>, u64> = FxHashMap::default();
+    for p in &pieces {
+        let mut w = Vec::new();
+        for c in p.chars() {
+            let bytes = c.to_string().into_bytes();
+            let k = (1..=bytes.len())
+                .rev()
+                .find(|&k| vocab.contains(&bytes[..k].to_vec()))
+                .unwrap();
+            w.push(vocab.iter().position(|v| *v == bytes[..k]).unwrap() as u32);
+            w.extend(bytes[k..].iter().map(|&b| u32::from(b)));
+        }
+        *words.entry(w).or_default() += 1;
+    }
+    while vocab.len() < target {
+        let mut pairs: FxHashMap<(u32, u32), u64> = FxHashMap::default();
+        for (w, c) in &words {
+            for p in w.windows(2) {
+                *pairs.entry((p[0], p[1])).or_default() += c;
+            }
+        }
+        let Some((&pair, &count)) = pairs
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        else {
+            break;
+        };
+        if count < cfg.min_frequency {
+            break;
+        }
+        let bytes = [
+            vocab[pair.0 as usize].clone(),
+            vocab[pair.1 as usize].clone(),
+        ]
+        .concat();
+        let id = match vocab.iter().position(|v| *v == bytes) {
+            Some(i) => i as u32,
+            None => {
+                vocab.push(bytes);
+                (vocab.len() - 1) as u32
+            }
+        };
+        merges.push(pair);
+        words = words
+            .into_iter()
+            .map(|(w, c)| {
+                let mut out = Vec::new();
+                let mut i = 0;
+                while i < w.len() {
+                    if i + 1 < w.len() && (w[i], w[i + 1]) == pair {
+                        out.push(id);
+                        i += 2;
+                    } else {
+                        out.push(w[i]);
+                        i += 1;
+                    }
+                }
+                (out, c)
+            })
+            .fold(FxHashMap::default(), |mut m, (w, c)| {
+                *m.entry(w).or_default() += c;
+                m
+            });
+    }
+    (vocab, merges)
+}
+
+#[test]
+fn training_matches_the_reference() {
+    for (seed, han_max, segment, vocab_size, char_coverage) in [
+        (1, 8, Segment::None, 600, 0.0),
+        (1, 8, Segment::None, 600, 0.9),
+        (2, 3, Segment::None, 500, 0.5),
+        (3, 4, Segment::JiebaLong, 500, 0.0),
+        (4, 8, Segment::Jieba, 700, 0.99),
+    ] {
+        let texts = corpus(120, seed);
+        let cfg = TrainConfig {
+            vocab_size,
+            min_frequency: 2,
+            pre: PreTokenizer { han_max, segment },
+            specials: vec![],
+            char_coverage,
+        };
+        let tok = train(&counts(&texts, &cfg.pre), &cfg, |_, _| {}).unwrap();
+        let (vocab, merges) = reference_train(&texts, &cfg);
+        assert_eq!(tok.merges(), merges.as_slice(), "seed {seed}");
+        assert_eq!(tok.vocab_size(), vocab.len() + 1, "seed {seed}");
+        for (id, bytes) in vocab.iter().enumerate() {
+            assert_eq!(tok.token_bytes(id as u32), Some(bytes.as_slice()));
+        }
+    }
+}
+
+#[test]
+fn encoding_applies_merges_by_rank_and_compresses() {
+    let texts = corpus(200, 5);
+    let cfg = TrainConfig {
+        vocab_size: 800,
+        ..TrainConfig::default()
+    };
+    let tok = train(&counts(&texts, &cfg.pre), &cfg, |_, _| {}).unwrap();
+    let text = "中华人民共和国的北京大学在研究人工智能。";
+    let ids = tok.encode(text);
+    assert_eq!(tok.decode(&ids).unwrap(), text);
+    // the phrases seen often became few tokens
+    assert!(
+        ids.len() * 2 < text.len(),
+        "{} ids for {} bytes",
+        ids.len(),
+        text.len()
+    );
+    // the batch encoder and its cache give what one-at-a-time encoding gives
+    let batch = tok.encode_batch(&texts);
+    for (t, ids) in texts.iter().zip(&batch) {
+        assert_eq!(&tok.encode(t), ids);
+    }
+}
+
+/// One small tokenizer for the property tests.
+fn shared_tokenizer() -> &'static Tokenizer {
+    static TOK: std::sync::OnceLock<Tokenizer> = std::sync::OnceLock::new();
+    TOK.get_or_init(|| small_tokenizer(vec![]))
+}
+
+fn small_tokenizer(specials: Vec<String>) -> Tokenizer {
+    let texts = corpus(80, 9);
+    let cfg = TrainConfig {
+        vocab_size: 500,
+        specials,
+        ..TrainConfig::default()
+    };
+    train(&counts(&texts, &cfg.pre), &cfg, |_, _| {}).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn any_bytes_round_trip(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let tok = shared_tokenizer();
+        let ids = tok.encode_bytes(&bytes);
+        prop_assert_eq!(tok.decode_bytes(&ids).unwrap(), bytes);
+    }
+
+    #[test]
+    fn any_text_round_trips(text in any::<String>(), cjk in text_strategy(60)) {
+        let tok = shared_tokenizer();
+        for t in [&text, &cjk] {
+            prop_assert_eq!(&tok.decode(&tok.encode(t)).unwrap(), t);
+        }
+    }
+}
+
+#[test]
+fn special_tokens_are_never_split() {
+    let tok = small_tokenizer(vec!["<|im_start|>".into(), "<|im_end|>".into()]);
+    let eot = tok.special(END_OF_TEXT).unwrap();
+    let start = tok.special("<|im_start|>").unwrap();
+    let end = tok.special("<|im_end|>").unwrap();
+    assert_eq!(tok.vocab_size(), 500);
+    assert_eq!([eot, start, end], [497, 498, 499]);
+    let ids = tok.encode("<|im_start|>你好<|endoftext|><|im_end|><|im_start");
+    assert_eq!(ids[0], start);
+    assert!(ids.contains(&eot));
+    assert_eq!(ids.iter().filter(|&&i| i == end).count(), 1);
+    assert_eq!(ids.iter().filter(|&&i| i == start).count(), 1);
+    assert_eq!(
+        tok.decode(&ids).unwrap(),
+        "<|im_start|>你好<|endoftext|><|im_end|><|im_start"
+    );
+}
+
+#[test]
+fn tokenizer_json_round_trips_and_names_its_problems() {
+    let tok = small_tokenizer(vec!["<|user|>".into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    tokenizer::hf::save(&tok, &path).unwrap();
+    assert!(dir.path().join("vocab.json").exists());
+    let merges = std::fs::read_to_string(dir.path().join("merges.txt")).unwrap();
+    assert_eq!(merges.lines().count(), tok.merges().len() + 1);
+    let back = tokenizer::hf::load(&path).unwrap();
+    let texts = corpus(30, 77);
+    for t in &texts {
+        assert_eq!(back.encode(t), tok.encode(t));
+    }
+    assert_eq!(back.special("<|user|>"), tok.special("<|user|>"));
+
+    std::fs::write(&path, "{\"model\": {\"type\": \"WordPiece\"}}").unwrap();
+    let err = tokenizer::hf::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("tokenizer.json") && err.contains("not a BPE model"),
+        "{err}"
+    );
+    std::fs::write(&path, "not json").unwrap();
+    let err = tokenizer::hf::load(&path).unwrap_err().to_string();
+    assert!(err.contains("not JSON"), "{err}");
+}
+
+#[test]
+fn bad_training_configurations_are_refused() {
+    let c = counts(&corpus(5, 1), &PreTokenizer::default());
+    let too_small = TrainConfig {
+        vocab_size: 200,
+        ..TrainConfig::default()
+    };
+    assert!(train(&c, &too_small, |_, _| {}).is_err());
+    let empty_special = TrainConfig {
+        specials: vec![String::new()],
+        ..TrainConfig::default()
+    };
+    assert!(train(&c, &empty_special, |_, _| {}).is_err());
+}
+
+#[test]
+fn jieba_settings_travel_in_the_sidecar_of_their_own_tokenizer() {
+    let texts = corpus(80, 12);
+    let cfg = TrainConfig {
+        vocab_size: 500,
+        pre: PreTokenizer {
+            han_max: 4,
+            segment: Segment::JiebaLong,
+        },
+        ..TrainConfig::default()
+    };
+    let tok = train(&counts(&texts, &cfg.pre), &cfg, |_, _| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    tokenizer::hf::save(&tok, &path).unwrap();
+    assert_eq!(
+        tokenizer::hf::load(&path).unwrap().pre_tokenizer(),
+        &cfg.pre
+    );
+    // a tokenizer.json changed after the sidecar was written: the sidecar no longer applies
+    let mut j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    j["version"] = "1.0 ".into();
+    std::fs::write(&path, j.to_string()).unwrap();
+    let pre = *tokenizer::hf::load(&path).unwrap().pre_tokenizer();
+    assert_eq!(pre.segment, Segment::None);
+    assert_eq!(pre.han_max, 4);
+}
