@@ -2,6 +2,7 @@
 //! by the library crates.
 
 mod cmd;
+mod plot;
 mod progress;
 
 use std::path::PathBuf;
@@ -59,6 +60,10 @@ enum Command {
     Stats(cmd::stats::StatsArgs),
     /// Train a byte-level BPE tokenizer; encode documents into llm.c token shards.
     Tokenizer(cmd::tokenizer::TokenizerArgs),
+    /// Pretrain a GPT (Llama-style) on token shards; resumable.
+    Train(Box<cmd::train::TrainArgs>),
+    /// Generate text from a trained run.
+    Sample(cmd::train::SampleArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,8 @@ fn main() -> ExitCode {
         Command::Extract(args) => cmd::extract::run(&cli.global, args),
         Command::Stats(args) => cmd::stats::run(&cli.global, args),
         Command::Tokenizer(args) => cmd::tokenizer::run(&cli.global, args),
+        Command::Train(args) => cmd::train::run(&cli.global, *args),
+        Command::Sample(args) => cmd::train::run_sample(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,3 +65,40 @@ impl corpus::Progress for Bar {
         }
     }
 }
+
+/// A step counter for training: position, rate and a message (loss, tokens/s).
+pub struct Steps {
+    bar: Option<ProgressBar>,
+}
+
+impl Steps {
+    pub fn new(quiet: bool, total: u64) -> Steps {
+        let enabled = !quiet && std::io::stderr().is_terminal();
+        let bar = enabled.then(|| {
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(
+                ProgressStyle::with_template(
+                    "{prefix:>8} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            )
+        });
+        if let Some(b) = &bar {
+            b.set_prefix("train");
+        }
+        Steps { bar }
+    }
+
+    pub fn step(&self, step: u64, message: &str) {
+        if let Some(b) = &self.bar {
+            b.set_position(step);
+            b.set_message(message.to_string());
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

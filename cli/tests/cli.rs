@@ -258,9 +258,22 @@ fn demo_runs_on_a_fresh_folder_and_again() {
 fn every_command_explains_its_flags() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in [
-        "import", "export", "stats", "demo", "extract", "dedup", "crawl",
+        "import",
+        "export",
+        "stats",
+        "demo",
+        "extract",
+        "dedup",
+        "crawl",
+        "clean",
+        "tokenizer train",
+        "tokenizer encode",
+        "train",
+        "sample",
     ] {
-        let help = ok(run(dir.path(), &[cmd, "--help"]));
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let help = ok(run(dir.path(), &args));
         // clap wraps to the terminal width
         let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(help.contains("--db <PATH>"), "{cmd}: {help}");

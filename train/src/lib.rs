@@ -1,4 +1,485 @@
-//! The pretraining stage (planned): a GPT on Candle over token shards, CPU by default and CUDA
-//! behind a feature. It reads shards through `corpus` and never links `tokenizer`.
+//! GPT pretraining on Candle over llm.c token shards (read through `corpus::shards`; this
+//! crate never links the tokenizer).
 //!
-//! Nothing is implemented yet: `zhcorpus train` does not exist until this crate has its stage.
+//! - [`model`]: a Llama-style decoder from differentiable operations, HF parameter names;
+//! - [`data`]: memory-mapped shards, deterministic random windows;
+//! - [`optim`]: AdamW with decoupled decay, clipping, warmup and cosine decay;
+//! - this module: the run (gradient accumulation, validation, non-finite guard, metrics,
+//!   checkpoints that resume onto the uninterrupted loss curve) and sampling.
+
+pub mod data;
+pub mod model;
+pub mod optim;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use corpus::shards::{Manifest, Split};
+use serde::{Deserialize, Serialize};
+
+pub use data::{DataError, Loader};
+pub use model::{InitScheme, Model, ModelConfig};
+pub use optim::OptimConfig;
+
+/// Everything a run needs besides its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub model: ModelConfig,
+    pub optim: OptimConfig,
+    pub init: InitScheme,
+    /// Tokens per sequence (T).
+    pub seq_len: usize,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are averaged into one step.
+    pub grad_accum: usize,
+    pub max_steps: u64,
+    /// Stop once this many tokens have been trained on (0: no limit).
+    pub max_tokens: u64,
+    /// Stop after this many seconds (0: no limit); a checkpoint is written.
+    pub max_time_s: f64,
+    /// Validation every this many steps (0: never), over `eval_batches` fixed batches.
+    pub eval_every: u64,
+    pub eval_batches: usize,
+    /// Checkpoint every this many steps (0: only at the end).
+    pub checkpoint_every: u64,
+    pub seed: u64,
+}
+
+impl RunConfig {
+    /// A run of the named preset model for a vocabulary.
+    pub fn preset(name: &str, vocab_size: usize) -> Option<RunConfig> {
+        let model = ModelConfig::preset(name, vocab_size)?;
+        let seq_len = model.max_seq_len.min(if name == "tiny" {
+            64
+        } else {
+            model.max_seq_len
+        });
+        Some(RunConfig {
+            seq_len,
+            batch_size: if name == "tiny" { 8 } else { 16 },
+            grad_accum: 1,
+            max_steps: 1000,
+            max_tokens: 0,
+            max_time_s: 0.0,
+            eval_every: 100,
+            eval_batches: 8,
+            checkpoint_every: 200,
+            seed: 1,
+            init: InitScheme::Gpt2,
+            optim: OptimConfig::default(),
+            model,
+        })
+    }
+
+    pub fn tokens_per_step(&self) -> u64 {
+        (self.seq_len * self.batch_size * self.grad_accum) as u64
+    }
+}
+
+/// What stops a run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One optimisation step, as written to `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: u64,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub tokens: u64,
+    pub tokens_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub val_loss: Option<f64>,
+    /// The step's loss or gradient norm was not finite: no update was made.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub skipped: bool,
+}
+
+/// The state a checkpoint holds besides tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    /// Steps completed.
+    step: u64,
+    tokens: u64,
+    adam_t: u64,
+}
+
+const CHECKPOINT: &str = "checkpoint";
+const METRICS: &str = "metrics.jsonl";
+const CONFIG: &str = "config.json";
+
+/// A run folder: `config.json` (the run's settings and the shards it read), `metrics.jsonl`,
+/// `checkpoint/` (`model.safetensors`, `optimizer.safetensors`, `state.json`) and a copy of the
+/// shards' `tokenizer.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunRecord {
+    run: RunConfig,
+    data: PathBuf,
+    tokenizer_hash: String,
+}
+
+/// Trains on the shards in `data` into the run folder `out`, resuming from its checkpoint when
+/// `resume` is set. `report` is called after every step.
+pub fn train(
+    data: &Path,
+    out: &Path,
+    cfg: &RunConfig,
+    resume: bool,
+    device: &Device,
+    mut report: impl FnMut(&StepMetrics),
+) -> Result<Vec<StepMetrics>, TrainError> {
+    cfg.model.validate().map_err(TrainError::Invalid)?;
+    if cfg.seq_len > cfg.model.max_seq_len || cfg.seq_len == 0 || cfg.batch_size == 0 {
+        return Err(TrainError::Invalid(format!(
+            "seq_len must be between 1 and the model's max_seq_len ({}), batch_size positive",
+            cfg.model.max_seq_len
+        )));
+    }
+    let manifest = Manifest::read(data).map_err(DataError::from)?;
+    if manifest.vocab_size != cfg.model.vocab_size {
+        return Err(TrainError::Invalid(format!(
+            "the shards' vocabulary is {} ids, the model's {}",
+            manifest.vocab_size, cfg.model.vocab_size
+        )));
+    }
+    let window = cfg.seq_len + 1;
+    let train_data = Loader::open(data, Split::Train, window)?;
+    let val_data = Loader::open(data, Split::Val, window).ok();
+    std::fs::create_dir_all(out.join(CHECKPOINT)).map_err(io(out))?;
+
+    let model = Model::new(&cfg.model, cfg.init, cfg.seed, device)?;
+    let mut adam = optim::AdamW::new(&model.params)?;
+    let mut start = 0u64;
+    let mut tokens = 0u64;
+    let record = RunRecord {
+        run: cfg.clone(),
+        data: data.to_path_buf(),
+        tokenizer_hash: manifest.tokenizer_hash.clone(),
+    };
+    let metrics_path = out.join(METRICS);
+    if resume {
+        let saved: RunRecord = read_json(&out.join(CONFIG))?;
+        // when to stop may change between sessions; what to train may not
+        let what = |c: &RunConfig| RunConfig {
+            max_tokens: 0,
+            max_time_s: 0.0,
+            ..c.clone()
+        };
+        if what(&saved.run) != what(cfg) {
+            return Err(TrainError::Invalid(format!(
+                "{}: the run was started with other settings; resume with the same ones",
+                out.join(CONFIG).display()
+            )));
+        }
+        let state = load_checkpoint(&out.join(CHECKPOINT), &model, &mut adam, device)?;
+        start = state.step;
+        tokens = state.tokens;
+        adam.t = state.adam_t;
+        truncate_metrics(&metrics_path, start)?;
+    } else {
+        write_json(&out.join(CONFIG), &record)?;
+        std::fs::write(&metrics_path, "").map_err(io(&metrics_path))?;
+        if data.join("tokenizer.json").exists() {
+            std::fs::copy(data.join("tokenizer.json"), out.join("tokenizer.json"))
+                .map_err(io(&out.join("tokenizer.json")))?;
+        }
+    }
+    let mut metrics_file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&metrics_path)
+        .map_err(io(&metrics_path))?;
+
+    let began = Instant::now();
+    let mut history = Vec::new();
+    let mut step = start;
+    while step < cfg.max_steps {
+        if cfg.max_tokens > 0 && tokens >= cfg.max_tokens {
+            break;
+        }
+        let t0 = Instant::now();
+        let lr = optim::lr_at(&cfg.optim, step, cfg.max_steps);
+        let mut grads: Option<Vec<Tensor>> = None;
+        let mut loss_sum = 0f64;
+        for micro in 0..cfg.grad_accum {
+            let k = step * cfg.grad_accum as u64 + micro as u64;
+            let (x, y) = train_data.batch(cfg.seed, k, cfg.batch_size)?;
+            let x = model::ids_tensor(&x, cfg.batch_size, device)?;
+            let y = model::ids_tensor(&y, cfg.batch_size, device)?;
+            let loss = model.loss(&x, &y)?;
+            loss_sum += f64::from(loss.to_scalar::<f32>()?);
+            let store = loss.backward()?;
+            let scale = 1.0 / cfg.grad_accum as f64;
+            let these: Vec<Tensor> = model
+                .params
+                .iter()
+                .map(|p| match store.get(p.var.as_tensor()) {
+                    Some(g) => g * scale,
+                    None => p.var.as_tensor().zeros_like(),
+                })
+                .collect::<Result<_, _>>()?;
+            grads = Some(match grads {
+                None => these,
+                Some(acc) => acc
+                    .iter()
+                    .zip(&these)
+                    .map(|(a, b)| a + b)
+                    .collect::<Result<_, _>>()?,
+            });
+        }
+        let grads = grads.unwrap_or_default();
+        let loss = loss_sum / cfg.grad_accum as f64;
+        let norm = optim::global_norm(&grads)?;
+        let skipped = !loss.is_finite() || !norm.is_finite();
+        if !skipped {
+            let clip = if cfg.optim.grad_clip > 0.0 && norm > cfg.optim.grad_clip {
+                cfg.optim.grad_clip / norm
+            } else {
+                1.0
+            };
+            let grads = if clip < 1.0 {
+                grads
+                    .iter()
+                    .map(|g| g * clip)
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                grads
+            };
+            adam.step(&cfg.optim, lr, &model.params, &grads)?;
+        }
+        step += 1;
+        tokens += cfg.tokens_per_step();
+        let val_loss = match &val_data {
+            Some(v)
+                if cfg.eval_every > 0
+                    && (step.is_multiple_of(cfg.eval_every) || step == cfg.max_steps) =>
+            {
+                Some(evaluate(&model, v, cfg, device)?)
+            }
+            _ => None,
+        };
+        let m = StepMetrics {
+            step,
+            loss,
+            lr,
+            grad_norm: norm,
+            tokens,
+            tokens_per_s: cfg.tokens_per_step() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+            val_loss,
+            skipped,
+        };
+        let line = serde_json::to_string(&m).unwrap_or_default();
+        writeln!(metrics_file, "{line}").map_err(io(&metrics_path))?;
+        report(&m);
+        history.push(m);
+        let out_of_time = cfg.max_time_s > 0.0 && began.elapsed().as_secs_f64() >= cfg.max_time_s;
+        if (cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every)) || out_of_time {
+            save_checkpoint(&out.join(CHECKPOINT), &model, &adam, step, tokens)?;
+        }
+        if out_of_time {
+            break;
+        }
+    }
+    metrics_file.flush().map_err(io(&metrics_path))?;
+    save_checkpoint(&out.join(CHECKPOINT), &model, &adam, step, tokens)?;
+    Ok(history)
+}
+
+/// Mean loss over the fixed validation batches.
+fn evaluate(
+    model: &Model,
+    val: &Loader,
+    cfg: &RunConfig,
+    device: &Device,
+) -> Result<f64, TrainError> {
+    let mut sum = 0f64;
+    for k in 0..cfg.eval_batches.max(1) {
+        let (x, y) = val.batch(cfg.seed ^ 0x7a1d, k as u64, cfg.batch_size)?;
+        let x = model::ids_tensor(&x, cfg.batch_size, device)?;
+        let y = model::ids_tensor(&y, cfg.batch_size, device)?;
+        sum += f64::from(model.loss(&x, &y)?.detach().to_scalar::<f32>()?);
+    }
+    Ok(sum / cfg.eval_batches.max(1) as f64)
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// Writes the checkpoint into a fresh folder and renames it over the old one, so a crash
+/// leaves either the old checkpoint or the new one.
+fn save_checkpoint(
+    dir: &Path,
+    model: &Model,
+    adam: &optim::AdamW,
+    step: u64,
+    tokens: u64,
+) -> Result<(), TrainError> {
+    let tmp = dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    candle_core::safetensors::save(&model.tensors(), tmp.join("model.safetensors"))?;
+    let mut opt: HashMap<String, Tensor> = HashMap::new();
+    for (i, p) in model.params.iter().enumerate() {
+        opt.insert(format!("{}.m", p.name), adam.m[i].clone());
+        opt.insert(format!("{}.v", p.name), adam.v[i].clone());
+    }
+    candle_core::safetensors::save(&opt, tmp.join("optimizer.safetensors"))?;
+    write_json(
+        &tmp.join("state.json"),
+        &State {
+            step,
+            tokens,
+            adam_t: adam.t,
+        },
+    )?;
+    let old = dir.with_extension("old");
+    let _ = std::fs::remove_dir_all(&old);
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn load_checkpoint(
+    dir: &Path,
+    model: &Model,
+    adam: &mut optim::AdamW,
+    device: &Device,
+) -> Result<State, TrainError> {
+    // a crash between the two renames leaves the previous checkpoint as `.old`
+    let dir = if dir.join("state.json").exists() {
+        dir.to_path_buf()
+    } else {
+        dir.with_extension("old")
+    };
+    let state: State = read_json(&dir.join("state.json"))?;
+    let weights = candle_core::safetensors::load(dir.join("model.safetensors"), device)?;
+    let opt = candle_core::safetensors::load(dir.join("optimizer.safetensors"), device)?;
+    for (i, p) in model.params.iter().enumerate() {
+        let missing = |what: &str| {
+            TrainError::Invalid(format!("{}: no {what} for {}", dir.display(), p.name))
+        };
+        let w = weights.get(&p.name).ok_or_else(|| missing("weights"))?;
+        if w.dims() != p.var.as_tensor().dims() {
+            return Err(TrainError::Invalid(format!(
+                "{}: {} has shape {:?}, the model {:?}",
+                dir.display(),
+                p.name,
+                w.dims(),
+                p.var.as_tensor().dims()
+            )));
+        }
+        p.var.set(&w.to_dtype(DType::F32)?)?;
+        adam.m[i] = opt
+            .get(&format!("{}.m", p.name))
+            .ok_or_else(|| missing("moments"))?
+            .clone();
+        adam.v[i] = opt
+            .get(&format!("{}.v", p.name))
+            .ok_or_else(|| missing("moments"))?
+            .clone();
+    }
+    Ok(state)
+}
+
+/// Keeps the metrics of the steps a checkpoint holds (a killed run may have logged more).
+fn truncate_metrics(path: &Path, steps: u64) -> Result<(), TrainError> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<StepMetrics>(l).is_ok_and(|m| m.step <= steps))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(path, kept).map_err(io(path))
+}
+
+/// A trained model loaded from a run folder's checkpoint.
+pub fn load_run(run: &Path, device: &Device) -> Result<Model, TrainError> {
+    let record: RunRecord = read_json(&run.join(CONFIG))?;
+    let model = Model::new(&record.run.model, record.run.init, record.run.seed, device)?;
+    let mut adam = optim::AdamW::new(&model.params)?;
+    load_checkpoint(&run.join(CHECKPOINT), &model, &mut adam, device)?;
+    Ok(model)
+}
+
+/// Continues `prompt` by `n` tokens: temperature sampling from the top `top_k` (greedy at
+/// temperature 0), seeded.
+pub fn sample(
+    model: &Model,
+    prompt: &[u32],
+    n: usize,
+    temperature: f64,
+    top_k: usize,
+    seed: u64,
+) -> Result<Vec<u32>, TrainError> {
+    let mut rng = model::Rng::new(seed);
+    let mut ids = prompt.to_vec();
+    for _ in 0..n {
+        let from = ids.len().saturating_sub(model.cfg.max_seq_len);
+        let ctx = &ids[from..];
+        let x = Tensor::from_slice(ctx, (1, ctx.len()), model.device())?;
+        let logits = model.forward(&x)?;
+        let last: Vec<f32> = logits.squeeze(0)?.get(ctx.len() - 1)?.to_vec1()?;
+        let mut order: Vec<usize> = (0..last.len()).collect();
+        order.sort_by(|&a, &b| last[b].total_cmp(&last[a]));
+        let next = if temperature <= 0.0 {
+            order[0]
+        } else {
+            let k = top_k.clamp(1, order.len());
+            let top = &order[..k];
+            let max = last[top[0]] as f64;
+            let weights: Vec<f64> = top
+                .iter()
+                .map(|&i| ((last[i] as f64 - max) / temperature).exp())
+                .collect();
+            let total: f64 = weights.iter().sum();
+            let mut r = rng.uniform() * total;
+            let mut pick = top[k - 1];
+            for (w, &i) in weights.iter().zip(top) {
+                if r < *w {
+                    pick = i;
+                    break;
+                }
+                r -= w;
+            }
+            pick
+        };
+        ids.push(next as u32);
+    }
+    Ok(ids[prompt.len()..].to_vec())
+}

@@ -9,3 +9,4 @@ pub mod extract;
 pub mod import;
 pub mod stats;
 pub mod tokenizer;
+pub mod train;

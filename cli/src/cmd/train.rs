@@ -1,0 +1,277 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use train::{RunConfig, StepMetrics};
+
+use crate::Global;
+use crate::cmd::extract::BadInput;
+
+/// `zhcorpus train --data SHARDS --output RUN`
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The shard folder `zhcorpus tokenizer encode` wrote.
+    #[arg(long, short, value_name = "DIR")]
+    data: PathBuf,
+
+    /// The run folder: config.json, metrics.jsonl, loss.png, checkpoint/, tokenizer.json.
+    #[arg(long, short, value_name = "DIR")]
+    output: PathBuf,
+
+    /// Model and run preset: tiny (CPU tests), small, 124m (GPT-2 small's size).
+    #[arg(long, default_value = "tiny", value_name = "NAME")]
+    preset: String,
+
+    /// A TOML file with any RunConfig fields (model, optim, seq_len, ...) over the preset;
+    /// `--print-config` shows them all.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Continue the run in --output from its checkpoint (same settings), onto the same curve.
+    #[arg(long)]
+    resume: bool,
+
+    /// Optimisation steps (the cosine schedule spans them).
+    #[arg(long, value_name = "N")]
+    max_steps: Option<u64>,
+
+    /// Stop after this many training tokens (the schedule still spans --max-steps).
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
+
+    /// Stop after this many seconds, with a checkpoint.
+    #[arg(long, value_name = "SECONDS")]
+    max_time: Option<f64>,
+
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+
+    #[arg(long, value_name = "N")]
+    seq_len: Option<usize>,
+
+    /// Micro-batches per optimisation step.
+    #[arg(long, value_name = "N")]
+    grad_accum: Option<usize>,
+
+    /// Peak learning rate.
+    #[arg(long, value_name = "LR")]
+    lr: Option<f64>,
+
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+
+    /// The device's peak FLOP/s, for MFU (default: none on CPU, so no MFU is shown).
+    #[arg(long, value_name = "FLOPS")]
+    peak_flops: Option<f64>,
+
+    /// Print the full configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
+    let manifest =
+        corpus::shards::Manifest::read(&args.data).map_err(|e| BadInput(e.to_string()))?;
+    let mut cfg = RunConfig::preset(&args.preset, manifest.vocab_size).ok_or_else(|| {
+        BadInput(format!(
+            "unknown preset {:?} (tiny, small, 124m)",
+            args.preset
+        ))
+    })?;
+    if let Some(path) = &args.config {
+        let text = fs_err::read_to_string(path)?;
+        let mut base = toml::Value::try_from(&cfg).context("the preset as TOML")?;
+        let over: toml::Value =
+            toml::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+        merge(&mut base, over);
+        cfg = base
+            .try_into()
+            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    }
+    if let Some(v) = args.max_steps {
+        cfg.max_steps = v;
+    }
+    if let Some(v) = args.max_tokens {
+        cfg.max_tokens = v;
+    }
+    if let Some(v) = args.max_time {
+        cfg.max_time_s = v;
+    }
+    if let Some(v) = args.batch_size {
+        cfg.batch_size = v;
+    }
+    if let Some(v) = args.seq_len {
+        cfg.seq_len = v;
+    }
+    if let Some(v) = args.grad_accum {
+        cfg.grad_accum = v.max(1);
+    }
+    if let Some(v) = args.lr {
+        cfg.optim.lr = v;
+        cfg.optim.min_lr = v / 10.0;
+    }
+    if let Some(v) = args.seed {
+        cfg.seed = v;
+    }
+    if args.print_config {
+        print!("{}", toml::to_string(&cfg)?);
+        return Ok(());
+    }
+    let device = candle_core::Device::Cpu;
+    let params = cfg.model.parameters();
+    let flops = cfg.model.flops_per_token(cfg.seq_len);
+    eprintln!(
+        "model: {} layers, d_model {}, {} heads, {:.2}M parameters; {} tokens per step; CPU",
+        cfg.model.n_layer,
+        cfg.model.d_model,
+        cfg.model.n_head,
+        params as f64 / 1e6,
+        cfg.tokens_per_step()
+    );
+    let bar = crate::progress::Steps::new(global.quiet, cfg.max_steps);
+    let history = train::train(
+        &args.data,
+        &args.output,
+        &cfg,
+        args.resume,
+        &device,
+        |m: &StepMetrics| {
+            let mfu = args
+                .peak_flops
+                .map(|p| format!(" MFU {:.1}%", 100.0 * m.tokens_per_s * flops / p))
+                .unwrap_or_default();
+            let val = m
+                .val_loss
+                .map(|v| format!(" val {v:.3}"))
+                .unwrap_or_default();
+            bar.step(
+                m.step,
+                &format!(
+                    "loss {:.3}{val} {:.0} tok/s{mfu}{}",
+                    m.loss,
+                    m.tokens_per_s,
+                    if m.skipped { " SKIPPED" } else { "" }
+                ),
+            );
+        },
+    )
+    .map_err(|e| match e {
+        train::TrainError::Data(d) => anyhow::Error::from(BadInput(d.to_string())),
+        train::TrainError::Invalid(s) => BadInput(s).into(),
+        other => other.into(),
+    })?;
+    bar.finish();
+    let all = read_metrics(&args.output.join("metrics.jsonl"))?;
+    crate::plot::loss_curve(&all, &args.output.join("loss.png"))?;
+    let last = all.last();
+    let tps = history.iter().map(|m| m.tokens_per_s).sum::<f64>() / history.len().max(1) as f64;
+    println!(
+        "trained {} steps ({} this run) to loss {:.3}{}; {:.0} tokens/s; run folder {}",
+        last.map_or(0, |m| m.step),
+        history.len(),
+        last.map_or(f64::NAN, |m| m.loss),
+        all.iter()
+            .rev()
+            .find_map(|m| m.val_loss)
+            .map(|v| format!(", validation loss {v:.3}"))
+            .unwrap_or_default(),
+        tps,
+        args.output.display()
+    );
+    let skipped = all.iter().filter(|m| m.skipped).count();
+    if skipped > 0 {
+        println!("{skipped} steps skipped: their loss or gradient norm was not finite");
+    }
+    Ok(())
+}
+
+fn read_metrics(path: &std::path::Path) -> Result<Vec<StepMetrics>> {
+    let text = fs_err::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// `over`'s keys replace `base`'s, tables merged recursively.
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// `zhcorpus sample --checkpoint RUN --prompt "..."`
+#[derive(Args)]
+pub struct SampleArgs {
+    /// The run folder `zhcorpus train` wrote.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+
+    #[arg(long, default_value = "")]
+    prompt: String,
+
+    /// Tokens to generate.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    tokens: usize,
+
+    /// 0 for greedy decoding.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+
+    /// Sample among this many most likely tokens.
+    #[arg(long, default_value_t = 50, value_name = "K")]
+    top_k: usize,
+
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
+    let device = candle_core::Device::Cpu;
+    let model = train::load_run(&args.checkpoint, &device).map_err(|e| match e {
+        train::TrainError::Candle(c) => anyhow::Error::from(c),
+        other => BadInput(other.to_string()).into(),
+    })?;
+    let tok_path = args.checkpoint.join("tokenizer.json");
+    let (prompt, tok) = if tok_path.exists() {
+        let tok = tokenizer::hf::load(&tok_path).map_err(|e| BadInput(e.to_string()))?;
+        let mut ids = vec![tok.special(tokenizer::END_OF_TEXT).unwrap_or(0)];
+        ids.extend(tok.encode(&args.prompt));
+        (ids, Some(tok))
+    } else {
+        // a byte-level run: the prompt's bytes, after the end-of-text id 256
+        let mut ids = vec![256];
+        ids.extend(args.prompt.bytes().map(u32::from));
+        (ids, None)
+    };
+    let out = train::sample(
+        &model,
+        &prompt,
+        args.tokens,
+        args.temperature,
+        args.top_k,
+        args.seed,
+    )?;
+    let text = match &tok {
+        Some(t) => t.decode(&out)?,
+        None => String::from_utf8_lossy(
+            &out.iter()
+                .filter(|&&i| i < 256)
+                .map(|&i| i as u8)
+                .collect::<Vec<_>>(),
+        )
+        .into_owned(),
+    };
+    println!("{}{}", args.prompt, text);
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! `zhcorpus train` and `zhcorpus sample` on shards made by `zhcorpus tokenizer encode`.
+
+mod common;
+
+use common::{ok, run, stderr, write_jsonl};
+use corpus::Document;
+
+#[test]
+fn train_resume_and_sample_on_encoded_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut rng = tests::Rng::new(4);
+    let docs: Vec<Document> = (0..200)
+        .map(|i| Document::new(format!("d{i}"), tests::generate_text(&mut rng, 80)))
+        .collect();
+    write_jsonl(&d.join("in.jsonl"), &docs);
+    ok(run(
+        d,
+        &[
+            "tokenizer",
+            "train",
+            "-i",
+            "in.jsonl",
+            "--vocab-size",
+            "600",
+            "-o",
+            "tok/tokenizer.json",
+        ],
+    ));
+    ok(run(
+        d,
+        &[
+            "tokenizer",
+            "encode",
+            "-t",
+            "tok/tokenizer.json",
+            "-i",
+            "in.jsonl",
+            "-o",
+            "shards",
+            "--val-fraction",
+            "0.1",
+        ],
+    ));
+
+    // 8 of 16 steps, then the rest after a resume
+    let first = ok(run(
+        d,
+        &[
+            "train",
+            "--data",
+            "shards",
+            "--output",
+            "run",
+            "--max-steps",
+            "16",
+            "--max-tokens",
+            "4096",
+        ],
+    ));
+    assert!(first.contains("trained 8 steps (8 this run)"), "{first}");
+    let second = ok(run(
+        d,
+        &[
+            "train",
+            "--data",
+            "shards",
+            "--output",
+            "run",
+            "--max-steps",
+            "16",
+            "--resume",
+        ],
+    ));
+    assert!(second.contains("trained 16 steps (8 this run)"), "{second}");
+    let metrics = std::fs::read_to_string(d.join("run/metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, (1..=16).collect::<Vec<_>>());
+    let png = std::fs::read(d.join("run/loss.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(d.join("run/tokenizer.json").exists());
+
+    let out = ok(run(
+        d,
+        &[
+            "sample",
+            "--checkpoint",
+            "run",
+            "--prompt",
+            "中文",
+            "--tokens",
+            "10",
+            "--temperature",
+            "0",
+        ],
+    ));
+    assert!(out.starts_with("中文") && out.chars().count() > 3, "{out}");
+    // greedy decoding is deterministic
+    let again = ok(run(
+        d,
+        &[
+            "sample",
+            "--checkpoint",
+            "run",
+            "--prompt",
+            "中文",
+            "--tokens",
+            "10",
+            "--temperature",
+            "0",
+        ],
+    ));
+    assert_eq!(out, again);
+
+    // a resume with other settings, missing shards, an unknown preset
+    let o = run(
+        d,
+        &[
+            "train",
+            "--data",
+            "shards",
+            "--output",
+            "run",
+            "--max-steps",
+            "16",
+            "--lr",
+            "0.1",
+            "--resume",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("other settings"), "{}", stderr(&o));
+    let o = run(d, &["train", "--data", "nowhere", "--output", "r2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nowhere"), "{}", stderr(&o));
+    let o = run(
+        d,
+        &[
+            "train", "--data", "shards", "--output", "r2", "--preset", "huge",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown preset"), "{}", stderr(&o));
+}
