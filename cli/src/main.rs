@@ -64,6 +64,8 @@ enum Command {
     Train(Box<cmd::train::TrainArgs>),
     /// Generate text from a trained run.
     Sample(cmd::train::SampleArgs),
+    /// Write a trained run as a Hugging Face model folder (Llama) that transformers loads.
+    HfExport(cmd::train::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Tokenizer(args) => cmd::tokenizer::run(&cli.global, args),
         Command::Train(args) => cmd::train::run(&cli.global, *args),
         Command::Sample(args) => cmd::train::run_sample(&cli.global, args),
+        Command::HfExport(args) => cmd::train::run_export(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -119,6 +119,23 @@ fn train_resume_and_sample_on_encoded_shards() {
     ));
     assert_eq!(out, again);
 
+    // a Hugging Face folder
+    let out = ok(run(
+        d,
+        &["hf-export", "--checkpoint", "run", "--output", "hf"],
+    ));
+    assert!(out.contains("Hugging Face Llama model folder"), "{out}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("hf/config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "LlamaForCausalLM");
+    assert_eq!(config["vocab_size"], 600);
+    assert_eq!(config["eos_token_id"], 599);
+    assert_eq!(
+        std::fs::read(d.join("hf/model.safetensors")).unwrap(),
+        std::fs::read(d.join("run/checkpoint/model.safetensors")).unwrap()
+    );
+    assert!(d.join("hf/tokenizer.json").exists() && d.join("hf/tokenizer_config.json").exists());
+
     // a resume with other settings, missing shards, an unknown preset
     let o = run(
         d,

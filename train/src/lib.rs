@@ -273,6 +273,7 @@ pub fn train(
         }
         step += 1;
         tokens += cfg.tokens_per_step();
+        let seconds = t0.elapsed().as_secs_f64();
         let val_loss = match &val_data {
             Some(v)
                 if cfg.eval_every > 0
@@ -288,7 +289,7 @@ pub fn train(
             lr,
             grad_norm: norm,
             tokens,
-            tokens_per_s: cfg.tokens_per_step() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+            tokens_per_s: cfg.tokens_per_step() as f64 / seconds.max(1e-9),
             val_loss,
             skipped,
         };
@@ -482,4 +483,63 @@ pub fn sample(
         ids.push(next as u32);
     }
     Ok(ids[prompt.len()..].to_vec())
+}
+
+/// Writes a Hugging Face model folder for a run: `config.json` (LlamaForCausalLM),
+/// `model.safetensors` (the checkpoint's weights, already under HF Llama's names),
+/// `generation_config.json`, and the run's `tokenizer.json` with a `tokenizer_config.json`, so
+/// that `transformers`' Auto classes load it. `end_of_text` is the tokenizer's `<|endoftext|>`
+/// id (beginning and end of sequence).
+pub fn export_hf(run: &Path, out: &Path, end_of_text: u32) -> Result<(), TrainError> {
+    let record: RunRecord = read_json(&run.join(CONFIG))?;
+    let m = &record.run.model;
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let ckpt = run.join(CHECKPOINT);
+    let dir = if ckpt.join("state.json").exists() {
+        ckpt
+    } else {
+        ckpt.with_extension("old")
+    };
+    let from = dir.join("model.safetensors");
+    std::fs::copy(&from, out.join("model.safetensors")).map_err(io(&from))?;
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": m.vocab_size,
+        "hidden_size": m.d_model,
+        "intermediate_size": m.d_ff,
+        "num_hidden_layers": m.n_layer,
+        "num_attention_heads": m.n_head,
+        "num_key_value_heads": m.n_head,
+        "head_dim": m.head_dim(),
+        "hidden_act": "silu",
+        "max_position_embeddings": m.max_seq_len,
+        "rms_norm_eps": m.norm_eps,
+        "rope_theta": m.rope_theta,
+        "tie_word_embeddings": m.tied_embeddings,
+        "attention_bias": false,
+        "mlp_bias": false,
+        "bos_token_id": end_of_text,
+        "eos_token_id": end_of_text,
+        "torch_dtype": "float32",
+    });
+    write_json(&out.join("config.json"), &config)?;
+    write_json(
+        &out.join("generation_config.json"),
+        &serde_json::json!({"bos_token_id": end_of_text, "eos_token_id": end_of_text}),
+    )?;
+    let tok = run.join("tokenizer.json");
+    if tok.exists() {
+        std::fs::copy(&tok, out.join("tokenizer.json")).map_err(io(&tok))?;
+        write_json(
+            &out.join("tokenizer_config.json"),
+            &serde_json::json!({
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<|endoftext|>",
+                "eos_token": "<|endoftext|>",
+                "model_max_length": m.max_seq_len,
+            }),
+        )?;
+    }
+    Ok(())
 }

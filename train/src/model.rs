@@ -311,9 +311,19 @@ impl Model {
     }
 }
 
-/// `x @ w.T` for x (.., in) and w (out, in).
+/// `x @ w.T` for x (.., in) and w (out, in), as one 2-D product (a broadcast batched product
+/// would also make the backward pass sum a gradient per batch row).
 fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    x.broadcast_matmul(&w.t()?)
+    let dims = x.dims().to_vec();
+    let (rows, k) = (
+        dims[..dims.len() - 1].iter().product::<usize>(),
+        dims[dims.len() - 1],
+    );
+    let y = x.reshape((rows, k))?.matmul(&w.t()?)?;
+    let mut out = dims;
+    let last = out.len() - 1;
+    out[last] = w.dim(0)?;
+    y.reshape(out)
 }
 
 fn silu(x: &Tensor) -> Result<Tensor> {
@@ -337,12 +347,16 @@ pub fn softmax(x: &Tensor) -> Result<Tensor> {
 
 /// Mean negative log-likelihood of `targets` (n) under `logits` (n, vocab).
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    // mean of logsumexp(row) - row[target]: no log-probability matrix is made
     let max = logits.max_keepdim(D::Minus1)?.detach();
-    let shifted = logits.broadcast_sub(&max)?;
-    let log_z = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    let log_p = shifted.broadcast_sub(&log_z)?;
-    let picked = log_p.gather(&targets.unsqueeze(1)?, 1)?;
-    picked.neg()?.mean_all()
+    let log_z = (logits
+        .broadcast_sub(&max)?
+        .exp()?
+        .sum_keepdim(D::Minus1)?
+        .log()?
+        + &max)?;
+    let picked = logits.gather(&targets.unsqueeze(1)?, 1)?;
+    (log_z - picked)?.mean_all()
 }
 
 fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {

@@ -275,3 +275,39 @@ pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
     println!("{}{}", args.prompt, text);
     Ok(())
 }
+
+/// `zhcorpus hf-export --checkpoint RUN --output DIR`
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The run folder `zhcorpus train` wrote.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+
+    /// The Hugging Face model folder to write.
+    #[arg(long, short, value_name = "DIR")]
+    output: PathBuf,
+}
+
+pub fn run_export(_global: &Global, args: ExportArgs) -> Result<()> {
+    let tok_path = args.checkpoint.join("tokenizer.json");
+    let eot = if tok_path.exists() {
+        let tok = tokenizer::hf::load(&tok_path).map_err(|e| BadInput(e.to_string()))?;
+        tok.special(tokenizer::END_OF_TEXT).unwrap_or(0)
+    } else {
+        256
+    };
+    train::export_hf(&args.checkpoint, &args.output, eot).map_err(|e| match e {
+        train::TrainError::Candle(c) => anyhow::Error::from(c),
+        other => BadInput(other.to_string()).into(),
+    })?;
+    println!(
+        "wrote a Hugging Face Llama model folder to {} (config.json, model.safetensors{})",
+        args.output.display(),
+        if tok_path.exists() {
+            ", tokenizer.json"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
