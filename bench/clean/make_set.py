@@ -5,44 +5,12 @@ simplified check.
 
 usage: make_set.py DATA_TEXT_DIR OUT_DIR
 """
-import csv, html.parser, json, os, sys
+import json, os, sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from textsrc import page_text, rows_csv  # noqa: E402
 
 text_dir, out = sys.argv[1], sys.argv[2]
-csv.field_size_limit(10**9)
-
-
-def rows_csv(path, col):
-    with open(path, encoding="utf-8-sig") as f:
-        for row in csv.DictReader(f):
-            t = (row.get(col) or "").strip().lstrip("\ufeff")
-            if t:
-                yield t
-
-
-class Text(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.parts, self.skip = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
-            self.skip += 1
-        if tag in ("p", "div", "br", "li", "h1", "h2", "h3", "pre", "tr", "title"):
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style") and self.skip:
-            self.skip -= 1
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(data)
-
-
-def page_text(h):
-    p = Text()
-    p.feed(h)
-    return "".join(p.parts)
 
 
 genres = {}

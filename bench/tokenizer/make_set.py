@@ -7,45 +7,12 @@ text, one line per sentence, for sentencepiece.
 
 usage: make_set.py DATA_TEXT_DIR OUT_DIR
 """
-import csv, glob, html.parser, json, os, re, sys
+import glob, json, os, re, sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from textsrc import page_text, rows_csv  # noqa: E402
 
 text_dir, out = sys.argv[1], sys.argv[2]
-csv.field_size_limit(10**9)
-
-
-def rows_csv(paths, col):
-    for path in paths:
-        with open(path, encoding="utf-8-sig") as f:
-            for row in csv.DictReader(f):
-                t = (row.get(col) or "").strip().lstrip("\ufeff")
-                if t:
-                    yield t
-
-
-class Text(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.parts, self.skip = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
-            self.skip += 1
-        if tag in ("p", "div", "br", "li", "h1", "h2", "h3", "pre", "tr", "title"):
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style") and self.skip:
-            self.skip -= 1
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(data)
-
-
-def page_text(h):
-    p = Text()
-    p.feed(h)
-    return re.sub(r"\n\s*\n+", "\n", "".join(p.parts)).strip()
 
 
 def jsonl(pattern, field):
@@ -67,7 +34,7 @@ g["song_ci"] = list(jsonl(f"{text_dir}/literature/songci_simplified.*.jsonl", "t
 g["tang_traditional"] = list(jsonl(f"{text_dir}/literature/quantangshi_traditional_part.*.jsonl", "text"))
 g["yuan_qu"] = list(jsonl(f"{text_dir}/literature/yuanqu.*.jsonl", "text"))
 g["classics"] = list(jsonl(f"{text_dir}/literature/classics_misc.jsonl", "text"))
-g["technical"] = [page_text(h) for h in jsonl(f"{text_dir}/technical/*.jsonl", "html")]
+g["technical"] = [page_text(h, collapse=True) for h in jsonl(f"{text_dir}/technical/*.jsonl", "html")]
 
 os.makedirs(out, exist_ok=True)
 train = open(f"{out}/train.jsonl", "w", encoding="utf-8")
