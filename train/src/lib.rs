@@ -190,10 +190,17 @@ pub fn train(
             max_time_s: 0.0,
             ..c.clone()
         };
-        if what(&saved.run) != what(cfg) {
+        let (a, b) = (json_fields(&what(&saved.run)), json_fields(&what(cfg)));
+        let differ: Vec<String> = a
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(*v))
+            .map(|(k, v)| format!("{k} was {v}, now {}", b.get(k).cloned().unwrap_or_default()))
+            .collect();
+        if !differ.is_empty() {
             return Err(TrainError::Invalid(format!(
-                "{}: the run was started with other settings; resume with the same ones",
-                out.join(CONFIG).display()
+                "{}: the run was started with other settings ({}); resume with the same ones",
+                out.join(CONFIG).display(),
+                differ.join(", ")
             )));
         }
         let state = load_checkpoint(&out.join(CHECKPOINT), &model, &mut adam, device)?;
@@ -327,6 +334,34 @@ fn evaluate(
     Ok(sum / cfg.eval_batches.max(1) as f64)
 }
 
+/// A configuration's fields as dotted names and JSON values (`optim.lr`: `0.0006`).
+fn json_fields(cfg: &RunConfig) -> std::collections::BTreeMap<String, serde_json::Value> {
+    fn walk(
+        prefix: &str,
+        v: &serde_json::Value,
+        out: &mut std::collections::BTreeMap<String, serde_json::Value>,
+    ) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&name, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk("", &serde_json::to_value(cfg).unwrap_or_default(), &mut out);
+    out
+}
+
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
     let tmp = path.with_extension("tmp");
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
@@ -427,6 +462,11 @@ fn truncate_metrics(path: &Path, steps: u64) -> Result<(), TrainError> {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(path, kept).map_err(io(path))
+}
+
+/// The settings a run folder was started with.
+pub fn saved_config(run: &Path) -> Result<RunConfig, TrainError> {
+    Ok(read_json::<RunRecord>(&run.join(CONFIG))?.run)
 }
 
 /// A trained model loaded from a run folder's checkpoint.

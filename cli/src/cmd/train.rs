@@ -72,12 +72,22 @@ pub struct TrainArgs {
 pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
     let manifest =
         corpus::shards::Manifest::read(&args.data).map_err(|e| BadInput(e.to_string()))?;
-    let mut cfg = RunConfig::preset(&args.preset, manifest.vocab_size).ok_or_else(|| {
-        BadInput(format!(
-            "unknown preset {:?} (tiny, small, 124m)",
-            args.preset
-        ))
-    })?;
+    let mut cfg = if args.resume && args.output.join("config.json").exists() {
+        // a resumed run starts from its own settings (flags given must agree with them), but
+        // not from the stopping rules of the session that stopped
+        RunConfig {
+            max_tokens: 0,
+            max_time_s: 0.0,
+            ..train::saved_config(&args.output).map_err(|e| BadInput(e.to_string()))?
+        }
+    } else {
+        RunConfig::preset(&args.preset, manifest.vocab_size).ok_or_else(|| {
+            BadInput(format!(
+                "unknown preset {:?} (tiny, small, 124m)",
+                args.preset
+            ))
+        })?
+    };
     if let Some(path) = &args.config {
         let text = fs_err::read_to_string(path)?;
         let mut base = toml::Value::try_from(&cfg).context("the preset as TOML")?;
@@ -165,8 +175,13 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
     crate::plot::loss_curve(&all, &args.output.join("loss.png"))?;
     let last = all.last();
     let tps = history.iter().map(|m| m.tokens_per_s).sum::<f64>() / history.len().max(1) as f64;
+    let tps = if history.is_empty() {
+        "nothing left to train".to_string()
+    } else {
+        format!("{tps:.0} tokens/s")
+    };
     println!(
-        "trained {} steps ({} this run) to loss {:.3}{}; {:.0} tokens/s; run folder {}",
+        "trained {} steps ({} this run) to loss {:.3}{}; {}; run folder {}",
         last.map_or(0, |m| m.step),
         history.len(),
         last.map_or(f64::NAN, |m| m.loss),
