@@ -157,3 +157,94 @@ fn train_resume_and_sample_on_encoded_shards() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown preset"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_killed_run_resumes_onto_the_uninterrupted_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut rng = tests::Rng::new(6);
+    let docs: Vec<Document> = (0..100)
+        .map(|i| Document::new(format!("d{i}"), tests::generate_text(&mut rng, 60)))
+        .collect();
+    write_jsonl(&d.join("in.jsonl"), &docs);
+    ok(run(
+        d,
+        &[
+            "tokenizer",
+            "encode",
+            "-t",
+            "bytes",
+            "-i",
+            "in.jsonl",
+            "-o",
+            "s",
+            "--val-fraction",
+            "0",
+        ],
+    ));
+    std::fs::write(d.join("run.toml"), "checkpoint_every = 5\neval_every = 0\n").unwrap();
+    let args = |out: &'static str| {
+        vec![
+            "train",
+            "--data",
+            "s",
+            "--output",
+            out,
+            "--config",
+            "run.toml",
+            "--max-steps",
+            "300",
+        ]
+    };
+    let mut child = common::zhcorpus()
+        .current_dir(d)
+        .args(args("killed"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill -9 once a checkpoint exists and the run has gone past it
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let lines = std::fs::read_to_string(d.join("killed/metrics.jsonl"))
+            .map(|m| m.lines().count())
+            .unwrap_or(0);
+        if lines >= 12 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(d.join("killed/metrics.jsonl")).unwrap();
+    assert!(
+        logged.lines().count() < 300,
+        "the run ended before the kill"
+    );
+
+    let mut resume = args("killed");
+    resume.push("--resume");
+    ok(run(d, &resume));
+    ok(run(d, &args("straight")));
+    let losses = |out: &str| -> Vec<(u64, f64)> {
+        std::fs::read_to_string(d.join(out).join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap())
+            })
+            .collect()
+    };
+    let (killed, straight) = (losses("killed"), losses("straight"));
+    assert_eq!(
+        killed.iter().map(|m| m.0).collect::<Vec<_>>(),
+        (1..=300).collect::<Vec<_>>()
+    );
+    for ((step, a), (_, b)) in killed.iter().zip(&straight) {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "step {step}: {a} after kill -9, {b} straight"
+        );
+    }
+}
