@@ -5,15 +5,20 @@ mod common;
 use common::{ok, run, stderr, write_jsonl};
 use corpus::Document;
 
+/// Writes `n` generated documents of `chars` characters to `dir/in.jsonl`.
+fn write_documents(dir: &std::path::Path, n: usize, chars: usize, seed: u64) {
+    let mut rng = tests::Rng::new(seed);
+    let docs: Vec<Document> = (0..n)
+        .map(|i| Document::new(format!("d{i}"), tests::generate_text(&mut rng, chars)))
+        .collect();
+    write_jsonl(&dir.join("in.jsonl"), &docs);
+}
+
 #[test]
 fn train_resume_and_sample_on_encoded_shards() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut rng = tests::Rng::new(4);
-    let docs: Vec<Document> = (0..200)
-        .map(|i| Document::new(format!("d{i}"), tests::generate_text(&mut rng, 80)))
-        .collect();
-    write_jsonl(&d.join("in.jsonl"), &docs);
+    write_documents(d, 200, 80, 4);
     ok(run(
         d,
         &[
@@ -162,11 +167,7 @@ fn train_resume_and_sample_on_encoded_shards() {
 fn a_killed_run_resumes_onto_the_uninterrupted_curve() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut rng = tests::Rng::new(6);
-    let docs: Vec<Document> = (0..100)
-        .map(|i| Document::new(format!("d{i}"), tests::generate_text(&mut rng, 60)))
-        .collect();
-    write_jsonl(&d.join("in.jsonl"), &docs);
+    write_documents(d, 100, 60, 6);
     ok(run(
         d,
         &[
