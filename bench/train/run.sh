@@ -29,23 +29,34 @@ args=(--data "$out/shards" --preset "${PRESET:-small}" --seq-len "${SEQ:-256}" -
 rm -rf "$out/init" "$out/run"
 # the initial weights: a run of 0 steps writes its step-0 checkpoint
 "$z" -q train "${args[@]}" --output "$out/init" --max-steps 0 > /dev/null
-"$z" -q train "${args[@]}" --max-steps "$steps" --output "$out/run" > "$out/zhcorpus.txt"
-"$venv/bin/python" bench/train/reference.py "$out/init" "$out/shards" "$steps" 2 > "$out/torch.jsonl"
+# two rounds, each tool in turn, so that both see the same machine (shared machines drift)
+rounds=${ROUNDS:-2}
+for r in $(seq "$rounds"); do
+  rm -rf "$out/run"
+  "$z" -q train "${args[@]}" --max-steps "$steps" --output "$out/run" > /dev/null
+  cp "$out/run/metrics.jsonl" "$out/zhcorpus-$r.jsonl"
+  "$venv/bin/python" bench/train/reference.py "$out/init" "$out/shards" "$steps" 2 > "$out/torch-$r.jsonl"
+done
 
-python3 - "$out" "$("$venv/bin/pip" show torch | grep ^Version | cut -d' ' -f2)" <<'PY'
-import json, sys
-out, version = sys.argv[1], sys.argv[2]
-z = [json.loads(l) for l in open(f"{out}/run/metrics.jsonl")]
-t = [json.loads(l) for l in open(f"{out}/torch.jsonl")]
+python3 - "$out" "$("$venv/bin/pip" show torch | grep ^Version | cut -d' ' -f2)" "$rounds" <<'PY'
+import json, statistics, sys
+out, version, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+load = lambda p: [json.loads(l) for l in open(p)]
+zs = [load(f"{out}/zhcorpus-{r}.jsonl") for r in range(1, rounds + 1)]
+ts = [load(f"{out}/torch-{r}.jsonl") for r in range(1, rounds + 1)]
+z, t = zs[0], ts[0]
 cfg = json.load(open(f"{out}/run/config.json"))["run"]
 skip = 3  # the first steps warm caches and allocators
-zr = sum(m["tokens_per_s"] for m in z[skip:]) / len(z[skip:])
-tr = sum(m["tokens_per_s"] for m in t[skip:]) / len(t[skip:])
+# the median step of each round and of all rounds: robust to the odd slow step
+rate = lambda runs: statistics.median(m["tokens_per_s"] for run in runs for m in run[skip:])
+zr, tr = rate(zs), rate(ts)
 m = cfg["model"]
 print(f"model: {m['n_layer']} layers, d_model {m['d_model']}, {m['n_head']} heads, vocabulary {m['vocab_size']}; "
-      f"T={cfg['seq_len']}, batch {cfg['batch_size']}; {len(z)} steps; PyTorch {version}, 2 threads each")
-print(f"{'':<10}{'tokens/s':>10}")
-print(f"{'zhcorpus':<10}{zr:>10.0f}\n{'PyTorch':<10}{tr:>10.0f}\nratio: {zr / tr:.2f}x PyTorch's tokens/s")
+      f"T={cfg['seq_len']}, batch {cfg['batch_size']}; {len(z)} steps x {rounds} rounds; PyTorch {version}, 2 threads each")
+print(f"{'median tokens/s':<16}" + "".join(f"{'round ' + str(r + 1):>10}" for r in range(rounds)) + f"{'all':>10}")
+for name, runs, all_ in (("zhcorpus", zs, zr), ("PyTorch", ts, tr)):
+    print(f"{name:<16}" + "".join(f"{rate([run]):>10.0f}" for run in runs) + f"{all_:>10.0f}")
+print(f"ratio: {zr / tr:.2f}x PyTorch's tokens/s")
 print("loss by step (zhcorpus, PyTorch, difference):")
 worst = 0.0
 for a, b in zip(z, t):

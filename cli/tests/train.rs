@@ -161,6 +161,44 @@ fn train_resume_and_sample_on_encoded_shards() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown preset"), "{}", stderr(&o));
+    // devices: a bad name, and CUDA in a build without it
+    let o = run(
+        d,
+        &[
+            "train", "--data", "shards", "--output", "r2", "--device", "tpu",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cpu, cuda or cuda:N"), "{}", stderr(&o));
+    if !cfg!(feature = "cuda") {
+        let o = run(
+            d,
+            &[
+                "train", "--data", "shards", "--output", "r2", "--device", "cuda:1",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("--features cuda"), "{}", stderr(&o));
+    }
+    // bf16 on the CPU, recorded in the run's configuration
+    let o = run(
+        d,
+        &[
+            "train",
+            "--data",
+            "shards",
+            "--output",
+            "r3",
+            "--max-steps",
+            "3",
+            "--precision",
+            "bf16",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("CPU bf16"), "{}", stderr(&o));
+    let config = std::fs::read_to_string(d.join("r3/config.json")).unwrap();
+    assert!(config.contains("\"precision\": \"bf16\""), "{config}");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! GPT pretraining on Candle over llm.c token shards (read through `corpus::shards`; this
 //! crate never links the tokenizer).
 //!
-//! - [`model`]: a Llama-style decoder from differentiable operations, HF parameter names;
+//! - [`model`]: a Llama-style decoder, HF parameter names;
+//! - [`ops`]: fused CPU kernels with their backward passes (loss, attention softmax, RMSNorm,
+//!   rotary embeddings, SwiGLU), differentiable compositions on other devices;
 //! - [`data`]: memory-mapped shards, deterministic random windows;
 //! - [`optim`]: AdamW with decoupled decay, clipping, warmup and cosine decay;
 //! - this module: the run (gradient accumulation, validation, non-finite guard, metrics,
@@ -9,6 +11,7 @@
 
 pub mod data;
 pub mod model;
+pub mod ops;
 pub mod optim;
 
 use std::collections::HashMap;
@@ -21,7 +24,7 @@ use corpus::shards::{Manifest, Split};
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataError, Loader};
-pub use model::{InitScheme, Model, ModelConfig};
+pub use model::{InitScheme, Model, ModelConfig, Precision};
 pub use optim::OptimConfig;
 
 /// Everything a run needs besides its data.
@@ -31,6 +34,9 @@ pub struct RunConfig {
     pub model: ModelConfig,
     pub optim: OptimConfig,
     pub init: InitScheme,
+    /// What the forward pass computes in: `f32`, or `bf16` with f32 master weights.
+    #[serde(default)]
+    pub precision: Precision,
     /// Tokens per sequence (T).
     pub seq_len: usize,
     /// Sequences per micro-batch.
@@ -71,6 +77,7 @@ impl RunConfig {
             checkpoint_every: 200,
             seed: 1,
             init: InitScheme::Gpt2,
+            precision: Precision::F32,
             optim: OptimConfig::default(),
             model,
         })
@@ -172,7 +179,8 @@ pub fn train(
     let val_data = Loader::open(data, Split::Val, window).ok();
     std::fs::create_dir_all(out.join(CHECKPOINT)).map_err(io(out))?;
 
-    let model = Model::new(&cfg.model, cfg.init, cfg.seed, device)?;
+    let mut model = Model::new(&cfg.model, cfg.init, cfg.seed, device)?;
+    model.precision = cfg.precision;
     let mut adam = optim::AdamW::new(&model.params)?;
     let mut start = 0u64;
     let mut tokens = 0u64;
@@ -240,12 +248,11 @@ pub fn train(
             let loss = model.loss(&x, &y)?;
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
             let store = loss.backward()?;
-            let scale = 1.0 / cfg.grad_accum as f64;
             let these: Vec<Tensor> = model
                 .params
                 .iter()
                 .map(|p| match store.get(p.var.as_tensor()) {
-                    Some(g) => g * scale,
+                    Some(g) => Ok(g.clone()),
                     None => p.var.as_tensor().zeros_like(),
                 })
                 .collect::<Result<_, _>>()?;
@@ -258,9 +265,11 @@ pub fn train(
                     .collect::<Result<_, _>>()?,
             });
         }
+        // the gradients summed over micro-batches: their mean is the sum over grad_accum
         let grads = grads.unwrap_or_default();
-        let loss = loss_sum / cfg.grad_accum as f64;
-        let norm = optim::global_norm(&grads)?;
+        let mean = 1.0 / cfg.grad_accum as f64;
+        let loss = loss_sum * mean;
+        let norm = optim::global_norm(&grads)? * mean;
         let skipped = !loss.is_finite() || !norm.is_finite();
         if !skipped {
             let clip = if cfg.optim.grad_clip > 0.0 && norm > cfg.optim.grad_clip {
@@ -268,15 +277,7 @@ pub fn train(
             } else {
                 1.0
             };
-            let grads = if clip < 1.0 {
-                grads
-                    .iter()
-                    .map(|g| g * clip)
-                    .collect::<Result<Vec<_>, _>>()?
-            } else {
-                grads
-            };
-            adam.step(&cfg.optim, lr, &model.params, &grads)?;
+            adam.step(&cfg.optim, lr, &model.params, &grads, mean * clip)?;
         }
         step += 1;
         tokens += cfg.tokens_per_step();

@@ -1,17 +1,20 @@
 //! A Llama-style decoder (RMSNorm, rotary position embeddings, SwiGLU, tied or untied
-//! embeddings) written with differentiable tensor operations only.
+//! embeddings).
 //!
 //! candle's fused `softmax_last_dim`, `rms_norm` and `layer_norm` and its `RmsNorm`/`LayerNorm`
 //! modules drop gradients on contiguous input (candle issues #2168, #3011, #3569, #3752), so
-//! normalisation and softmax here are built from `sqr`, `mean`, `exp`, `sum` and friends, and a
-//! test checks that one backward pass reaches every parameter with a finite, non-zero gradient
-//! and agrees with finite differences.
+//! normalisation, softmax, rotary embeddings and the loss come from [`crate::ops`]: kernels
+//! with their own backward pass on the CPU, differentiable compositions elsewhere. A test checks
+//! that one backward pass reaches every parameter with a finite, non-zero gradient and agrees
+//! with finite differences.
 //!
 //! Parameters carry Hugging Face Llama names (`model.layers.0.self_attn.q_proj.weight`, ...), so
 //! a checkpoint's weights are an HF model's weights.
 
-use candle_core::{D, DType, Device, Result, Tensor, Var};
+use candle_core::{DType, Device, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
+
+use crate::ops;
 
 /// The shape of the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +135,28 @@ pub enum InitScheme {
     Deepnet,
 }
 
+/// The type the forward pass computes in. Weights, their gradients and the optimiser's state
+/// stay f32 either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    /// bf16 matrix products and their activations; the residual stream, the norms, the
+    /// attention softmax and the loss in f32 (PyTorch autocast's policy). Each step casts the
+    /// f32 master weights to bf16, and the gradients flow back through the cast in f32.
+    Bf16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::Bf16 => DType::BF16,
+        }
+    }
+}
+
 /// One parameter: its HF name, its variable, and whether weight decay applies to it.
 pub struct Param {
     pub name: String,
@@ -143,9 +168,29 @@ pub struct Param {
 pub struct Model {
     pub cfg: ModelConfig,
     pub params: Vec<Param>,
+    /// What the forward pass computes in (f32 unless set).
+    pub precision: Precision,
+    layers: Vec<Layer>,
+    /// Indices in `params` of the embedding, final norm and (untied) output projection.
+    embed: usize,
+    norm: usize,
+    head: usize,
     cos: Tensor,
     sin: Tensor,
     device: Device,
+}
+
+/// Indices in `params` of one block's weights.
+struct Layer {
+    input_norm: usize,
+    q: usize,
+    k: usize,
+    v: usize,
+    o: usize,
+    post_norm: usize,
+    gate: usize,
+    up: usize,
+    down: usize,
 }
 
 fn layer_name(i: usize, rest: &str) -> String {
@@ -161,7 +206,7 @@ impl Model {
             InitScheme::Deepnet => (8.0 * cfg.n_layer as f64).powf(-0.25),
         };
         let mut params = Vec::new();
-        let mut add = |name: String, shape: &[usize], std: Option<f64>| -> Result<()> {
+        let mut add = |name: String, shape: &[usize], std: Option<f64>| -> Result<usize> {
             let n: usize = shape.iter().product();
             let data: Vec<f32> = match std {
                 Some(s) => (0..n).map(|_| (rng.normal() * s) as f32).collect(),
@@ -173,41 +218,61 @@ impl Model {
                 var: Var::from_tensor(&t)?,
                 decay: std.is_some(),
             });
-            Ok(())
+            Ok(params.len() - 1)
         };
         let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab_size);
-        add("model.embed_tokens.weight".into(), &[v, d], Some(0.02))?;
+        let embed = add("model.embed_tokens.weight".into(), &[v, d], Some(0.02))?;
+        let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
-            add(layer_name(i, "input_layernorm.weight"), &[d], None)?;
-            for p in ["q_proj", "k_proj", "v_proj"] {
+            let input_norm = add(layer_name(i, "input_layernorm.weight"), &[d], None)?;
+            let mut attn = |p: &str, std: f64| {
                 add(
                     layer_name(i, &format!("self_attn.{p}.weight")),
                     &[d, d],
-                    Some(0.02),
-                )?;
-            }
-            add(
-                layer_name(i, "self_attn.o_proj.weight"),
-                &[d, d],
-                Some(0.02 * residual_scale),
-            )?;
-            add(layer_name(i, "post_attention_layernorm.weight"), &[d], None)?;
-            add(layer_name(i, "mlp.gate_proj.weight"), &[f, d], Some(0.02))?;
-            add(layer_name(i, "mlp.up_proj.weight"), &[f, d], Some(0.02))?;
-            add(
+                    Some(std),
+                )
+            };
+            let (q, k, v) = (
+                attn("q_proj", 0.02)?,
+                attn("k_proj", 0.02)?,
+                attn("v_proj", 0.02)?,
+            );
+            let o = attn("o_proj", 0.02 * residual_scale)?;
+            let post_norm = add(layer_name(i, "post_attention_layernorm.weight"), &[d], None)?;
+            let gate = add(layer_name(i, "mlp.gate_proj.weight"), &[f, d], Some(0.02))?;
+            let up = add(layer_name(i, "mlp.up_proj.weight"), &[f, d], Some(0.02))?;
+            let down = add(
                 layer_name(i, "mlp.down_proj.weight"),
                 &[d, f],
                 Some(0.02 * residual_scale),
             )?;
+            layers.push(Layer {
+                input_norm,
+                q,
+                k,
+                v,
+                o,
+                post_norm,
+                gate,
+                up,
+                down,
+            });
         }
-        add("model.norm.weight".into(), &[d], None)?;
-        if !cfg.tied_embeddings {
-            add("lm_head.weight".into(), &[v, d], Some(0.02))?;
-        }
+        let norm = add("model.norm.weight".into(), &[d], None)?;
+        let head = if cfg.tied_embeddings {
+            embed
+        } else {
+            add("lm_head.weight".into(), &[v, d], Some(0.02))?
+        };
         let (cos, sin) = rope_tables(cfg, device)?;
         Ok(Model {
             cfg: cfg.clone(),
             params,
+            precision: Precision::F32,
+            layers,
+            embed,
+            norm,
+            head,
             cos,
             sin,
             device: device.clone(),
@@ -218,88 +283,65 @@ impl Model {
         &self.device
     }
 
-    fn p(&self, name: &str) -> &Tensor {
-        self.params
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.var.as_tensor())
-            .expect("the model made every parameter it names")
+    fn p(&self, i: usize) -> &Tensor {
+        self.params[i].var.as_tensor()
     }
 
-    /// Logits (batch, time, vocab) for token ids (batch, time).
+    /// A weight of a matrix product, in the compute type.
+    fn w(&self, i: usize) -> Result<Tensor> {
+        self.p(i).to_dtype(self.precision.dtype())
+    }
+
+    /// Logits (batch, time, vocab), f32, for token ids (batch, time).
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let cfg = &self.cfg;
-        let embed = self.p("model.embed_tokens.weight");
-        let mut x = embed
+        let low = self.precision.dtype();
+        // the residual stream is f32 whatever the compute type
+        let mut x = self
+            .p(self.embed)
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, cfg.d_model))?;
-        let mask = causal_mask(t, &self.device)?;
         let (cos, sin) = (self.cos.narrow(0, 0, t)?, self.sin.narrow(0, 0, t)?);
-        for i in 0..cfg.n_layer {
-            let h = rms_norm(
-                &x,
-                self.p(&layer_name(i, "input_layernorm.weight")),
-                cfg.norm_eps,
-            )?;
-            let a = self.attention(i, &h, &mask, &cos, &sin)?;
-            x = (x + a)?;
-            let h = rms_norm(
-                &x,
-                self.p(&layer_name(i, "post_attention_layernorm.weight")),
-                cfg.norm_eps,
-            )?;
-            let gate = linear(&h, self.p(&layer_name(i, "mlp.gate_proj.weight")))?;
-            let up = linear(&h, self.p(&layer_name(i, "mlp.up_proj.weight")))?;
-            let m = linear(
-                &(silu(&gate)? * up)?,
-                self.p(&layer_name(i, "mlp.down_proj.weight")),
-            )?;
-            x = (x + m)?;
+        for l in &self.layers {
+            let h = ops::rms_norm(&x, self.p(l.input_norm), cfg.norm_eps)?.to_dtype(low)?;
+            let a = self.attention(l, &h, &cos, &sin)?;
+            x = (x + a.to_dtype(DType::F32)?)?;
+            let h = ops::rms_norm(&x, self.p(l.post_norm), cfg.norm_eps)?.to_dtype(low)?;
+            let gate = linear(&h, &self.w(l.gate)?)?;
+            let up = linear(&h, &self.w(l.up)?)?;
+            let m = linear(&ops::swiglu(&gate, &up)?, &self.w(l.down)?)?;
+            x = (x + m.to_dtype(DType::F32)?)?;
         }
-        let x = rms_norm(&x, self.p("model.norm.weight"), cfg.norm_eps)?;
-        let head = if cfg.tied_embeddings {
-            embed
-        } else {
-            self.p("lm_head.weight")
-        };
-        linear(&x, head)
+        let x = ops::rms_norm(&x, self.p(self.norm), cfg.norm_eps)?.to_dtype(low)?;
+        linear(&x, &self.w(self.head)?)?.to_dtype(DType::F32)
     }
 
-    fn attention(
-        &self,
-        i: usize,
-        h: &Tensor,
-        mask: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-    ) -> Result<Tensor> {
+    fn attention(&self, l: &Layer, h: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let (b, t, d) = h.dims3()?;
         let (nh, hd) = (self.cfg.n_head, self.cfg.head_dim());
-        let heads = |name: &str| -> Result<Tensor> {
-            linear(
-                h,
-                self.p(&layer_name(i, &format!("self_attn.{name}.weight"))),
-            )?
-            .reshape((b, t, nh, hd))?
-            .transpose(1, 2)?
-            .contiguous()
+        let heads = |w: usize| -> Result<Tensor> {
+            linear(h, &self.w(w)?)?
+                .reshape((b, t, nh, hd))?
+                .transpose(1, 2)?
+                .contiguous()
         };
-        let q = rope(&heads("q_proj")?, cos, sin)?;
-        let k = rope(&heads("k_proj")?, cos, sin)?;
-        let v = heads("v_proj")?;
-        let scores = (q.matmul(&k.transpose(2, 3)?.contiguous()?)? / (hd as f64).sqrt())?;
-        let scores = scores.broadcast_add(mask)?;
-        let att = softmax(&scores)?;
+        let q = ops::rope(&heads(l.q)?, cos, sin)?;
+        let k = ops::rope(&heads(l.k)?, cos, sin)?;
+        let v = heads(l.v)?;
+        let scores = q.matmul(&k.transpose(2, 3)?.contiguous()?)?;
+        // the softmax in f32, its probabilities back in the compute type
+        let att = ops::causal_softmax(&scores.to_dtype(DType::F32)?, 1.0 / (hd as f64).sqrt())?
+            .to_dtype(h.dtype())?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        linear(&y, self.p(&layer_name(i, "self_attn.o_proj.weight")))
+        linear(&y, &self.w(l.o)?)
     }
 
     /// Mean cross-entropy of predicting `targets` (batch, time) from `ids`.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let logits = self.forward(ids)?;
         let (b, t, v) = logits.dims3()?;
-        cross_entropy(&logits.reshape((b * t, v))?, &targets.flatten_all()?)
+        ops::cross_entropy(&logits.reshape((b * t, v))?, &targets.flatten_all()?)
     }
 
     /// The weights by name.
@@ -326,46 +368,6 @@ fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     y.reshape(out)
 }
 
-fn silu(x: &Tensor) -> Result<Tensor> {
-    // x * sigmoid(x), from exp so that the gradient is candle's elementwise chain rule
-    x / (x.neg()?.exp()? + 1.0)?
-}
-
-/// RMSNorm from differentiable operations (not candle's fused op).
-pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(weight)
-}
-
-/// Softmax over the last dimension from differentiable operations; the row maximum is
-/// subtracted (detached: softmax does not change under a shift) for stability.
-pub fn softmax(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
-}
-
-/// Mean negative log-likelihood of `targets` (n) under `logits` (n, vocab).
-pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    // mean of logsumexp(row) - row[target]: no log-probability matrix is made
-    let max = logits.max_keepdim(D::Minus1)?.detach();
-    let log_z = (logits
-        .broadcast_sub(&max)?
-        .exp()?
-        .sum_keepdim(D::Minus1)?
-        .log()?
-        + &max)?;
-    let picked = logits.gather(&targets.unsqueeze(1)?, 1)?;
-    (log_z - picked)?.mean_all()
-}
-
-fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
-    let data: Vec<f32> = (0..t)
-        .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Tensor::from_vec(data, (t, t), device)
-}
-
 /// cos and sin tables (max_seq_len, head_dim / 2) of the rotary embedding.
 fn rope_tables(cfg: &ModelConfig, device: &Device) -> Result<(Tensor, Tensor)> {
     let half = cfg.head_dim() / 2;
@@ -384,22 +386,6 @@ fn rope_tables(cfg: &ModelConfig, device: &Device) -> Result<(Tensor, Tensor)> {
         Tensor::from_vec(cos, (cfg.max_seq_len, half), device)?,
         Tensor::from_vec(sin, (cfg.max_seq_len, half), device)?,
     ))
-}
-
-/// Rotary embedding, HF Llama's layout (the two halves of each head rotate together), on
-/// x (batch, heads, time, head_dim).
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let hd = x.dim(D::Minus1)?;
-    let half = hd / 2;
-    let (x1, x2) = (
-        x.narrow(D::Minus1, 0, half)?,
-        x.narrow(D::Minus1, half, half)?,
-    );
-    let cos = cos.to_dtype(x.dtype())?;
-    let sin = sin.to_dtype(x.dtype())?;
-    let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
-    let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
-    Tensor::cat(&[r1, r2], D::Minus1)
 }
 
 /// Ids as a tensor (batch, time).

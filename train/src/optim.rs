@@ -1,7 +1,8 @@
 //! AdamW with decoupled weight decay (Loshchilov and Hutter), off for norms; global-norm
 //! gradient clipping; linear warmup then cosine decay.
 
-use candle_core::{Result, Tensor};
+use candle_core::{CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor, bail};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Param;
@@ -66,27 +67,68 @@ impl AdamW {
         })
     }
 
-    /// One update with `grads` (one per parameter, already averaged and clipped).
+    /// One update with `grads` (one per parameter) multiplied by `grad_scale` (the averaging
+    /// over micro-batches and the clipping factor).
+    ///
+    /// On the CPU the moments and weights are updated in place, one pass each: the composed
+    /// update below makes a dozen passes and as many fresh buffers per parameter.
     pub fn step(
         &mut self,
         cfg: &OptimConfig,
         lr: f64,
         params: &[Param],
         grads: &[Tensor],
+        grad_scale: f64,
     ) -> Result<()> {
         self.t += 1;
         let bc1 = 1.0 - cfg.beta1.powi(self.t as i32);
         let bc2 = 1.0 - cfg.beta2.powi(self.t as i32);
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+            let w = p.var.as_tensor();
+            let decay = if p.decay {
+                1.0 - lr * cfg.weight_decay
+            } else {
+                1.0
+            };
+            if [w, g, &self.m[i], &self.v[i]]
+                .iter()
+                .all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
+            {
+                let scale = grad_scale as f32;
+                self.m[i].inplace_op2(
+                    g,
+                    &Moment {
+                        beta: cfg.beta1 as f32,
+                        scale,
+                        square: false,
+                    },
+                )?;
+                self.v[i].inplace_op2(
+                    g,
+                    &Moment {
+                        beta: cfg.beta2 as f32,
+                        scale,
+                        square: true,
+                    },
+                )?;
+                w.inplace_op3(
+                    &self.m[i],
+                    &self.v[i],
+                    &Update {
+                        lr: lr as f32,
+                        decay: decay as f32,
+                        bc1: bc1 as f32,
+                        bc2: bc2 as f32,
+                        eps: cfg.eps as f32,
+                    },
+                )?;
+                continue;
+            }
+            let g = &(g * grad_scale)?;
             let m = ((&self.m[i] * cfg.beta1)? + (g * (1.0 - cfg.beta1))?)?;
             let v = ((&self.v[i] * cfg.beta2)? + (g.sqr()? * (1.0 - cfg.beta2))?)?;
             let update = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + cfg.eps)?)?;
-            let w = p.var.as_tensor();
-            let w = if p.decay && cfg.weight_decay > 0.0 {
-                (w * (1.0 - lr * cfg.weight_decay))?
-            } else {
-                w.clone()
-            };
+            let w = (w * decay)?;
             p.var.set(&(w - (update * lr)?)?)?;
             self.m[i] = m;
             self.v[i] = v;
@@ -102,4 +144,103 @@ pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
         sum += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
     }
     Ok(sum.sqrt())
+}
+
+/// m ← β·m + (1-β)·s·g, or with `square` v ← β·v + (1-β)·(s·g)², in place.
+struct Moment {
+    beta: f32,
+    scale: f32,
+    square: bool,
+}
+
+/// w ← decay·w - lr · (m / bc1) / (sqrt(v / bc2) + eps), in place.
+struct Update {
+    lr: f32,
+    decay: f32,
+    bc1: f32,
+    bc2: f32,
+    eps: f32,
+}
+
+/// Elements handed to one rayon task at least.
+const CHUNK: usize = 1 << 14;
+
+fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&s.as_slice::<f32>()?[a..b]),
+        None => bail!("adamw: a non-contiguous tensor"),
+    }
+}
+
+fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Result<&'a mut [f32]> {
+    let (a, b) = match l.contiguous_offsets() {
+        Some(r) => r,
+        None => bail!("adamw: a non-contiguous tensor"),
+    };
+    match s {
+        CpuStorage::F32(v) => Ok(&mut v[a..b]),
+        _ => bail!("adamw: f32 expected"),
+    }
+}
+
+impl InplaceOp2 for Moment {
+    fn name(&self) -> &'static str {
+        "adamw-moment"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let m = slice_mut(s1, l1)?;
+        let g = slice(s2, l2)?;
+        if m.len() != g.len() {
+            bail!("adamw: a gradient of {} for {} weights", g.len(), m.len());
+        }
+        let (beta, k) = (self.beta, 1.0 - self.beta);
+        m.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(m, g)| {
+                for (m, &g) in m.iter_mut().zip(g) {
+                    let g = g * self.scale;
+                    let x = if self.square { g * g } else { g };
+                    *m = beta * *m + k * x;
+                }
+            });
+        Ok(())
+    }
+}
+
+impl InplaceOp3 for Update {
+    fn name(&self) -> &'static str {
+        "adamw-update"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        let w = slice_mut(s1, l1)?;
+        let (m, v) = (slice(s2, l2)?, slice(s3, l3)?);
+        if m.len() != w.len() || v.len() != w.len() {
+            bail!("adamw: moments do not match {} weights", w.len());
+        }
+        w.par_chunks_mut(CHUNK)
+            .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
+            .for_each(|(w, (m, v))| {
+                for ((w, &m), &v) in w.iter_mut().zip(m).zip(v) {
+                    let update = (m / self.bc1) / ((v / self.bc2).sqrt() + self.eps);
+                    *w = *w * self.decay - update * self.lr;
+                }
+            });
+        Ok(())
+    }
 }

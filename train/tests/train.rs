@@ -407,3 +407,74 @@ fn steps_with_a_non_finite_loss_are_skipped_and_logged() {
         assert!(v.iter().all(|x| !x.is_nan()), "{}", p.name);
     }
 }
+
+#[test]
+fn bf16_compute_trains_f32_master_weights_like_f32() {
+    use train::Precision;
+    let cfg = tiny(50);
+    let full = Model::new(&cfg, InitScheme::Gpt2, 1, &Device::Cpu).unwrap();
+    let mut low = Model::new(&cfg, InitScheme::Gpt2, 1, &Device::Cpu).unwrap();
+    low.precision = Precision::Bf16;
+    let (x, y) = batch(50, 2, 16, 2);
+    let (lf, ll) = (full.loss(&x, &y).unwrap(), low.loss(&x, &y).unwrap());
+    let (a, b) = (
+        lf.to_scalar::<f32>().unwrap(),
+        ll.to_scalar::<f32>().unwrap(),
+    );
+    assert!((a - b).abs() < 0.02, "f32 loss {a}, bf16 loss {b}");
+    let (gf, gl) = (lf.backward().unwrap(), ll.backward().unwrap());
+    for (pf, pl) in full.params.iter().zip(&low.params) {
+        let g = gl
+            .get(pl.var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {}", pl.name));
+        // the master weights and their gradients are f32
+        assert_eq!(pl.var.dtype(), candle_core::DType::F32, "{}", pl.name);
+        assert_eq!(g.dtype(), candle_core::DType::F32, "{}", pl.name);
+        let (u, v): (Vec<f32>, Vec<f32>) = (
+            g.flatten_all().unwrap().to_vec1().unwrap(),
+            gf.get(pf.var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap(),
+        );
+        assert!(u.iter().all(|x| x.is_finite()), "{}", pl.name);
+        let dot: f32 = u.iter().zip(&v).map(|(a, b)| a * b).sum();
+        let norm = |w: &[f32]| w.iter().map(|a| a * a).sum::<f32>().sqrt();
+        let cosine = dot / (norm(&u) * norm(&v));
+        assert!(cosine > 0.98, "{}: cosine {cosine}", pl.name);
+    }
+
+    // a short run in bf16 follows the f32 run's curve
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = 32;
+    let data = dir.path().join("s");
+    write_shards(&data, &markov_docs(100, vocab, 7), vocab, 1 << 20, 0.1);
+    let mut cfg = run_config(vocab, 60);
+    let f32_run = train::train(
+        &data,
+        &dir.path().join("a"),
+        &cfg,
+        false,
+        &Device::Cpu,
+        |_| {},
+    )
+    .unwrap();
+    cfg.precision = Precision::Bf16;
+    let bf16_run = train::train(
+        &data,
+        &dir.path().join("b"),
+        &cfg,
+        false,
+        &Device::Cpu,
+        |_| {},
+    )
+    .unwrap();
+    let tail = |h: &[train::StepMetrics]| h.iter().rev().take(5).map(|m| m.loss).sum::<f64>() / 5.0;
+    let (a, b) = (tail(&f32_run), tail(&bf16_run));
+    assert!(b < 0.8 * (vocab as f64).ln(), "bf16 loss {b} did not fall");
+    assert!((a - b).abs() < 0.1, "after 60 steps: f32 {a}, bf16 {b}");
+    let saved = std::fs::read_to_string(dir.path().join("b/config.json")).unwrap();
+    assert!(saved.contains("\"precision\": \"bf16\""), "{saved}");
+}
