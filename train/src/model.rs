@@ -295,17 +295,22 @@ impl Model {
     /// Logits (batch, time, vocab), f32, for token ids (batch, time).
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
+        self.logits(ids)?.reshape((b, t, self.cfg.vocab_size))
+    }
+
+    /// Logits (batch x time, vocab), f32. Activations stay (rows, features) matrices so that
+    /// no matrix product needs a reshape: each reshape is one more node whose gradient candle's
+    /// backward pass zero-fills and adds into (on the logits, a batch x vocabulary buffer).
+    fn logits(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
         let cfg = &self.cfg;
         let low = self.precision.dtype();
         // the residual stream is f32 whatever the compute type
-        let mut x = self
-            .p(self.embed)
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, cfg.d_model))?;
+        let mut x = self.p(self.embed).index_select(&ids.flatten_all()?, 0)?;
         let (cos, sin) = (self.cos.narrow(0, 0, t)?, self.sin.narrow(0, 0, t)?);
         for l in &self.layers {
             let h = ops::rms_norm(&x, self.p(l.input_norm), cfg.norm_eps)?.to_dtype(low)?;
-            let a = self.attention(l, &h, &cos, &sin)?;
+            let a = self.attention(l, &h, (b, t), &cos, &sin)?;
             x = (x + a.to_dtype(DType::F32)?)?;
             let h = ops::rms_norm(&x, self.p(l.post_norm), cfg.norm_eps)?.to_dtype(low)?;
             let gate = linear(&h, &self.w(l.gate)?)?;
@@ -317,8 +322,16 @@ impl Model {
         linear(&x, &self.w(self.head)?)?.to_dtype(DType::F32)
     }
 
-    fn attention(&self, l: &Layer, h: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-        let (b, t, d) = h.dims3()?;
+    /// Attention of one block over h (batch x time, d_model).
+    fn attention(
+        &self,
+        l: &Layer,
+        h: &Tensor,
+        (b, t): (usize, usize),
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> Result<Tensor> {
+        let d = self.cfg.d_model;
         let (nh, hd) = (self.cfg.n_head, self.cfg.head_dim());
         let heads = |w: usize| -> Result<Tensor> {
             linear(h, &self.w(w)?)?
@@ -333,15 +346,13 @@ impl Model {
         // the softmax in f32, its probabilities back in the compute type
         let att = ops::causal_softmax(&scores.to_dtype(DType::F32)?, 1.0 / (hd as f64).sqrt())?
             .to_dtype(h.dtype())?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b * t, d))?;
         linear(&y, &self.w(l.o)?)
     }
 
     /// Mean cross-entropy of predicting `targets` (batch, time) from `ids`.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
-        let logits = self.forward(ids)?;
-        let (b, t, v) = logits.dims3()?;
-        ops::cross_entropy(&logits.reshape((b * t, v))?, &targets.flatten_all()?)
+        ops::cross_entropy(&self.logits(ids)?, &targets.flatten_all()?)
     }
 
     /// The weights by name.
@@ -353,19 +364,10 @@ impl Model {
     }
 }
 
-/// `x @ w.T` for x (.., in) and w (out, in), as one 2-D product (a broadcast batched product
+/// `x @ w.T` for x (rows, in) and w (out, in): one 2-D product (a broadcast batched product
 /// would also make the backward pass sum a gradient per batch row).
 fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let (rows, k) = (
-        dims[..dims.len() - 1].iter().product::<usize>(),
-        dims[dims.len() - 1],
-    );
-    let y = x.reshape((rows, k))?.matmul(&w.t()?)?;
-    let mut out = dims;
-    let last = out.len() - 1;
-    out[last] = w.dim(0)?;
-    y.reshape(out)
+    x.matmul(&w.t()?)
 }
 
 /// cos and sin tables (max_seq_len, head_dim / 2) of the rotary embedding.
