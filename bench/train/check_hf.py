@@ -10,7 +10,8 @@ path, prompt, n, theirs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4
 tok = AutoTokenizer.from_pretrained(path)
 model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
 ids = [tok.convert_tokens_to_ids("<|endoftext|>")] + tok.encode(prompt, add_special_tokens=False)
-# greedy decoding by hand (generate() would stop at <|endoftext|>; zhcorpus sample does not)
+# greedy decoding by hand (generate() would stop at <|endoftext|>; the bench runs zhcorpus sample
+# with --ignore-eot, which does not)
 seq = list(ids)
 with torch.no_grad():
     for _ in range(n):

@@ -71,5 +71,5 @@ PY
 # zhcorpus does
 "$venv/bin/pip" install -q transformers
 "$z" -q hf-export --checkpoint "$out/run" --output "$out/hf" > /dev/null
-ours=$("$z" -q sample --checkpoint "$out/run" --prompt "北京的冬天" --tokens 20 --temperature 0)
+ours=$("$z" -q sample --checkpoint "$out/run" --prompt "北京的冬天" --tokens 20 --temperature 0 --ignore-eot)
 "$venv/bin/python" bench/train/check_hf.py "$out/hf" "北京的冬天" 20 "$ours" | tee "$out/hf-check.json"

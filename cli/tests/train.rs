@@ -95,6 +95,7 @@ fn train_resume_and_sample_on_encoded_shards() {
             "10",
             "--temperature",
             "0",
+            "--ignore-eot",
         ],
     ));
     assert!(out.starts_with("中文") && out.chars().count() > 3, "{out}");
@@ -111,9 +112,30 @@ fn train_resume_and_sample_on_encoded_shards() {
             "10",
             "--temperature",
             "0",
+            "--ignore-eot",
         ],
     ));
     assert_eq!(out, again);
+    // by default the continuation ends where the model ends the document
+    let stopped = ok(run(
+        d,
+        &[
+            "sample",
+            "--checkpoint",
+            "run",
+            "--prompt",
+            "中文",
+            "--tokens",
+            "10",
+            "--temperature",
+            "0",
+        ],
+    ));
+    assert_eq!(
+        stopped.trim_end(),
+        out.trim_end().split("<|endoftext|>").next().unwrap(),
+        "{out}"
+    );
 
     // a Hugging Face folder
     let out = ok(run(

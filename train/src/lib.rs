@@ -479,8 +479,8 @@ pub fn load_run(run: &Path, device: &Device) -> Result<Model, TrainError> {
     Ok(model)
 }
 
-/// Continues `prompt` by `n` tokens: temperature sampling from the top `top_k` (greedy at
-/// temperature 0), seeded.
+/// Continues `prompt` by up to `n` tokens: temperature sampling from the top `top_k` (greedy at
+/// temperature 0), seeded; generation ends before the `stop` token if it is drawn.
 pub fn sample(
     model: &Model,
     prompt: &[u32],
@@ -488,6 +488,7 @@ pub fn sample(
     temperature: f64,
     top_k: usize,
     seed: u64,
+    stop: Option<u32>,
 ) -> Result<Vec<u32>, TrainError> {
     let mut rng = model::Rng::new(seed);
     let mut ids = prompt.to_vec();
@@ -521,6 +522,9 @@ pub fn sample(
             }
             pick
         };
+        if stop == Some(next as u32) {
+            break;
+        }
         ids.push(next as u32);
     }
     Ok(ids[prompt.len()..].to_vec())

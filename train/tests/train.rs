@@ -285,11 +285,18 @@ fn a_resumed_run_continues_the_uninterrupted_curve() {
     let l1 = loaded.loss(&x, &y).unwrap().to_scalar::<f32>().unwrap();
     let l2 = again.loss(&x, &y).unwrap().to_scalar::<f32>().unwrap();
     assert!((l1 - l2).abs() < 1e-5);
-    let sampled = train::sample(&loaded, &[1, 2, 3], 5, 0.0, 1, 1).unwrap();
-    assert_eq!(sampled.len(), 5);
+    let sampled = train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 1, None).unwrap();
+    assert_eq!(sampled.len(), 12);
     assert_eq!(
         sampled,
-        train::sample(&loaded, &[1, 2, 3], 5, 0.0, 1, 7).unwrap()
+        train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 7, None).unwrap()
+    );
+    // a stop token ends the continuation where it is first drawn, without it
+    let stop = sampled[6];
+    let first = sampled.iter().position(|&t| t == stop).unwrap();
+    assert_eq!(
+        train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 1, Some(stop)).unwrap(),
+        sampled[..first]
     );
 }
 

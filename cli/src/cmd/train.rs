@@ -318,6 +318,10 @@ pub struct SampleArgs {
 
     #[arg(long, default_value_t = 1)]
     seed: u64,
+
+    /// Keep generating past `<|endoftext|>` (printed as such) instead of stopping there.
+    #[arg(long)]
+    ignore_eot: bool,
 }
 
 pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
@@ -327,16 +331,17 @@ pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
         other => BadInput(other.to_string()).into(),
     })?;
     let tok_path = args.checkpoint.join("tokenizer.json");
-    let (prompt, tok) = if tok_path.exists() {
+    let (prompt, tok, eot) = if tok_path.exists() {
         let tok = tokenizer::hf::load(&tok_path).map_err(|e| BadInput(e.to_string()))?;
-        let mut ids = vec![tok.special(tokenizer::END_OF_TEXT).unwrap_or(0)];
+        let eot = tok.special(tokenizer::END_OF_TEXT).unwrap_or(0);
+        let mut ids = vec![eot];
         ids.extend(tok.encode(&args.prompt));
-        (ids, Some(tok))
+        (ids, Some(tok), eot)
     } else {
         // a byte-level run: the prompt's bytes, after the end-of-text id 256
         let mut ids = vec![256];
         ids.extend(args.prompt.bytes().map(u32::from));
-        (ids, None)
+        (ids, None, 256)
     };
     let out = train::sample(
         &model,
@@ -345,6 +350,7 @@ pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
         args.temperature,
         args.top_k,
         args.seed,
+        (!args.ignore_eot).then_some(eot),
     )?;
     let text = match &tok {
         Some(t) => t.decode(&out)?,
