@@ -239,6 +239,27 @@ fn demo_runs_on_a_fresh_folder_and_again() {
         fs::read(&tok).unwrap(),
         fs::read(dir.path().join("d/tokenizer/tokenizer.json")).unwrap()
     );
+    // a tiny GPT pretrained on the shards: its loss falls from ln(1024), and it samples
+    let line = out
+        .lines()
+        .find(|l| l.contains("parameters; loss"))
+        .unwrap_or_else(|| panic!("no training line in {out}"));
+    let losses: Vec<f64> = line
+        .split("loss ")
+        .nth(1)
+        .unwrap()
+        .split(" (")
+        .next()
+        .unwrap()
+        .split(" -> ")
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!((losses[0] - 1024f64.ln()).abs() < 0.3, "{line}");
+    assert!(losses[1] < losses[0] - 0.5, "{line}");
+    assert!(out.contains("a sample: 北京"), "{out}");
+    assert!(dir.path().join("d/run/loss.png").exists());
+    let metrics = fs::read_to_string(dir.path().join("d/run/metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 200);
     let out = ok(run(dir.path(), &["demo", "--dir", "d"]));
     assert!(
         out.contains("17 documents read, 0 new, 17 already stored"),

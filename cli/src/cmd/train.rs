@@ -269,7 +269,7 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_metrics(path: &std::path::Path) -> Result<Vec<StepMetrics>> {
+pub fn read_metrics(path: &std::path::Path) -> Result<Vec<StepMetrics>> {
     let text = fs_err::read_to_string(path)?;
     Ok(text
         .lines()
