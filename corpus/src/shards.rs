@@ -28,7 +28,8 @@ pub enum ShardError {
     Format { path: PathBuf, what: String },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShardError + '_ {
+/// The error of an I/O operation on a shard file: `.map_err(io(&path))`.
+pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShardError + '_ {
     move |source| ShardError::Io {
         path: path.to_path_buf(),
         source,

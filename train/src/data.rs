@@ -2,7 +2,7 @@
 //! tokens. Windows never cross a shard's end; the k-th batch depends only on the seed and k,
 //! so a resumed run reads exactly what the uninterrupted run would have read.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use corpus::shards::{self, Dtype, Manifest, Split};
 use memmap2::Mmap;
@@ -14,11 +14,6 @@ use crate::model::Rng;
 pub enum DataError {
     #[error(transparent)]
     Shard(#[from] shards::ShardError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -71,16 +66,10 @@ impl Loader {
                     header.dtype
                 )));
             }
-            let file = std::fs::File::open(&path).map_err(|source| DataError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let file = std::fs::File::open(&path).map_err(shards::io(&path))?;
             // a shard is written once, renamed into place, and never modified after
             #[allow(unsafe_code)]
-            let map = unsafe { Mmap::map(&file) }.map_err(|source| DataError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let map = unsafe { Mmap::map(&file) }.map_err(shards::io(&path))?;
             shards.push(Shard {
                 map,
                 dtype: header.dtype,

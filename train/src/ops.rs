@@ -32,7 +32,8 @@ fn fused(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
 }
 
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+/// The f32 elements of a contiguous CPU tensor.
+pub(crate) fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&s.as_slice::<f32>()?[a..b]),
         None => bail!("{op}: the input is not contiguous"),
@@ -388,9 +389,7 @@ impl CustomOp2 for CausalSoftmaxGrad {
         let t = last_dim(l1)?;
         let y = f32s(s1, l1, self.name())?;
         let dy = f32s(s2, l2, self.name())?;
-        if y.len() != dy.len() {
-            bail!("causal-softmax-grad: shapes differ");
-        }
+        same_len(y, dy, self.name())?;
         let mut out = vec![0f32; y.len()];
         out.par_chunks_mut(t)
             .zip(y.par_chunks(t).zip(dy.par_chunks(t)))
@@ -513,9 +512,7 @@ impl CustomOp3 for RmsNormGradX {
         let w = f32s(s2, l2, self.name())?;
         let dy = f32s(s3, l3, self.name())?;
         check_weight(w, d)?;
-        if dy.len() != x.len() {
-            bail!("rms-norm-grad-x: shapes differ");
-        }
+        same_len(x, dy, self.name())?;
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(d)
             .zip(x.par_chunks(d).zip(dy.par_chunks(d)))
@@ -547,9 +544,7 @@ impl CustomOp2 for RmsNormGradW {
         let d = last_dim(l1)?;
         let x = f32s(s1, l1, self.name())?;
         let dy = f32s(s2, l2, self.name())?;
-        if dy.len() != x.len() {
-            bail!("rms-norm-grad-w: shapes differ");
-        }
+        same_len(x, dy, self.name())?;
         let partials: Vec<Vec<f32>> = x
             .par_chunks(d * SUM_ROWS)
             .zip(dy.par_chunks(d * SUM_ROWS))

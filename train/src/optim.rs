@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Param;
+use crate::ops::f32s;
 
 /// Optimiser settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,13 +166,6 @@ struct Update {
 /// Elements handed to one rayon task at least.
 const CHUNK: usize = 1 << 14;
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<f32>()?[a..b]),
-        None => bail!("adamw: a non-contiguous tensor"),
-    }
-}
-
 fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Result<&'a mut [f32]> {
     let (a, b) = match l.contiguous_offsets() {
         Some(r) => r,
@@ -196,7 +190,7 @@ impl InplaceOp2 for Moment {
         l2: &Layout,
     ) -> Result<()> {
         let m = slice_mut(s1, l1)?;
-        let g = slice(s2, l2)?;
+        let g = f32s(s2, l2, self.name())?;
         if m.len() != g.len() {
             bail!("adamw: a gradient of {} for {} weights", g.len(), m.len());
         }
@@ -229,7 +223,7 @@ impl InplaceOp3 for Update {
         l3: &Layout,
     ) -> Result<()> {
         let w = slice_mut(s1, l1)?;
-        let (m, v) = (slice(s2, l2)?, slice(s3, l3)?);
+        let (m, v) = (f32s(s2, l2, self.name())?, f32s(s3, l3, self.name())?);
         if m.len() != w.len() || v.len() != w.len() {
             bail!("adamw: moments do not match {} weights", w.len());
         }

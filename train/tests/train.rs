@@ -154,6 +154,16 @@ fn gradients_agree_with_finite_differences() {
     assert_eq!(checked, model.params.len());
 }
 
+/// A run on the CPU, without progress reports.
+fn fit(
+    data: &Path,
+    out: &Path,
+    cfg: &RunConfig,
+    resume: bool,
+) -> Result<Vec<train::StepMetrics>, train::TrainError> {
+    train::train(data, out, cfg, resume, &Device::Cpu, |_| {})
+}
+
 fn run_config(vocab: usize, steps: u64) -> RunConfig {
     let mut cfg = RunConfig::preset("tiny", vocab).unwrap();
     cfg.model = tiny(vocab);
@@ -181,15 +191,7 @@ fn the_loss_falls_well_below_chance() {
         0.1,
     );
     let cfg = run_config(vocab, 150);
-    let history = train::train(
-        &dir.path().join("s"),
-        &dir.path().join("run"),
-        &cfg,
-        false,
-        &Device::Cpu,
-        |_| {},
-    )
-    .unwrap();
+    let history = fit(&dir.path().join("s"), &dir.path().join("run"), &cfg, false).unwrap();
     let chance = (vocab as f64).ln();
     let first = history[0].loss;
     let last = history.iter().rev().take(10).map(|m| m.loss).sum::<f64>() / 10.0;
@@ -217,53 +219,22 @@ fn a_resumed_run_continues_the_uninterrupted_curve() {
     let data = dir.path().join("s");
     write_shards(&data, &markov_docs(100, vocab, 6), vocab, 1 << 20, 0.1);
     let cfg = run_config(vocab, 30);
-    let whole = train::train(
-        &data,
-        &dir.path().join("a"),
-        &cfg,
-        false,
-        &Device::Cpu,
-        |_| {},
-    )
-    .unwrap();
+    let whole = fit(&data, &dir.path().join("a"), &cfg, false).unwrap();
     // stopped after 12 steps (by a token budget, so the schedule is the same), then resumed
     let first = RunConfig {
         max_tokens: 12 * cfg.tokens_per_step(),
         ..cfg.clone()
     };
-    let part = train::train(
-        &data,
-        &dir.path().join("b"),
-        &first,
-        false,
-        &Device::Cpu,
-        |_| {},
-    )
-    .unwrap();
+    let part = fit(&data, &dir.path().join("b"), &first, false).unwrap();
     assert_eq!(part.len(), 12);
     // other settings are refused; the stopping rule may change
     let other = RunConfig {
         seed: 2,
         ..cfg.clone()
     };
-    let err = train::train(
-        &data,
-        &dir.path().join("b"),
-        &other,
-        true,
-        &Device::Cpu,
-        |_| {},
-    );
+    let err = fit(&data, &dir.path().join("b"), &other, true);
     assert!(err.is_err_and(|e| e.to_string().contains("other settings")));
-    let rest = train::train(
-        &data,
-        &dir.path().join("b"),
-        &cfg,
-        true,
-        &Device::Cpu,
-        |_| {},
-    )
-    .unwrap();
+    let rest = fit(&data, &dir.path().join("b"), &cfg, true).unwrap();
     assert_eq!(rest.first().map(|m| m.step), Some(13));
     let resumed: Vec<f64> = part.iter().chain(&rest).map(|m| m.loss).collect();
     let uninterrupted: Vec<f64> = whole.iter().map(|m| m.loss).collect();
@@ -341,17 +312,10 @@ fn bad_shards_are_refused_with_their_name() {
     let data = dir.path().join("s");
     write_shards(&data, &markov_docs(20, vocab, 7), vocab, 1 << 20, 0.0);
     let run = |cfg: &RunConfig| {
-        train::train(
-            &data,
-            &dir.path().join("r"),
-            cfg,
-            false,
-            &Device::Cpu,
-            |_| {},
-        )
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default()
+        fit(&data, &dir.path().join("r"), cfg, false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     };
     // a model for another vocabulary
     let mut other = run_config(vocab, 2);
@@ -394,15 +358,7 @@ fn steps_with_a_non_finite_loss_are_skipped_and_logged() {
     cfg.optim.min_lr = 1e9;
     cfg.optim.warmup_steps = 0;
     cfg.optim.grad_clip = 0.0;
-    let history = train::train(
-        &data,
-        &dir.path().join("r"),
-        &cfg,
-        false,
-        &Device::Cpu,
-        |_| {},
-    )
-    .unwrap();
+    let history = fit(&data, &dir.path().join("r"), &cfg, false).unwrap();
     assert_eq!(history.len(), 12);
     assert!(history.iter().any(|m| m.skipped), "{history:?}");
     let metrics = std::fs::read_to_string(dir.path().join("r/metrics.jsonl")).unwrap();
@@ -459,25 +415,9 @@ fn bf16_compute_trains_f32_master_weights_like_f32() {
     let data = dir.path().join("s");
     write_shards(&data, &markov_docs(100, vocab, 7), vocab, 1 << 20, 0.1);
     let mut cfg = run_config(vocab, 60);
-    let f32_run = train::train(
-        &data,
-        &dir.path().join("a"),
-        &cfg,
-        false,
-        &Device::Cpu,
-        |_| {},
-    )
-    .unwrap();
+    let f32_run = fit(&data, &dir.path().join("a"), &cfg, false).unwrap();
     cfg.precision = Precision::Bf16;
-    let bf16_run = train::train(
-        &data,
-        &dir.path().join("b"),
-        &cfg,
-        false,
-        &Device::Cpu,
-        |_| {},
-    )
-    .unwrap();
+    let bf16_run = fit(&data, &dir.path().join("b"), &cfg, false).unwrap();
     let tail = |h: &[train::StepMetrics]| h.iter().rev().take(5).map(|m| m.loss).sum::<f64>() / 5.0;
     let (a, b) = (tail(&f32_run), tail(&bf16_run));
     assert!(b < 0.8 * (vocab as f64).ln(), "bf16 loss {b} did not fall");

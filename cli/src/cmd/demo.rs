@@ -114,7 +114,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
         shard_dir.display()
     );
     let json = fs_err::read(&tok_path)?;
-    let encoder = tokenizer::Encoder::Bpe(tok);
+    let encoder = tokenizer::Encoder::Bpe(tok.clone());
     // a tenth held out: the demo's documents are few
     let mut sharder =
         crate::cmd::tokenizer::Sharder::create(&encoder, &shard_dir, 0.1, 100_000_000)?;
@@ -134,7 +134,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
         "step 8/8  pretrain the tiny GPT on the shards ({DEMO_STEPS} steps on the CPU) into {}",
         run_dir.display()
     );
-    pretrain(global, &shard_dir, &run_dir, manifest.vocab_size, &tok_path)?;
+    pretrain(global, &shard_dir, &run_dir, manifest.vocab_size, &tok)?;
 
     println!();
     print!(
@@ -154,7 +154,7 @@ fn pretrain(
     shards: &std::path::Path,
     run_dir: &std::path::Path,
     vocab: usize,
-    tok_path: &std::path::Path,
+    tok: &tokenizer::Tokenizer,
 ) -> Result<()> {
     if run_dir.exists() {
         // a rerun of the demo trains afresh
@@ -197,7 +197,6 @@ fn pretrain(
         tps
     );
     let model = train::load_run(run_dir, &candle_core::Device::Cpu)?;
-    let tok = tokenizer::hf::load(tok_path)?;
     let eot = tok
         .special(tokenizer::END_OF_TEXT)
         .context("the demo tokenizer has <|endoftext|>")?;
