@@ -23,14 +23,46 @@ pub mod quality;
 pub mod rules;
 mod run;
 
+use std::path::PathBuf;
+
 use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 
 pub use lines::{LineCounts, LinesDropped};
 pub use pii::PiiCounts;
-pub use quality::{QualityModel, TrainConfig};
+pub use quality::{QualityModel, TrainConfig, TrainReport};
 pub use rules::{Measure, Thresholds};
-pub use run::{Report, run_files, run_store};
+pub use run::{Explanation, Report, explain, run_files, run_store};
+
+/// What can stop the clean stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting that cannot work: the key and the range it takes.
+    #[error("invalid clean setting {0}")]
+    Config(String),
+    /// A file the settings name (word list, model, training text) is missing or malformed.
+    #[error("{}: {message}", path.display())]
+    BadFile { path: PathBuf, message: String },
+    /// `--explain` named a document the store does not hold.
+    #[error("no document {id:?} in {}", db.display())]
+    NoDocument { id: String, db: PathBuf },
+    /// Writing an output failed.
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error(transparent)]
+    Corpus(#[from] corpus::Error),
+}
+
+impl Error {
+    /// True when the error is the user's input rather than a failure of the machine.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Config(_) | Error::BadFile { .. } | Error::NoDocument { .. } => true,
+            Error::Corpus(e) => e.is_bad_input(),
+            Error::Io { .. } => false,
+        }
+    }
+}
 
 /// Words that mark advertising, gambling and adult spam (matched anywhere, counted per line).
 pub const DEFAULT_BAD_WORDS: &[&str] = &[
@@ -102,6 +134,82 @@ pub struct Config {
     pub quality_threshold: f64,
     /// Keep by GPT-3's Pareto sampling with this α instead of the threshold (GPT-3 used 9).
     pub quality_pareto_alpha: Option<f64>,
+    /// Extra words for the word list, besides `words_file` and the built-in list.
+    pub words: Vec<String>,
+    /// A word list file (one word per line, `#` comments) added to the word list.
+    pub words_file: Option<PathBuf>,
+    /// A model from `zhcorpus quality train`: its score is stored and judged.
+    pub quality_model: Option<PathBuf>,
+}
+
+impl Config {
+    /// Refuses settings that cannot work, naming the key and the range it takes.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |key: &str, why: &str| Err(Error::Config(format!("{key}: {why}")));
+        let r = &self.rules;
+        let share = |v: f64| (0.0..=1.0).contains(&v);
+        if r.min_chars > r.max_chars {
+            return bad("rules.min_chars", "must not be above rules.max_chars");
+        }
+        for (key, v) in [
+            ("rules.min_han_ratio", r.min_han_ratio),
+            ("rules.max_kana_hangul_ratio", r.max_kana_hangul_ratio),
+            ("rules.max_short_line_ratio", r.max_short_line_ratio),
+            ("rules.max_dup_line_ratio", r.max_dup_line_ratio),
+            ("rules.max_dup_line_char_ratio", r.max_dup_line_char_ratio),
+            ("rules.max_dup_ngram_char_ratio", r.max_dup_ngram_char_ratio),
+            ("rules.min_terminal_punct_ratio", r.min_terminal_punct_ratio),
+            ("rules.max_digit_ratio", r.max_digit_ratio),
+            ("quality_threshold", self.quality_threshold),
+        ] {
+            if !share(v) {
+                return bad(key, "must be a share from 0 to 1");
+            }
+        }
+        for (key, v) in [
+            ("rules.min_avg_line_chars", r.min_avg_line_chars),
+            ("rules.max_symbol_ratio", r.max_symbol_ratio),
+            ("rules.max_bad_words_per_line", r.max_bad_words_per_line),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(key, "must be a finite number, 0 or more");
+            }
+        }
+        if r.dup_ngram == 0 {
+            return bad("rules.dup_ngram", "must be at least 1");
+        }
+        if self.recurring_min_docs < 2 {
+            return bad("recurring_min_docs", "must be at least 2");
+        }
+        if self.line_memory_entries == 0 {
+            return bad("line_memory_entries", "must be at least 1");
+        }
+        if self
+            .quality_pareto_alpha
+            .is_some_and(|a| !(a > 0.0 && a.is_finite()))
+        {
+            return bad("quality_pareto_alpha", "must be a finite number above 0");
+        }
+        Ok(())
+    }
+
+    /// The extra words: `words` and the lines of `words_file`.
+    pub fn word_list(&self) -> Result<Vec<String>, Error> {
+        let mut words = self.words.clone();
+        if let Some(path) = &self.words_file {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::BadFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            words.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        Ok(words)
+    }
 }
 
 impl Default for Config {
@@ -117,6 +225,9 @@ impl Default for Config {
             default_bad_words: true,
             quality_threshold: 0.5,
             quality_pareto_alpha: None,
+            words: Vec::new(),
+            words_file: None,
+            quality_model: None,
         }
     }
 }
@@ -186,6 +297,20 @@ impl Cleaner {
             phrases,
             model,
         })
+    }
+
+    /// Builds the cleaner a configuration describes: validated, its word file and model read.
+    pub fn from_config(config: Config) -> Result<Cleaner, Error> {
+        config.validate()?;
+        let words = config.word_list()?;
+        let model = match &config.quality_model {
+            Some(path) => Some(QualityModel::load(path).map_err(|message| Error::BadFile {
+                path: path.clone(),
+                message,
+            })?),
+            None => None,
+        };
+        Cleaner::new(config, &words, model).map_err(Error::Config)
     }
 
     pub fn config(&self) -> &Config {

@@ -23,15 +23,125 @@ pub struct QualityModel {
     weights: Vec<f32>,
 }
 
-/// Training settings.
-#[derive(Debug, Clone)]
+/// Training settings (`zhcorpus quality train --config`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Feature buckets as a power of two (18: 262,144 buckets, a 1 MiB model).
     pub bits: u32,
+    /// Longest character n-gram hashed.
     pub max_n: u32,
+    /// Passes over the training set.
     pub epochs: u32,
     pub learning_rate: f32,
     pub l2: f32,
+    /// Shuffling and hold-out seed.
     pub seed: u64,
+    /// Share of each class held out to measure accuracy and AUC.
+    pub holdout: f64,
+}
+
+impl TrainConfig {
+    /// Refuses settings that cannot work, naming the key and the range it takes.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |key: &str, why: &str| Err(crate::Error::Config(format!("{key}: {why}")));
+        if !(10..=24).contains(&self.bits) {
+            return bad("bits", "goes from 10 to 24");
+        }
+        if !(1..=5).contains(&self.max_n) {
+            return bad("max_n", "goes from 1 to 5");
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", "must be a finite number above 0");
+        }
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
+            return bad("l2", "must be a finite number, 0 or more");
+        }
+        if !(0.0..0.9).contains(&self.holdout) {
+            return bad("holdout", "must be a share from 0 to below 0.9");
+        }
+        Ok(())
+    }
+}
+
+/// What training the classifier measured.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TrainReport {
+    pub positive: usize,
+    pub negative: usize,
+    pub held_out: usize,
+    /// On the held-out documents (absent when none were held out).
+    pub accuracy: Option<f64>,
+    pub auc: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Trains the classifier on reference text (`positive`) against raw text (`negative`), both
+/// JSONL(.zst) files, holding out a share of each class to measure it; writes the model to
+/// `output`.
+pub fn train_files(
+    positive: &[std::path::PathBuf],
+    negative: &[std::path::PathBuf],
+    output: &Path,
+    config: &TrainConfig,
+) -> Result<TrainReport, crate::Error> {
+    config.validate()?;
+    let read = |paths: &[std::path::PathBuf]| -> corpus::Result<Vec<String>> {
+        corpus::read_all(paths)
+            .map(|d| d.map(|d| crate::normalize::normalize(&d.text)))
+            .collect()
+    };
+    let positive = read(positive)?;
+    let negative = read(negative)?;
+    if positive.is_empty() || negative.is_empty() {
+        return Err(crate::Error::Config(
+            "both the positive and the negative files need documents".into(),
+        ));
+    }
+    let mut rng = fastrand::Rng::with_seed(config.seed);
+    let mut train = Vec::new();
+    let mut held = Vec::new();
+    for (texts, label) in [(&positive, true), (&negative, false)] {
+        let mut idx: Vec<usize> = (0..texts.len()).collect();
+        rng.shuffle(&mut idx);
+        let n_held = (texts.len() as f64 * config.holdout).round() as usize;
+        for (k, &i) in idx.iter().enumerate() {
+            let f = features(&texts[i], config.bits, config.max_n);
+            if k < n_held {
+                held.push((f, label));
+            } else {
+                train.push((f, label));
+            }
+        }
+    }
+    let start = std::time::Instant::now();
+    let model = QualityModel::train(&train, config);
+    let seconds = start.elapsed().as_secs_f64();
+    model.save(output).map_err(|err| crate::Error::Io {
+        path: output.to_path_buf(),
+        err,
+    })?;
+    let mut report = TrainReport {
+        positive: train.iter().filter(|(_, y)| *y).count(),
+        negative: train.iter().filter(|(_, y)| !*y).count(),
+        held_out: held.len(),
+        seconds,
+        ..TrainReport::default()
+    };
+    if !held.is_empty() {
+        let scored: Vec<(f64, bool)> = held
+            .iter()
+            .map(|(f, y)| (model.score_features(f), *y))
+            .collect();
+        report.accuracy = Some(
+            scored.iter().filter(|(s, y)| (*s >= 0.5) == *y).count() as f64 / scored.len() as f64,
+        );
+        report.auc = Some(auc(&scored));
+    }
+    Ok(report)
 }
 
 impl Default for TrainConfig {
@@ -43,6 +153,7 @@ impl Default for TrainConfig {
             learning_rate: 0.5,
             l2: 1e-6,
             seed: 1,
+            holdout: 0.1,
         }
     }
 }

@@ -230,3 +230,43 @@ pub fn run_files(
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }
+
+/// Every rule's measurement on one stored document, with its cleaned text and the verdict the
+/// store holds for it (what `zhcorpus clean --explain` prints).
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub id: String,
+    pub host: String,
+    pub verdict: Verdict,
+    /// The stored verdict: kept, and the rule that removed it; `None` when not judged yet.
+    pub stored: Option<(bool, Option<String>)>,
+}
+
+/// Judges one stored document as a clean run would (the recurring-line counts taken over its
+/// host's documents), without recording anything.
+pub fn explain(store: &Store, cleaner: &Cleaner, id: &str) -> Result<Explanation, crate::Error> {
+    let Some(doc) = store.document(id)? else {
+        return Err(crate::Error::NoDocument {
+            id: id.to_string(),
+            db: store.path().to_path_buf(),
+        });
+    };
+    let host = host_of(&doc.doc);
+    let mut counts = LineCounts::default();
+    if cleaner.needs_line_counts() {
+        for d in store.documents(Selection::All) {
+            let d = d?;
+            if host_of(&d.doc) == host {
+                counts.add(&host, &cleaner.line_text(&d.doc.text));
+            }
+        }
+    }
+    let verdict = cleaner.clean_keyed(&doc.doc.text, &host, Some(&counts), id);
+    let stored = store.clean_verdict(doc.seq)?.map(|v| (v.keep, v.rule));
+    Ok(Explanation {
+        id: id.to_string(),
+        host,
+        verdict,
+        stored,
+    })
+}

@@ -1,9 +1,13 @@
-//! The `zhcorpus` command: argument parsing, logging and progress. Glue only: the work is done
-//! by the library crates.
+//! The `zhcorpus` command: argument parsing, settings, logging, progress and exit codes. The
+//! work is done by the library crates: each command parses its flags, resolves its settings
+//! (defaults, then `--config FILE`, then flags), calls one library function and prints its
+//! report.
 
 mod cmd;
+mod error;
 mod plot;
 mod progress;
+mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,12 +28,7 @@ struct Cli {
 /// Options every command takes.
 #[derive(Args)]
 pub struct Global {
-    /// The corpus database (one SQLite file). Commands that write create it; commands that only
-    /// read require it to exist.
-    #[arg(long, global = true, value_name = "PATH", default_value = "corpus.db")]
-    pub db: PathBuf,
-
-    /// No progress bars (they are also off when stderr is not a terminal).
+    /// No progress bars or progress lines (they are also off when stderr is not a terminal).
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
@@ -38,8 +37,20 @@ pub struct Global {
     pub verbose: u8,
 }
 
+/// The corpus database, for the commands that read or write one.
+#[derive(Args, Clone)]
+pub struct Db {
+    /// The corpus database (one SQLite file). Commands that write create it; commands that only
+    /// read require it to exist.
+    #[arg(long, value_name = "PATH", default_value = "corpus.db")]
+    pub db: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run every stage from one config file: import, crawl, clean, dedup, tokenizer, encode,
+    /// train; complete stages are skipped, so the same command resumes after any interruption.
+    Pipeline(cmd::pipeline::PipelineArgs),
     /// Fetch the seeds' sites politely into the database, resumable; main text extracted.
     Crawl(Box<cmd::crawl::CrawlArgs>),
     /// Judge every document: normalisation, Chinese quality rules, PII masking, classifier.
@@ -47,7 +58,7 @@ enum Command {
     /// Run the pipeline on built-in sample data and show what it made.
     Demo(cmd::demo::DemoArgs),
     /// Remove exact and near-duplicate documents (MinHash LSH), over the database or files.
-    Dedup(cmd::dedup::DedupArgs),
+    Dedup(Box<cmd::dedup::DedupArgs>),
     /// Store JSONL(.zst) documents in the database.
     Import(cmd::import::ImportArgs),
     /// Write documents from the database as JSONL(.zst).
@@ -71,41 +82,31 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
+    let g = &cli.global;
     let result = match cli.command {
-        Command::Crawl(args) => cmd::crawl::run(&cli.global, *args),
-        Command::Clean(args) => cmd::clean::run(&cli.global, *args),
-        Command::Quality(args) => cmd::clean::run_quality(&cli.global, args),
-        Command::Demo(args) => cmd::demo::run(&cli.global, args),
-        Command::Dedup(args) => cmd::dedup::run(&cli.global, args),
-        Command::Import(args) => cmd::import::run(&cli.global, args),
-        Command::Export(args) => cmd::export::run(&cli.global, args),
-        Command::Extract(args) => cmd::extract::run(&cli.global, args),
-        Command::Stats(args) => cmd::stats::run(&cli.global, args),
-        Command::Tokenizer(args) => cmd::tokenizer::run(&cli.global, args),
-        Command::Train(args) => cmd::train::run(&cli.global, *args),
-        Command::Sample(args) => cmd::train::run_sample(&cli.global, args),
-        Command::HfExport(args) => cmd::train::run_export(&cli.global, args),
+        Command::Pipeline(args) => cmd::pipeline::run(g, args),
+        Command::Crawl(args) => cmd::crawl::run(g, *args),
+        Command::Clean(args) => cmd::clean::run(g, *args),
+        Command::Quality(args) => cmd::clean::run_quality(g, args),
+        Command::Demo(args) => cmd::demo::run(g, args),
+        Command::Dedup(args) => cmd::dedup::run(g, *args),
+        Command::Import(args) => cmd::import::run(g, args),
+        Command::Export(args) => cmd::export::run(g, args),
+        Command::Extract(args) => cmd::extract::run(g, args),
+        Command::Stats(args) => cmd::stats::run(g, args),
+        Command::Tokenizer(args) => cmd::tokenizer::run(g, args),
+        Command::Train(args) => cmd::train::run(g, *args),
+        Command::Sample(args) => cmd::train::run_sample(g, args),
+        Command::HfExport(args) => cmd::train::run_export(g, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            let bad_input = err.chain().any(|e| {
-                e.downcast_ref::<corpus::Error>()
-                    .is_some_and(|e| e.is_bad_input())
-                    || e.is::<cmd::extract::BadInput>()
-                    || e.downcast_ref::<crawler::Error>()
-                        .is_some_and(|e| matches!(e, crawler::Error::BadSeed(_)))
-            });
-            ExitCode::from(if bad_input { 2 } else { 1 })
-        }
+        Err(err) => error::report(&err),
     }
 }
 
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // html5ever warns about every page that is not valid HTML: not the user's concern
     let level = match verbose {
@@ -118,6 +119,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

@@ -208,7 +208,7 @@ fn stats_counts_sources_and_runs() {
 #[test]
 fn demo_runs_on_a_fresh_folder_and_again() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ok(run(dir.path(), &["demo", "--dir", "d"]));
+    let out = ok(run(dir.path(), &["demo", "--output", "d"]));
     assert!(out.contains("17 documents read, 17 new"), "{out}");
     // the farm: 4 sites of 12 articles, a home page and 2 list pages each; robots.txt
     // disallows two linked URLs per site
@@ -242,13 +242,13 @@ fn demo_runs_on_a_fresh_folder_and_again() {
     // a tiny GPT pretrained on the shards: its loss falls from ln(1024), and it samples
     let line = out
         .lines()
-        .find(|l| l.contains("parameters; loss"))
+        .find(|l| l.contains("200 steps, loss"))
         .unwrap_or_else(|| panic!("no training line in {out}"));
     let losses: Vec<f64> = line
         .split("loss ")
         .nth(1)
         .unwrap()
-        .split(" (")
+        .split(',')
         .next()
         .unwrap()
         .split(" -> ")
@@ -260,16 +260,15 @@ fn demo_runs_on_a_fresh_folder_and_again() {
     assert!(dir.path().join("d/run/loss.png").exists());
     let metrics = fs::read_to_string(dir.path().join("d/run/metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 200);
-    let out = ok(run(dir.path(), &["demo", "--dir", "d"]));
-    assert!(
-        out.contains("17 documents read, 0 new, 17 already stored"),
-        "{out}"
-    );
-    assert!(
-        out.contains("crawled by an earlier run of the demo"),
-        "{out}"
-    );
+    let model = fs::read(dir.path().join("d/run/checkpoint/model.safetensors")).unwrap();
+    // the same command again: every stage is complete, nothing is redone
+    let out = ok(run(dir.path(), &["demo", "--output", "d"]));
+    assert_eq!(out.matches("skipped: complete").count(), 7, "{out}");
     assert!(out.contains("documents   65 (52 kept)"), "{out}");
+    assert_eq!(
+        fs::read(dir.path().join("d/run/checkpoint/model.safetensors")).unwrap(),
+        model
+    );
     let kept = fs::read_to_string(dir.path().join("d/kept.jsonl")).unwrap();
     assert_eq!(kept.lines().count(), 52);
     assert!(!kept.contains("\"news-0004\""));
@@ -282,15 +281,12 @@ fn every_command_explains_its_flags() {
         "import",
         "export",
         "stats",
-        "demo",
         "extract",
         "dedup",
         "crawl",
         "clean",
         "tokenizer train",
         "tokenizer encode",
-        "train",
-        "sample",
     ] {
         let mut args: Vec<&str> = cmd.split(' ').collect();
         args.push("--help");
@@ -303,4 +299,19 @@ fn every_command_explains_its_flags() {
     }
     let help = ok(run(dir.path(), &["import", "--help"]));
     assert!(help.contains("[default: 1000]"), "{help}");
+    // --db only where a database is used
+    for cmd in [
+        "demo",
+        "train",
+        "sample",
+        "hf-export",
+        "quality train",
+        "pipeline",
+    ] {
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let help = ok(run(dir.path(), &args));
+        assert!(!help.contains("--db"), "{cmd}: {help}");
+        assert!(help.contains("--quiet"), "{cmd}: {help}");
+    }
 }

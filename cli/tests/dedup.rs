@@ -100,7 +100,7 @@ fn bad_input_exits_2() {
                 "--threshold",
                 "1.5",
             ],
-            "error: invalid dedup configuration: threshold must be between 0 and 1, not 1.5\n",
+            "error: invalid dedup setting threshold: must be between 0 and 1 (exclusive), not 1.5\n",
         ),
         (
             &["dedup", "-i", "missing.jsonl", "-o", "k.jsonl"],

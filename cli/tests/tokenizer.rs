@@ -192,7 +192,7 @@ fn bad_input_is_named() {
                 "--vocab-size",
                 "100",
             ],
-            "--vocab-size must be at least 256 bytes + 1 special tokens",
+            "vocab_size: must be at least 257",
         ),
         (
             &[
@@ -220,7 +220,7 @@ fn bad_input_is_named() {
                 "--val-fraction",
                 "1.5",
             ],
-            "--val-fraction must be in [0, 1)",
+            "val_fraction: must be in [0, 1)",
         ),
     ];
     for (args, expected) in cases {

@@ -41,6 +41,6 @@ pub use pages::{
 pub use progress::{NoProgress, Progress};
 pub use stats::{Count, RunSummary, SourceStats, Stats, VerdictStats};
 pub use store::{
-    CleanVerdict, DedupKind, DedupVerdict, DocumentIter, RunId, RunStatus, Selection, Store,
-    StoredDocument,
+    CleanVerdict, DedupKind, DedupVerdict, DocumentIter, LastRun, RunId, RunStatus, Selection,
+    Store, StoredDocument,
 };

@@ -1,4 +1,6 @@
-//! How a long-running library function reports progress without printing anything itself.
+//! How a long-running library function reports progress without printing anything itself:
+//! every stage (crawl, extract, clean, dedup, tokenizer, encode, train) reports through
+//! [`Progress`].
 
 /// Receives progress from a stage. The CLI draws it as a bar; tests and library users pass
 /// [`NoProgress`].
@@ -9,6 +11,9 @@ pub trait Progress: Sync {
     fn update(&self, position: u64, items: u64);
     /// The phase ended.
     fn finish(&self);
+    /// A line about the state of the phase (a crawl's queue and errors, a training step's
+    /// loss), shown beside the position; stages call it at most a few times a second.
+    fn message(&self, _message: &str) {}
 }
 
 /// Progress that goes nowhere.

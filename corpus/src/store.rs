@@ -40,6 +40,21 @@ pub enum RunStatus {
     Failed,
 }
 
+/// The latest run of a stage, as [`Store::last_run`] finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRun {
+    pub id: i64,
+    pub status: String,
+    pub config: Value,
+}
+
+impl LastRun {
+    /// The run finished its work.
+    pub fn is_done(&self) -> bool {
+        self.status == "done"
+    }
+}
+
 /// Which documents to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {
@@ -212,6 +227,27 @@ impl Store {
             params![stage, config],
         ))?;
         Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// The latest run of `stage`: its id, status (`running`, `done`, `failed`) and the
+    /// configuration it recorded.
+    pub fn last_run(&self, stage: &str) -> Result<Option<LastRun>> {
+        self.sql(
+            self.conn
+                .query_row(
+                    "SELECT id, status, config FROM runs WHERE stage = ?1 ORDER BY id DESC LIMIT 1",
+                    params![stage],
+                    |r| {
+                        let config: String = r.get(2)?;
+                        Ok(LastRun {
+                            id: r.get(0)?,
+                            status: r.get(1)?,
+                            config: serde_json::from_str(&config).unwrap_or(Value::Null),
+                        })
+                    },
+                )
+                .optional(),
+        )
     }
 
     /// Records the end of a stage run with its counts.

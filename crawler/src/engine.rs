@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use corpus::{
-    CrawlBatch, FinalState, Finished, HostRobots, NewPage, NewUrl, QueuedUrl, RunId, Store, UrlKind,
+    CrawlBatch, FinalState, Finished, HostRobots, NewPage, NewUrl, Progress, QueuedUrl, RunId,
+    Store, UrlKind,
 };
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -34,8 +35,10 @@ const MEMORY_QUEUE: usize = 256;
 /// Most robots.txt bytes parsed (RFC 9309 asks for at least 500 KiB).
 const ROBOTS_LIMIT: usize = 512 << 10;
 
-/// Everything a crawl is told.
-#[derive(Debug, Clone)]
+/// Everything a crawl is told; every field has its default in [`Config::default`] and can be
+/// set in a TOML file (durations in seconds, regexes as strings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub seeds: Vec<String>,
     pub fetch: FetchConfig,
@@ -46,8 +49,10 @@ pub struct Config {
     /// Fetches in flight per host.
     pub per_host: usize,
     /// Least time between two request starts on one host.
+    #[serde(with = "crate::serde_util::secs")]
     pub delay: Duration,
     /// The largest Crawl-delay honoured; a larger one is cut to this.
+    #[serde(with = "crate::serde_util::secs")]
     pub max_crawl_delay: Duration,
     /// Link hops from a seed; `None` for no limit.
     pub max_depth: Option<u32>,
@@ -56,7 +61,9 @@ pub struct Config {
     pub max_pages_per_host: Option<u64>,
     /// Domains in scope; empty means the seeds' registrable domains.
     pub domains: Vec<String>,
+    #[serde(with = "crate::serde_util::regexes")]
     pub include: Vec<Regex>,
+    #[serde(with = "crate::serde_util::regexes")]
     pub exclude: Vec<Regex>,
     pub max_url_len: usize,
     pub max_segment_repeats: usize,
@@ -67,6 +74,7 @@ pub struct Config {
     /// Consecutive failures after which a host is parked for the rest of the crawl.
     pub host_error_budget: u32,
     /// How long a stored robots.txt is trusted.
+    #[serde(with = "crate::serde_util::secs")]
     pub robots_ttl: Duration,
     /// Queue the URLs of sitemaps named in robots.txt.
     pub sitemaps: bool,
@@ -98,6 +106,43 @@ impl Default for Config {
             sitemaps: true,
             warc: None,
         }
+    }
+}
+
+impl Config {
+    /// Refuses settings that cannot work, naming the key and the range it takes.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |key: &str, why: &str| Err(Error::Config(format!("{key}: {why}")));
+        for s in &self.seeds {
+            if urls::parse(s).is_none() {
+                return Err(Error::BadSeed(s.clone()));
+            }
+        }
+        if self.concurrency == 0 {
+            return bad("concurrency", "must be at least 1");
+        }
+        if self.per_host == 0 {
+            return bad("per_host", "must be at least 1");
+        }
+        if self.max_attempts == 0 {
+            return bad("max_attempts", "must be at least 1");
+        }
+        if self.host_error_budget == 0 {
+            return bad("host_error_budget", "must be at least 1");
+        }
+        if self.max_segment_repeats == 0 {
+            return bad("max_segment_repeats", "must be at least 1");
+        }
+        if self.max_url_len < 16 {
+            return bad("max_url_len", "must be at least 16 bytes");
+        }
+        if self.robots_token.trim().is_empty() {
+            return bad("robots_token", "must not be empty");
+        }
+        if self.max_pages == Some(0) || self.max_pages_per_host == Some(0) {
+            return bad("max_pages", "must be at least 1 when set");
+        }
+        self.fetch.validate()
     }
 }
 
@@ -136,13 +181,33 @@ impl Report {
     }
 }
 
-/// Receives the live report a few times a second.
-pub trait CrawlProgress {
-    fn update(&self, report: &Report);
-}
+impl Report {
+    /// The live line: pages, rate, queue, errors.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "{} pages ({:.1}/s), {} docs, queue {}, in flight {}, hosts {}",
+            self.pages,
+            self.pages_per_sec(),
+            self.documents,
+            self.queued,
+            self.in_flight,
+            self.hosts_active
+        );
+        if !self.errors.is_empty() {
+            let errors: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            s.push_str(&format!(", errors: {}", errors.join(" ")));
+        }
+        s
+    }
 
-impl CrawlProgress for corpus::NoProgress {
-    fn update(&self, _: &Report) {}
+    fn report_to(&self, progress: &dyn Progress) {
+        progress.update(self.pages, self.documents);
+        progress.message(&self.line());
+    }
 }
 
 enum RobotsState {
@@ -213,9 +278,12 @@ struct Engine<'a> {
 pub async fn crawl(
     store: &mut Store,
     config: Config,
-    progress: &dyn CrawlProgress,
+    progress: &dyn Progress,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Report, Error> {
+    config.validate()?;
+    let mut config = config;
+    config.fetch.keep_raw = config.warc.is_some();
     let config = Arc::new(config);
     let client = Client::new(config.fetch.clone()).map_err(Error::Client)?;
     let seeds = parse_seeds(&config.seeds)?;
@@ -270,7 +338,9 @@ pub async fn crawl(
         report: Report::default(),
         warc,
     };
+    progress.start("crawl", config.max_pages);
     let result = engine.run(&seeds, &mut rx, progress, shutdown).await;
+    progress.finish();
     let report = engine.finish_report();
     let status = if result.is_ok() {
         corpus::RunStatus::Done
@@ -306,7 +376,7 @@ impl Engine<'_> {
         &mut self,
         seeds: &[Url],
         rx: &mut mpsc::UnboundedReceiver<Msg>,
-        progress: &dyn CrawlProgress,
+        progress: &dyn Progress,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
         let start = Instant::now();
@@ -366,7 +436,7 @@ impl Engine<'_> {
                     self.report.elapsed_s = start.elapsed().as_secs_f64();
                     self.report.in_flight = self.in_flight as u64;
                     self.report.hosts_active = self.hosts.iter().filter(|h| h.in_flight > 0 || h.scheduled).count() as u64;
-                    progress.update(&self.report);
+                    self.report.report_to(progress);
                 }
             }
         }
@@ -375,7 +445,7 @@ impl Engine<'_> {
             self.report.stopped = true;
         }
         self.report.elapsed_s = start.elapsed().as_secs_f64();
-        progress.update(&self.report);
+        self.report.report_to(progress);
         Ok(())
     }
 

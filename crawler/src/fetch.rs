@@ -12,14 +12,18 @@ use url::Url;
 
 use crate::urls;
 
-/// Limits and identity of the HTTP client.
-#[derive(Debug, Clone)]
+/// Limits and identity of the HTTP client (durations in seconds in a TOML file).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FetchConfig {
     pub user_agent: String,
+    #[serde(with = "crate::serde_util::secs")]
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes of a response.
+    #[serde(with = "crate::serde_util::secs")]
     pub read_timeout: Duration,
     /// Longest time for a whole request, body included.
+    #[serde(with = "crate::serde_util::secs")]
     pub timeout: Duration,
     /// Most decoded body bytes kept.
     pub max_body: usize,
@@ -27,7 +31,9 @@ pub struct FetchConfig {
     pub max_ratio: usize,
     pub max_redirects: usize,
     pub allow_private: bool,
-    /// Keep the body as transferred (still compressed) for WARC records.
+    /// Keep the body as transferred (still compressed) for WARC records; set by the crawl when
+    /// it writes WARC files.
+    #[serde(skip)]
     pub keep_raw: bool,
 }
 
@@ -44,6 +50,32 @@ impl Default for FetchConfig {
             allow_private: false,
             keep_raw: false,
         }
+    }
+}
+
+impl FetchConfig {
+    /// Refuses limits that cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |key: &str, why: &str| Err(crate::Error::Config(format!("fetch.{key}: {why}")));
+        if self.user_agent.trim().is_empty() {
+            return bad("user_agent", "must not be empty");
+        }
+        for (key, d) in [
+            ("connect_timeout", self.connect_timeout),
+            ("read_timeout", self.read_timeout),
+            ("timeout", self.timeout),
+        ] {
+            if d.is_zero() {
+                return bad(key, "must be more than 0 seconds");
+            }
+        }
+        if self.max_body == 0 {
+            return bad("max_body", "must be at least 1 byte");
+        }
+        if self.max_ratio == 0 {
+            return bad("max_ratio", "must be at least 1");
+        }
+        Ok(())
     }
 }
 

@@ -9,7 +9,9 @@
 
 mod engine;
 pub mod fetch;
+mod reextract;
 pub mod robots;
+mod serde_util;
 pub mod sitemap;
 pub mod urls;
 pub mod warc;
@@ -18,8 +20,9 @@ use std::path::PathBuf;
 
 use corpus::{Document, PageExtraction};
 
-pub use engine::{Config, CrawlProgress, Report, crawl};
+pub use engine::{Config, Report, crawl};
 pub use fetch::{ErrorClass, FetchConfig};
+pub use reextract::{ExtractReport, reextract};
 
 /// The User-Agent sent unless told otherwise: the tool and where to learn about it.
 pub const DEFAULT_USER_AGENT: &str = concat!(
@@ -33,6 +36,9 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
 pub enum Error {
     #[error("seed {0:?} is not an http(s) URL")]
     BadSeed(String),
+    /// A setting that cannot work: the key and the range it takes.
+    #[error("invalid crawl setting {0}")]
+    Config(String),
     #[error("HTTP client: {0}")]
     Client(String),
     #[error("{}: {err}", path.display())]
@@ -41,6 +47,34 @@ pub enum Error {
     Warc(String),
     #[error(transparent)]
     Corpus(#[from] corpus::Error),
+}
+
+/// Runs [`crawl`] on a runtime of its own (two worker threads), for callers that have none:
+/// the crawl is the workspace's only async code.
+pub fn crawl_blocking(
+    store: &mut corpus::Store,
+    config: Config,
+    progress: &dyn corpus::Progress,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<Report, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
+    runtime.block_on(crawl(store, config, progress, shutdown))
+}
+
+impl Error {
+    /// True when the error is the user's input (a seed, a setting, a file or database given),
+    /// as opposed to a failure of the network, the machine or zhcorpus.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::BadSeed(_) | Error::Config(_) => true,
+            Error::Corpus(e) => e.is_bad_input(),
+            Error::Client(_) | Error::Io { .. } | Error::Warc(_) => false,
+        }
+    }
 }
 
 /// The document of an extracted page: stable id from its URL, source its host, the date as

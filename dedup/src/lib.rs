@@ -78,6 +78,12 @@ pub struct Config {
     pub paragraphs: bool,
     /// Seed of the hash functions.
     pub seed: u64,
+    /// Evaluation sets (JSONL(.zst), their `text`): documents sharing an n-gram of
+    /// `decontaminate_ngram` characters with any of them are removed as contaminated.
+    pub decontaminate: Vec<std::path::PathBuf>,
+    /// N-gram length in characters (spaces ignored) for `decontaminate`: 13, GPT-3's length
+    /// in words, a shorter span in Chinese characters and rarely shared by chance.
+    pub decontaminate_ngram: usize,
 }
 
 impl Default for Config {
@@ -98,14 +104,38 @@ impl Default for Config {
             spill_dir: None,
             paragraphs: false,
             seed: 1,
+            decontaminate: Vec::new(),
+            decontaminate_ngram: 13,
         }
     }
 }
 
-/// A configuration that cannot work.
+/// What can stop the dedup stage.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid dedup configuration: {0}")]
-pub struct ConfigError(pub String);
+pub enum Error {
+    /// A setting that cannot work: the key and the range it takes.
+    #[error("invalid dedup setting {0}")]
+    Config(String),
+    #[error(transparent)]
+    Corpus(#[from] corpus::Error),
+}
+
+impl Error {
+    /// True when the error is the user's input rather than a failure of the machine.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Config(_) => true,
+            Error::Corpus(e) => e.is_bad_input(),
+        }
+    }
+}
+
+impl Config {
+    /// Refuses settings that cannot work, naming the key and the range it takes.
+    pub fn validate(&self) -> Result<(), Error> {
+        Dedup::new(self).map(|_| ())
+    }
+}
 
 /// What resolving decided for one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,15 +262,28 @@ pub struct Dedup {
 }
 
 impl Dedup {
-    pub fn new(cfg: &Config) -> Result<Dedup, ConfigError> {
+    /// A deduplicator for the settings, without decontamination (see [`Dedup::from_config`]).
+    pub fn new(cfg: &Config) -> Result<Dedup, Error> {
         if !(cfg.threshold > 0.0 && cfg.threshold < 1.0) {
-            return Err(ConfigError(format!(
-                "threshold must be between 0 and 1, not {}",
+            return Err(Error::Config(format!(
+                "threshold: must be between 0 and 1 (exclusive), not {}",
                 cfg.threshold
             )));
         }
         if cfg.num_perm == 0 || cfg.ngram == 0 {
-            return Err(ConfigError("num_perm and ngram must be positive".into()));
+            return Err(Error::Config(
+                "num_perm and ngram: must be at least 1".into(),
+            ));
+        }
+        if cfg.decontaminate_ngram == 0 {
+            return Err(Error::Config(
+                "decontaminate_ngram: must be at least 1".into(),
+            ));
+        }
+        if !cfg.exact && !cfg.near && cfg.decontaminate.is_empty() && !cfg.paragraphs {
+            return Err(Error::Config(
+                "exact and near: at least one of them must be on".into(),
+            ));
         }
         let params = match (cfg.bands, cfg.rows) {
             (Some(b), Some(r)) if b > 0 && r > 0 && b * r <= cfg.num_perm => {
@@ -248,8 +291,8 @@ impl Dedup {
             }
             (None, None) => Params::optimal(cfg.threshold, cfg.num_perm),
             _ => {
-                return Err(ConfigError(format!(
-                    "bands and rows go together, are positive, and bands x rows is at most \
+                return Err(Error::Config(format!(
+                    "bands and rows: go together, are positive, and bands x rows is at most \
                      num_perm ({})",
                     cfg.num_perm
                 )));
@@ -261,6 +304,25 @@ impl Dedup {
             hasher: MinHasher::new(cfg.num_perm, cfg.seed),
             contamination: None,
         })
+    }
+
+    /// The deduplicator the settings describe, with the evaluation sets of `decontaminate`
+    /// read (errors name the file and line).
+    pub fn from_config(cfg: &Config) -> Result<Dedup, Error> {
+        let dedup = Dedup::new(cfg)?;
+        if cfg.decontaminate.is_empty() {
+            return Ok(dedup);
+        }
+        let mut c = Contamination::new(cfg.decontaminate_ngram);
+        for doc in corpus::read_all(&cfg.decontaminate) {
+            c.add(&doc?.text);
+        }
+        Ok(dedup.with_contamination(c))
+    }
+
+    /// Distinct n-grams of the evaluation sets, when decontaminating.
+    pub fn contamination_ngrams(&self) -> Option<usize> {
+        self.contamination.as_ref().map(|c| c.len())
     }
 
     /// Also removes documents holding an n-gram of these evaluation sets.

@@ -24,7 +24,9 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Bytes, Frame};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tests::Rng;
+pub mod text;
+
+use text::Rng;
 use tokio::net::TcpListener;
 
 /// How to build the farm.
@@ -113,7 +115,7 @@ struct Site {
 
 /// A sentence of `min..=max` common characters, a comma every nine, ending `。` or `！`.
 fn sentence(rng: &mut Rng, min: usize, max: usize) -> String {
-    let han: Vec<char> = tests::HAN.chars().collect();
+    let han: Vec<char> = text::HAN.chars().collect();
     let n = min + rng.below(max - min + 1);
     let mut s = String::new();
     for i in 0..n {

@@ -86,3 +86,72 @@ fn import_verdicts_export_kept() {
         .collect();
     assert_eq!(all, docs);
 }
+
+/// The whole pipeline through the library: every stage runs once, then every stage is found
+/// complete; a later `from` reruns that stage and the ones after it.
+#[test]
+fn the_pipeline_library_call_runs_then_skips_complete_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("docs.jsonl");
+    let mut rng = tests::Rng::new(3);
+    let mut w = JsonlWriter::create(&input).unwrap();
+    for i in 0..200 {
+        let text = tests::generate_text(&mut rng, 180);
+        w.write(&corpus::Document::new(format!("d{i}"), text))
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let mut config = pipeline::Config {
+        inputs: vec![input],
+        ..pipeline::Config::default()
+    };
+    config.tokenizer.vocab_size = 400;
+    config.train.max_steps = 3;
+    config.train.optim.warmup_steps = 1;
+    let out = dir.path().join("out");
+    let outcomes = |span| -> Vec<String> {
+        pipeline::run(&config, &out, span, &NoProgress)
+            .unwrap()
+            .stages
+            .into_iter()
+            .map(|s| format!("{} {}", s.stage.name(), s.outcome))
+            .collect()
+    };
+    let first = outcomes(pipeline::Span::default());
+    assert_eq!(
+        first,
+        [
+            "import ran",
+            "crawl skipped: nothing to do",
+            "clean ran",
+            "dedup ran",
+            "tokenizer ran",
+            "encode ran",
+            "train ran"
+        ]
+    );
+    let second = outcomes(pipeline::Span::default());
+    assert_eq!(
+        second
+            .iter()
+            .filter(|s| s.ends_with("skipped: complete"))
+            .count(),
+        6
+    );
+    let third = outcomes(pipeline::Span {
+        from: Some(pipeline::Stage::Encode),
+        until: None,
+    });
+    assert_eq!(
+        &third[4..],
+        ["tokenizer skipped: complete", "encode ran", "train ran"]
+    );
+    let store = Store::open_existing(out.join("corpus.db")).unwrap();
+    let kept = store.documents(Selection::Kept).count();
+    let manifest = corpus::shards::Manifest::read(&out.join("shards")).unwrap();
+    assert_eq!(
+        manifest.documents.train + manifest.documents.val,
+        kept as u64
+    );
+    assert_eq!(train::checkpoint_step(&out.join("run")), Some(3));
+}

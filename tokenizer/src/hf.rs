@@ -121,8 +121,6 @@ pub fn save_sidecar(path: &Path, json: &[u8], pre: &PreTokenizer) -> std::io::Re
 pub fn save(tok: &Tokenizer, path: &Path) -> std::io::Result<()> {
     let j = to_json(tok);
     let text = serde_json::to_string(&j)?;
-    write_atomic(path, text.as_bytes())?;
-    save_sidecar(path, text.as_bytes(), &tok.pre)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     write_atomic(
         &dir.join("vocab.json"),
@@ -133,7 +131,10 @@ pub fn save(tok: &Tokenizer, path: &Path) -> std::io::Result<()> {
         merges.push_str(m.as_str().unwrap_or_default());
         merges.push('\n');
     }
-    write_atomic(&dir.join("merges.txt"), merges.as_bytes())
+    write_atomic(&dir.join("merges.txt"), merges.as_bytes())?;
+    save_sidecar(path, text.as_bytes(), &tok.pre)?;
+    // last: a tokenizer.json in place means its companions are too
+    write_atomic(path, text.as_bytes())
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

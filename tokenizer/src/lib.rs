@@ -13,10 +13,14 @@
 pub mod bpe;
 pub mod hf;
 pub mod pretok;
+pub mod run;
 pub mod train;
 
 pub use bpe::{Cache, InvalidTokenizer, Tokenizer};
 pub use pretok::{PreTokenizer, Segment};
+pub use run::{
+    EncodeConfig, EncodeReport, Error, Sharder, Source, TrainReport, encode, train_tokenizer,
+};
 pub use train::{END_OF_TEXT, PieceCounts, TrainConfig, train};
 
 /// What turns text into ids for shards: a trained BPE, or raw UTF-8 bytes (ids 0 to 255, the
@@ -42,6 +46,38 @@ impl Encoder {
                 InvalidTokenizer(format!("the tokenizer has no {END_OF_TEXT} token"))
             }),
             Encoder::Bytes => Ok(256),
+        }
+    }
+
+    /// The encoder of a run or shard folder: its `tokenizer.json`, or raw bytes when it has
+    /// none (a byte-level run).
+    pub fn for_folder(dir: &std::path::Path) -> Result<Encoder, InvalidTokenizer> {
+        let path = dir.join("tokenizer.json");
+        if path.exists() {
+            Ok(Encoder::Bpe(hf::load(&path)?))
+        } else {
+            Ok(Encoder::Bytes)
+        }
+    }
+
+    /// A prompt's ids, after the end-of-text id that starts every document.
+    pub fn prompt(&self, text: &str) -> Result<Vec<u32>, InvalidTokenizer> {
+        let mut ids = vec![self.end_of_text()?];
+        match self {
+            Encoder::Bpe(t) => ids.extend(t.encode(text)),
+            Encoder::Bytes => ids.extend(text.bytes().map(u32::from)),
+        }
+        Ok(ids)
+    }
+
+    /// The text of generated ids (ids that are not bytes are left out of a byte-level run's).
+    pub fn decode(&self, ids: &[u32]) -> Result<String, InvalidTokenizer> {
+        match self {
+            Encoder::Bpe(t) => t.decode(ids),
+            Encoder::Bytes => {
+                let bytes: Vec<u8> = ids.iter().filter(|&&i| i < 256).map(|&i| i as u8).collect();
+                Ok(String::from_utf8_lossy(&bytes).into_owned())
+            }
         }
     }
 

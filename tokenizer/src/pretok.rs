@@ -30,6 +30,7 @@ pub enum Segment {
 
 /// The pre-tokenizer's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PreTokenizer {
     pub han_max: usize,
     pub segment: Segment,

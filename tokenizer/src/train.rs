@@ -16,7 +16,8 @@ use crate::pretok::{self, PreTokenizer};
 pub const END_OF_TEXT: &str = "<|endoftext|>";
 
 /// How to train.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// Ids in all: 256 bytes, the merges, and the special tokens.
     pub vocab_size: usize,
@@ -42,9 +43,38 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Refuses settings that cannot work, naming the key and the range it takes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        let least = 256 + 1 + self.specials.len();
+        if self.vocab_size < least || self.vocab_size > u32::MAX as usize {
+            return bad(
+                "vocab_size",
+                &format!(
+                    "must be at least {least} (256 bytes, the special tokens) and fit 32 bits"
+                ),
+            );
+        }
+        if self.min_frequency == 0 {
+            return bad("min_frequency", "must be at least 1");
+        }
+        if self.pre.han_max == 0 {
+            return bad("pre.han_max", "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.char_coverage) {
+            return bad("char_coverage", "must be a share from 0 to 1");
+        }
+        if self.specials.iter().any(String::is_empty) {
+            return bad("specials", "a special token cannot be empty");
+        }
+        Ok(())
+    }
+}
+
 /// A configuration that cannot work.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid tokenizer training configuration: {0}")]
+#[error("invalid tokenizer setting {0}")]
 pub struct ConfigError(pub String);
 
 /// Distinct pieces and how often each occurs.

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
+use corpus::Progress;
 use corpus::shards::{Manifest, Split};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +30,7 @@ pub use optim::OptimConfig;
 
 /// Everything a run needs besides its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     pub model: ModelConfig,
     pub optim: OptimConfig,
@@ -83,8 +84,82 @@ impl RunConfig {
         })
     }
 
+    /// Refuses settings that cannot work, naming the key and the range it takes.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |key: &str, why: &str| Err(TrainError::Invalid(format!("{key}: {why}")));
+        self.model
+            .validate()
+            .map_err(|e| TrainError::Invalid(format!("model: {e}")))?;
+        let o = &self.optim;
+        if !(o.lr > 0.0 && o.lr.is_finite()) {
+            return bad("optim.lr", "must be a finite number above 0");
+        }
+        if !(o.min_lr >= 0.0 && o.min_lr <= o.lr) {
+            return bad("optim.min_lr", "must be from 0 to optim.lr");
+        }
+        for (key, v) in [("optim.beta1", o.beta1), ("optim.beta2", o.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(key, "must be in [0, 1)");
+            }
+        }
+        if !(o.eps > 0.0 && o.eps.is_finite()) {
+            return bad("optim.eps", "must be a finite number above 0");
+        }
+        for (key, v) in [
+            ("optim.weight_decay", o.weight_decay),
+            ("optim.grad_clip", o.grad_clip),
+            ("max_time_s", self.max_time_s),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(key, "must be a finite number, 0 or more");
+            }
+        }
+        if self.seq_len == 0 || self.seq_len > self.model.max_seq_len {
+            return bad(
+                "seq_len",
+                &format!(
+                    "must be from 1 to model.max_seq_len ({})",
+                    self.model.max_seq_len
+                ),
+            );
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        if self.grad_accum == 0 {
+            return bad("grad_accum", "must be at least 1");
+        }
+        if self.max_steps == 0 {
+            return bad("max_steps", "must be at least 1");
+        }
+        if self.eval_every > 0 && self.eval_batches == 0 {
+            return bad("eval_batches", "must be at least 1 when eval_every is set");
+        }
+        Ok(())
+    }
+
+    /// Legal settings that are surely not what was meant, one sentence each.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.optim.warmup_steps >= self.max_steps {
+            out.push(format!(
+                "optim.warmup_steps ({}) is not below max_steps ({}): the learning rate never \
+                 reaches its peak {}",
+                self.optim.warmup_steps, self.max_steps, self.optim.lr
+            ));
+        }
+        out
+    }
+
     pub fn tokens_per_step(&self) -> u64 {
         (self.seq_len * self.batch_size * self.grad_accum) as u64
+    }
+}
+
+impl Default for RunConfig {
+    /// The tiny preset for a vocabulary of 1,024 ids.
+    fn default() -> Self {
+        RunConfig::preset("tiny", 1024).unwrap_or_else(|| unreachable!("tiny is a preset"))
     }
 }
 
@@ -102,6 +177,14 @@ pub enum TrainError {
     },
     #[error("{0}")]
     Invalid(String),
+}
+
+impl TrainError {
+    /// True when the error is the user's input (settings, shards, a run folder) rather than a
+    /// failure of the machine.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, TrainError::Data(_) | TrainError::Invalid(_))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -125,6 +208,22 @@ pub struct StepMetrics {
     /// The step's loss or gradient norm was not finite: no update was made.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub skipped: bool,
+}
+
+impl StepMetrics {
+    /// The step as a progress line: loss, validation loss, tokens/s.
+    pub fn line(&self) -> String {
+        let val = self
+            .val_loss
+            .map(|v| format!(" val {v:.3}"))
+            .unwrap_or_default();
+        format!(
+            "loss {:.3}{val} {:.0} tok/s{}",
+            self.loss,
+            self.tokens_per_s,
+            if self.skipped { " SKIPPED" } else { "" }
+        )
+    }
 }
 
 /// The state a checkpoint holds besides tensors.
@@ -151,16 +250,31 @@ struct RunRecord {
 }
 
 /// Trains on the shards in `data` into the run folder `out`, resuming from its checkpoint when
-/// `resume` is set. `report` is called after every step.
+/// `resume` is set. `progress` hears of every step (its number, the tokens so far, and a line
+/// with the loss and the rate).
 pub fn train(
     data: &Path,
     out: &Path,
     cfg: &RunConfig,
     resume: bool,
     device: &Device,
-    mut report: impl FnMut(&StepMetrics),
+    progress: &dyn Progress,
 ) -> Result<Vec<StepMetrics>, TrainError> {
-    cfg.model.validate().map_err(TrainError::Invalid)?;
+    cfg.validate()?;
+    progress.start("train", Some(cfg.max_steps));
+    let result = train_inner(data, out, cfg, resume, device, progress);
+    progress.finish();
+    result
+}
+
+fn train_inner(
+    data: &Path,
+    out: &Path,
+    cfg: &RunConfig,
+    resume: bool,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<Vec<StepMetrics>, TrainError> {
     if cfg.seq_len > cfg.model.max_seq_len || cfg.seq_len == 0 || cfg.batch_size == 0 {
         return Err(TrainError::Invalid(format!(
             "seq_len must be between 1 and the model's max_seq_len ({}), batch_size positive",
@@ -303,7 +417,8 @@ pub fn train(
         };
         let line = serde_json::to_string(&m).unwrap_or_default();
         writeln!(metrics_file, "{line}").map_err(io(&metrics_path))?;
-        report(&m);
+        progress.update(m.step, m.tokens);
+        progress.message(&m.line());
         history.push(m);
         let out_of_time = cfg.max_time_s > 0.0 && began.elapsed().as_secs_f64() >= cfg.max_time_s;
         if (cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every)) || out_of_time {
@@ -465,6 +580,32 @@ fn truncate_metrics(path: &Path, steps: u64) -> Result<(), TrainError> {
     std::fs::write(path, kept).map_err(io(path))
 }
 
+/// The record of a run folder that holds a checkpoint; errors name the folder the user gave.
+fn run_record(run: &Path) -> Result<RunRecord, TrainError> {
+    if !run.join(CONFIG).exists() {
+        return Err(TrainError::Invalid(format!(
+            "{} is not a run folder of `zhcorpus train` (it has no {CONFIG})",
+            run.display()
+        )));
+    }
+    if checkpoint_step(run).is_none() {
+        return Err(TrainError::Invalid(format!(
+            "{} has no checkpoint yet: train it first (or resume it with --resume)",
+            run.display()
+        )));
+    }
+    read_json(&run.join(CONFIG))
+}
+
+/// The steps the run folder's checkpoint holds (`None` when it has no checkpoint yet).
+pub fn checkpoint_step(run: &Path) -> Option<u64> {
+    let ckpt = run.join(CHECKPOINT);
+    [ckpt.clone(), ckpt.with_extension("old")]
+        .iter()
+        .find_map(|dir| read_json::<State>(&dir.join("state.json")).ok())
+        .map(|s| s.step)
+}
+
 /// The settings a run folder was started with.
 pub fn saved_config(run: &Path) -> Result<RunConfig, TrainError> {
     Ok(read_json::<RunRecord>(&run.join(CONFIG))?.run)
@@ -472,7 +613,7 @@ pub fn saved_config(run: &Path) -> Result<RunConfig, TrainError> {
 
 /// A trained model loaded from a run folder's checkpoint.
 pub fn load_run(run: &Path, device: &Device) -> Result<Model, TrainError> {
-    let record: RunRecord = read_json(&run.join(CONFIG))?;
+    let record = run_record(run)?;
     let model = Model::new(&record.run.model, record.run.init, record.run.seed, device)?;
     let mut adam = optim::AdamW::new(&model.params)?;
     load_checkpoint(&run.join(CHECKPOINT), &model, &mut adam, device)?;
@@ -536,7 +677,7 @@ pub fn sample(
 /// that `transformers`' Auto classes load it. `end_of_text` is the tokenizer's `<|endoftext|>`
 /// id (beginning and end of sequence).
 pub fn export_hf(run: &Path, out: &Path, end_of_text: u32) -> Result<(), TrainError> {
-    let record: RunRecord = read_json(&run.join(CONFIG))?;
+    let record = run_record(run)?;
     let m = &record.run.model;
     std::fs::create_dir_all(out).map_err(io(out))?;
     let ckpt = run.join(CHECKPOINT);

@@ -16,9 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::ops;
 
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig::tiny()
+    }
+}
+
 /// The shape of the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     pub vocab_size: usize,
     pub d_model: usize,
@@ -56,6 +62,11 @@ impl ModelConfig {
             rope_theta: 10_000.0,
             norm_eps: 1e-5,
         })
+    }
+
+    /// The tiny preset for a vocabulary of 1,024 ids (what a settings file is read over).
+    fn tiny() -> ModelConfig {
+        ModelConfig::preset("tiny", 1024).unwrap_or_else(|| unreachable!("tiny is a preset"))
     }
 
     pub fn head_dim(&self) -> usize {

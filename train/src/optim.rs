@@ -10,7 +10,7 @@ use crate::ops::f32s;
 
 /// Optimiser settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct OptimConfig {
     pub lr: f64,
     /// The learning rate at the end of the cosine decay.

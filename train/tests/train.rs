@@ -161,7 +161,7 @@ fn fit(
     cfg: &RunConfig,
     resume: bool,
 ) -> Result<Vec<train::StepMetrics>, train::TrainError> {
-    train::train(data, out, cfg, resume, &Device::Cpu, |_| {})
+    train::train(data, out, cfg, resume, &Device::Cpu, &corpus::NoProgress)
 }
 
 fn run_config(vocab: usize, steps: u64) -> RunConfig {

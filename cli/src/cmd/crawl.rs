@@ -1,20 +1,22 @@
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use corpus::Store;
-use crawler::{Config, CrawlProgress, FetchConfig, Report};
-use regex::Regex;
+use crawler::{Config, Report};
 
-use crate::Global;
-use crate::cmd::extract::BadInput;
+use crate::error::{Interrupted, UsageError};
+use crate::progress::Bar;
+use crate::settings::{self, Overrides};
+use crate::{Db, Global};
 
 /// `zhcorpus crawl --seeds seeds.txt`: fetch the seeds' sites politely into the database.
 #[derive(Args)]
 pub struct CrawlArgs {
+    #[command(flatten)]
+    db: Db,
+
     /// Seed URLs, besides those in --seeds.
     #[arg(value_name = "URL")]
     urls: Vec<String>,
@@ -31,39 +33,41 @@ pub struct CrawlArgs {
     #[arg(long, requires = "status")]
     json: bool,
 
-    /// The User-Agent header: name the tool and a page that explains the crawl.
-    #[arg(long, value_name = "UA", default_value = crawler::DEFAULT_USER_AGENT)]
-    user_agent: String,
+    /// The User-Agent header: name the tool and a page that explains the crawl [default:
+    /// zhcorpus/VERSION (+its home page)].
+    #[arg(long, value_name = "UA")]
+    user_agent: Option<String>,
 
-    /// The token matched against robots.txt `User-agent` lines.
-    #[arg(long, value_name = "TOKEN", default_value = "zhcorpus")]
-    robots_token: String,
+    /// The token matched against robots.txt `User-agent` lines [default: zhcorpus].
+    #[arg(long, value_name = "TOKEN")]
+    robots_token: Option<String>,
 
-    /// Fetches in flight across all hosts.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    concurrency: usize,
+    /// Fetches in flight across all hosts [default: 64].
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
 
-    /// Fetches in flight per host.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    per_host: usize,
+    /// Fetches in flight per host [default: 1].
+    #[arg(long, value_name = "N")]
+    per_host: Option<usize>,
 
-    /// Seconds between two request starts on one host; a host's Crawl-delay raises it.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
-    delay: f64,
+    /// Seconds between two request starts on one host; a host's Crawl-delay raises it
+    /// [default: 1].
+    #[arg(long, value_name = "SECONDS")]
+    delay: Option<f64>,
 
-    /// The largest Crawl-delay honoured, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    max_crawl_delay: f64,
+    /// The largest Crawl-delay honoured, in seconds [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    max_crawl_delay: Option<f64>,
 
-    /// Link hops followed from a seed (0: the seeds only).
+    /// Link hops followed from a seed (0: the seeds only) [default: no limit].
     #[arg(long, value_name = "N")]
     max_depth: Option<u32>,
 
-    /// Stop once the database holds this many fetched pages.
+    /// Stop once the database holds this many fetched pages [default: no limit].
     #[arg(long, value_name = "N")]
     max_pages: Option<u64>,
 
-    /// Fetched pages per host at most.
+    /// Fetched pages per host at most [default: no limit].
     #[arg(long, value_name = "N")]
     max_pages_per_host: Option<u64>,
 
@@ -80,49 +84,54 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "REGEX")]
     exclude: Vec<String>,
 
-    /// Longer URLs are treated as traps.
-    #[arg(long, value_name = "BYTES", default_value_t = 2048)]
-    max_url_len: usize,
+    /// Longer URLs are treated as traps [default: 2048].
+    #[arg(long, value_name = "BYTES")]
+    max_url_len: Option<usize>,
 
-    /// A path segment repeated more often than this marks a trap (`/a/b/a/b/a/b/a`).
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    max_segment_repeats: usize,
+    /// A path segment repeated more often than this marks a trap (`/a/b/a/b/a/b/a`)
+    /// [default: 3].
+    #[arg(long, value_name = "N")]
+    max_segment_repeats: Option<usize>,
 
-    /// Distinct query strings followed per host and path (calendars, faceted search).
-    #[arg(long, value_name = "N", default_value_t = 200)]
-    max_query_variants: usize,
+    /// Distinct query strings followed per host and path (calendars, faceted search)
+    /// [default: 200].
+    #[arg(long, value_name = "N")]
+    max_query_variants: Option<usize>,
 
-    /// Seconds to wait for a connection.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-    connect_timeout: f64,
+    /// Seconds to wait for a connection [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    connect_timeout: Option<f64>,
 
-    /// Seconds to wait for the next bytes of a response.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    read_timeout: f64,
+    /// Seconds to wait for the next bytes of a response [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    read_timeout: Option<f64>,
 
-    /// Seconds for a whole request, body included.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
-    timeout: f64,
+    /// Seconds for a whole request, body included [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
 
-    /// Most bytes of a body, counted after decompression.
-    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
-    max_body: usize,
+    /// Most bytes of a body, counted after decompression [default: 10 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_body: Option<usize>,
 
-    /// Most decompressed bytes per transferred byte (past the first MiB): a gzip bomb's cap.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    max_ratio: usize,
+    /// Most decompressed bytes per transferred byte (past the first MiB): a gzip bomb's cap
+    /// [default: 100].
+    #[arg(long, value_name = "N")]
+    max_ratio: Option<usize>,
 
-    /// Redirects followed for robots.txt and sitemaps, and redirect hops queued for pages.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    max_redirects: usize,
+    /// Redirects followed for robots.txt and sitemaps, and redirect hops queued for pages
+    /// [default: 5].
+    #[arg(long, value_name = "N")]
+    max_redirects: Option<usize>,
 
-    /// Tries per URL on timeouts, connection errors, 429 and 5xx.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    max_attempts: u32,
+    /// Tries per URL on timeouts, connection errors, 429 and 5xx [default: 3].
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<u32>,
 
-    /// Consecutive failures after which a host is left alone for the rest of the crawl.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    host_error_budget: u32,
+    /// Consecutive failures after which a host is left alone for the rest of the crawl
+    /// [default: 10].
+    #[arg(long, value_name = "N")]
+    host_error_budget: Option<u32>,
 
     /// Do not queue the sitemaps named in robots.txt.
     #[arg(long)]
@@ -135,23 +144,33 @@ pub struct CrawlArgs {
     /// Also write every request and response to gzipped WARC files in this directory.
     #[arg(long, value_name = "DIR")]
     warc: Option<PathBuf>,
+
+    /// A TOML file of settings (every flag's key, `[fetch]` for the HTTP client's, durations
+    /// in seconds); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print the settings in effect as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
+    let db = &args.db.db;
     if args.status {
-        return status(global, args.json);
+        return status(db, args.json);
     }
     let mut seeds = args.urls.clone();
     if let Some(path) = &args.seeds {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| BadInput(format!("seeds file {}: {e}", path.display())))?;
+            .map_err(|e| UsageError(format!("seeds file {}: {e}", path.display())))?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             if crawler::urls::parse(line).is_none() {
-                anyhow::bail!(BadInput(format!(
+                anyhow::bail!(UsageError(format!(
                     "{}:{}: {line:?} is not an http(s) URL",
                     path.display(),
                     i + 1
@@ -160,85 +179,77 @@ pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
             seeds.push(line.to_string());
         }
     }
-    for s in &args.urls {
-        if crawler::urls::parse(s).is_none() {
-            anyhow::bail!(BadInput(format!("seed {s:?} is not an http(s) URL")));
-        }
+    let mut flags = Overrides::default();
+    flags
+        .set("seeds", (!seeds.is_empty()).then_some(seeds))
+        .set("robots_token", args.robots_token)
+        .set("concurrency", args.concurrency)
+        .set("per_host", args.per_host)
+        .set("delay", args.delay)
+        .set("max_crawl_delay", args.max_crawl_delay)
+        .set("max_depth", args.max_depth)
+        .set("max_pages", args.max_pages)
+        .set("max_pages_per_host", args.max_pages_per_host)
+        .set(
+            "domains",
+            (!args.domains.is_empty()).then_some(args.domains),
+        )
+        .set(
+            "include",
+            (!args.include.is_empty()).then_some(args.include),
+        )
+        .set(
+            "exclude",
+            (!args.exclude.is_empty()).then_some(args.exclude),
+        )
+        .set("max_url_len", args.max_url_len)
+        .set("max_segment_repeats", args.max_segment_repeats)
+        .set("max_query_variants", args.max_query_variants)
+        .set("max_attempts", args.max_attempts)
+        .set("host_error_budget", args.host_error_budget)
+        .switch("sitemaps", args.no_sitemaps, false)
+        .set("warc", args.warc)
+        .set("fetch.user_agent", args.user_agent)
+        .set("fetch.connect_timeout", args.connect_timeout)
+        .set("fetch.read_timeout", args.read_timeout)
+        .set("fetch.timeout", args.timeout)
+        .set("fetch.max_body", args.max_body)
+        .set("fetch.max_ratio", args.max_ratio)
+        .set("fetch.max_redirects", args.max_redirects)
+        .switch("fetch.allow_private", args.allow_private, true);
+    let config: Config = settings::resolve(&Config::default(), args.config.as_deref(), &flags)?;
+    if args.print_config {
+        return settings::print(&config);
     }
-    let regexes = |list: &[String]| -> Result<Vec<Regex>> {
-        list.iter()
-            .map(|r| {
-                Regex::new(r).map_err(|e| anyhow::Error::new(BadInput(format!("regex {r:?}: {e}"))))
-            })
-            .collect()
-    };
-    let secs = |s: f64, name: &str| -> Result<Duration> {
-        Duration::try_from_secs_f64(s)
-            .map_err(|_| anyhow::Error::new(BadInput(format!("--{name} {s} is not a duration"))))
-    };
-    let config = Config {
-        seeds,
-        fetch: FetchConfig {
-            user_agent: args.user_agent,
-            connect_timeout: secs(args.connect_timeout, "connect-timeout")?,
-            read_timeout: secs(args.read_timeout, "read-timeout")?,
-            timeout: secs(args.timeout, "timeout")?,
-            max_body: args.max_body,
-            max_ratio: args.max_ratio.max(1),
-            max_redirects: args.max_redirects,
-            allow_private: args.allow_private,
-            keep_raw: args.warc.is_some(),
-        },
-        robots_token: args.robots_token,
-        concurrency: args.concurrency.max(1),
-        per_host: args.per_host.max(1),
-        delay: secs(args.delay, "delay")?,
-        max_crawl_delay: secs(args.max_crawl_delay, "max-crawl-delay")?,
-        max_depth: args.max_depth,
-        max_pages: args.max_pages,
-        max_pages_per_host: args.max_pages_per_host,
-        domains: args.domains,
-        include: regexes(&args.include)?,
-        exclude: regexes(&args.exclude)?,
-        max_url_len: args.max_url_len,
-        max_segment_repeats: args.max_segment_repeats.max(1),
-        max_query_variants: args.max_query_variants,
-        max_attempts: args.max_attempts.max(1),
-        host_error_budget: args.host_error_budget.max(1),
-        robots_ttl: Duration::from_secs(24 * 3600),
-        sitemaps: !args.no_sitemaps,
-        warc: args.warc,
-    };
     let resumable = config.seeds.is_empty()
-        && global.db.exists()
-        && !Store::open_existing(&global.db)?.queued_hosts()?.is_empty();
+        && db.exists()
+        && !Store::open_existing(db)?.queued_hosts()?.is_empty();
     if config.seeds.is_empty() && !resumable {
-        anyhow::bail!(BadInput(
+        anyhow::bail!(UsageError(
             "no seeds: give URLs, or --seeds FILE, or a database with a crawl to resume".into()
         ));
     }
-    let mut store = Store::open(&global.db)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let progress = Live::new(global.quiet);
-    let report = runtime.block_on(async {
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-            eprintln!("stopping: waiting for fetches in flight (Ctrl-C again to quit now)");
-            tokio::spawn(async {
-                let _ = tokio::signal::ctrl_c().await;
-                // every finished fetch is committed; the rest are queued for the next run
-                std::process::exit(130);
-            });
-        };
-        crawler::crawl(&mut store, config, &progress, shutdown).await
-    });
-    progress.finish();
-    let report = report?;
-    print_report(&report, &global.db);
+    let mut store = Store::open(db)?;
+    let progress = Bar::new(global.quiet);
+    let interrupted = AtomicBool::new(false);
+    let shutdown = async {
+        crate::cmd::signals::interrupted().await;
+        interrupted.store(true, Ordering::SeqCst);
+        eprintln!("stopping: waiting for fetches in flight (Ctrl-C again to quit now)");
+        tokio::spawn(async {
+            crate::cmd::signals::interrupted().await;
+            // every finished fetch is committed; the rest are queued for the next run
+            std::process::exit(130);
+        });
+    };
+    let report = crawler::crawl_blocking(&mut store, config, &progress, shutdown)?;
+    print_report(&report, db);
+    if interrupted.load(Ordering::SeqCst) {
+        return Err(Interrupted(
+            "the crawl was interrupted; run the same command to resume".into(),
+        )
+        .into());
+    }
     Ok(())
 }
 
@@ -271,8 +282,8 @@ fn print_report(r: &Report, db: &std::path::Path) {
     }
 }
 
-fn status(global: &Global, json: bool) -> Result<()> {
-    let store = Store::open_existing(&global.db)?;
+fn status(db: &std::path::Path, json: bool) -> Result<()> {
+    let store = Store::open_existing(db)?;
     let s = store.crawl_status()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);
@@ -284,7 +295,7 @@ fn status(global: &Global, json: bool) -> Result<()> {
         Some((started, Some(finished), status)) => {
             println!("last crawl {status}: {started} to {finished}")
         }
-        None => println!("no crawl has run on {}", global.db.display()),
+        None => println!("no crawl has run on {}", db.display()),
     }
     println!(
         "frontier: {} queued, {} done, {} failed, {} skipped, {} in flight",
@@ -303,66 +314,4 @@ fn status(global: &Global, json: bool) -> Result<()> {
         println!("errors: {}", errors.join(", "));
     }
     Ok(())
-}
-
-/// The live line: a spinner on a terminal, a line every 10 s otherwise, nothing with --quiet.
-struct Live {
-    bar: Option<indicatif::ProgressBar>,
-    quiet: bool,
-    last: Mutex<Instant>,
-}
-
-impl Live {
-    fn new(quiet: bool) -> Live {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner().with_style(
-                indicatif::ProgressStyle::with_template("   crawl {spinner} {msg} ({elapsed})")
-                    .expect("valid template"),
-            );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Live {
-            bar,
-            quiet,
-            last: Mutex::new(Instant::now()),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-fn line(r: &Report) -> String {
-    let mut s = format!(
-        "{} pages ({:.1}/s), {} docs, queue {}, in flight {}, hosts {}",
-        r.pages,
-        r.pages_per_sec(),
-        r.documents,
-        r.queued,
-        r.in_flight,
-        r.hosts_active
-    );
-    if !r.errors.is_empty() {
-        let errors: Vec<String> = r.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        s.push_str(&format!(", errors: {}", errors.join(" ")));
-    }
-    s
-}
-
-impl CrawlProgress for Live {
-    fn update(&self, r: &Report) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(line(r));
-        } else if !self.quiet {
-            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-            if last.elapsed() >= Duration::from_secs(10) {
-                *last = Instant::now();
-                eprintln!("crawl: {}", line(r));
-            }
-        }
-    }
 }

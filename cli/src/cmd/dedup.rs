@@ -3,46 +3,49 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use corpus::Store;
-use dedup::{Config, Dedup, FileOutputs, KeepPolicy};
+use dedup::{Config, Dedup, FileOutputs};
 
-use crate::Global;
-use crate::cmd::extract::BadInput;
 use crate::progress::Bar;
+use crate::settings::{self, Overrides};
+use crate::{Db, Global};
 
 /// `zhcorpus dedup --db corpus.db`, or `zhcorpus dedup --input a.jsonl --output kept.jsonl`
 #[derive(Args)]
 pub struct DedupArgs {
+    #[command(flatten)]
+    db: Db,
+
     /// JSONL(.zst) files to deduplicate file to file instead of the database (read twice, so
     /// not standard input).
     #[arg(long, short, num_args = 1.., value_name = "FILE", requires = "output")]
     input: Vec<PathBuf>,
 
     /// With --input: where the kept documents go, in input order.
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE", requires = "input")]
     output: Option<PathBuf>,
 
     /// With --input: one line per cluster, its kept id and the removed ids with their kind.
     #[arg(long, value_name = "FILE", requires = "input")]
     clusters: Option<PathBuf>,
 
-    /// Jaccard similarity of character shingles above which documents are near duplicates
-    /// (datasketch's and NeMo Curator's 0.8).
-    #[arg(long, default_value_t = Config::default().threshold)]
-    threshold: f64,
+    /// Jaccard similarity of shingles above which documents are near duplicates
+    /// (datasketch's and NeMo Curator's 0.8) [default: 0.8].
+    #[arg(long)]
+    threshold: Option<f64>,
 
-    /// MinHash permutations (datasketch's and datatrove's 128).
-    #[arg(long, default_value_t = Config::default().num_perm, value_name = "N")]
-    num_perm: usize,
+    /// MinHash permutations (datasketch's and datatrove's 128) [default: 128].
+    #[arg(long, value_name = "N")]
+    num_perm: Option<usize>,
 
     /// Shingle length in --shingle units (character 5-grams, as data-juicer and NeMo Curator use
-    /// for Chinese).
-    #[arg(long, default_value_t = Config::default().ngram, value_name = "N")]
-    ngram: usize,
+    /// for Chinese) [default: 5].
+    #[arg(long, value_name = "N")]
+    ngram: Option<usize>,
 
     /// What shingles are made of: characters, or words as jieba cuts them (datatrove's word
-    /// n-grams; slower, and looser on edits inside a word).
-    #[arg(long, value_enum, default_value = "chars", value_name = "UNIT")]
-    shingle: Shingle,
+    /// n-grams; slower, and looser on edits inside a word) [default: chars].
+    #[arg(long, value_enum, value_name = "UNIT")]
+    shingle: Option<Shingle>,
 
     /// LSH bands; with --rows. By default the pair that minimises false positives plus false
     /// negatives at the threshold, as datasketch chooses it.
@@ -53,9 +56,9 @@ pub struct DedupArgs {
     #[arg(long, requires = "bands", value_name = "N")]
     rows: Option<usize>,
 
-    /// Which member of a cluster is kept.
-    #[arg(long, value_enum, default_value = "first")]
-    keep: Keep,
+    /// Which member of a cluster is kept [default: first].
+    #[arg(long, value_enum)]
+    keep: Option<Keep>,
 
     /// Only exact duplicates (after normalisation), no MinHash.
     #[arg(long, conflicts_with = "no_exact")]
@@ -74,17 +77,18 @@ pub struct DedupArgs {
     /// --decontaminate-ngram characters with any of them are removed as contaminated, with the
     /// shared text recorded (GPT-3's decontamination).
     #[arg(long, value_name = "FILE", num_args = 1..)]
-    decontaminate: Vec<std::path::PathBuf>,
+    decontaminate: Vec<PathBuf>,
 
     /// N-gram length, in characters (spaces ignored), for --decontaminate. GPT-3 used 13 words;
-    /// 13 Chinese characters are a shorter span, and rarely shared by chance.
-    #[arg(long, value_name = "N", default_value_t = 13)]
-    decontaminate_ngram: usize,
+    /// 13 Chinese characters are a shorter span, and rarely shared by chance [default: 13].
+    #[arg(long, value_name = "N")]
+    decontaminate_ngram: Option<usize>,
 
     /// MiB of exact and band keys held in memory (about 176 bytes a document); past it the keys
-    /// are written to sorted runs on disk and merged band by band, so any corpus completes.
-    #[arg(long, value_name = "MIB", default_value_t = 1024)]
-    memory_mib: usize,
+    /// are written to sorted runs on disk and merged band by band, so any corpus completes
+    /// [default: 1024].
+    #[arg(long, value_name = "MIB")]
+    memory_mib: Option<usize>,
 
     /// Also remove from each kept document the paragraphs (lines of 10 or more characters) that
     /// an earlier kept document holds, as CCNet does; a document left empty is removed.
@@ -94,7 +98,15 @@ pub struct DedupArgs {
     /// Where the sorted runs go (a temporary folder inside it) [default: the system's
     /// temporary folder].
     #[arg(long, value_name = "DIR")]
-    spill_dir: Option<std::path::PathBuf>,
+    spill_dir: Option<PathBuf>,
+
+    /// A TOML file of settings (every key of docs/dedup.md); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print the settings in effect as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,61 +128,78 @@ enum Keep {
 }
 
 pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
-    let cfg = Config {
-        threshold: args.threshold,
-        num_perm: args.num_perm,
-        ngram: args.ngram,
-        unit: match args.shingle {
-            Shingle::Chars => dedup::Unit::Chars,
-            Shingle::Words => dedup::Unit::Words,
-        },
-        bands: args.bands,
-        rows: args.rows,
-        exact: !args.no_exact,
-        near: !args.exact_only,
-        keep: match args.keep {
-            Keep::First => KeepPolicy::First,
-            Keep::Longest => KeepPolicy::Longest,
-            Keep::Score => KeepPolicy::Score,
-        },
-        verify: !args.no_verify,
-        verify_memory: Config::default().verify_memory,
-        memory_budget: args.memory_mib.saturating_mul(1 << 20),
-        spill_dir: args.spill_dir.clone(),
-        paragraphs: args.paragraphs,
-        seed: Config::default().seed,
-    };
-    let mut dedup = Dedup::new(&cfg).map_err(|e| BadInput(e.to_string()))?;
-    if !args.decontaminate.is_empty() {
-        let mut c = dedup::Contamination::new(args.decontaminate_ngram);
-        for doc in corpus::read_all(&args.decontaminate) {
-            c.add(&doc?.text);
-        }
-        eprintln!(
-            "decontamination: {} distinct {}-grams from {} evaluation files",
-            c.len(),
-            args.decontaminate_ngram,
-            args.decontaminate.len()
+    let mut flags = Overrides::default();
+    flags
+        .set("threshold", args.threshold)
+        .set("num_perm", args.num_perm)
+        .set("ngram", args.ngram)
+        .set(
+            "unit",
+            args.shingle.map(|s| match s {
+                Shingle::Chars => dedup::Unit::Chars,
+                Shingle::Words => dedup::Unit::Words,
+            }),
+        )
+        .set("bands", args.bands)
+        .set("rows", args.rows)
+        .switch("exact", args.no_exact, false)
+        .switch("near", args.exact_only, false)
+        .set(
+            "keep",
+            args.keep.map(|k| match k {
+                Keep::First => dedup::KeepPolicy::First,
+                Keep::Longest => dedup::KeepPolicy::Longest,
+                Keep::Score => dedup::KeepPolicy::Score,
+            }),
+        )
+        .switch("verify", args.no_verify, false)
+        .set(
+            "memory_budget",
+            args.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+        )
+        .set("spill_dir", args.spill_dir)
+        .switch("paragraphs", args.paragraphs, true)
+        .set(
+            "decontaminate",
+            (!args.decontaminate.is_empty()).then_some(args.decontaminate),
+        )
+        .set("decontaminate_ngram", args.decontaminate_ngram);
+    let cfg: Config = settings::resolve(&Config::default(), args.config.as_deref(), &flags)?;
+    if args.print_config {
+        return settings::print(&cfg);
+    }
+    let dedup = Dedup::from_config(&cfg)?;
+    if let Some(n) = dedup.contamination_ngrams() {
+        tracing::info!(
+            "decontamination: {n} distinct {}-grams from {} evaluation files",
+            cfg.decontaminate_ngram,
+            cfg.decontaminate.len()
         );
-        dedup = dedup.with_contamination(c);
     }
     let p = dedup.params();
     if cfg.near {
-        eprintln!(
+        tracing::info!(
             "LSH: {} bands x {} rows at threshold {}: false-positive area {:.4}, false-negative area {:.4}",
-            p.bands, p.rows, cfg.threshold, p.false_positive, p.false_negative
+            p.bands,
+            p.rows,
+            cfg.threshold,
+            p.false_positive,
+            p.false_negative
         );
     }
     let bar = Bar::new(global.quiet);
-    let report = if args.input.is_empty() {
-        let mut store = Store::open_existing(&global.db)?;
-        dedup::run_store(&mut store, &dedup, &bar)?
-    } else {
-        let outputs = FileOutputs {
-            kept: args.output.expect("clap requires --output with --input"),
-            clusters: args.clusters,
-        };
-        dedup::run_files(&args.input, &outputs, &dedup, &bar)?
+    let report = match args.output {
+        None => {
+            let mut store = Store::open_existing(&args.db.db)?;
+            dedup::run_store(&mut store, &dedup, &bar)?
+        }
+        Some(kept) => {
+            let outputs = FileOutputs {
+                kept,
+                clusters: args.clusters,
+            };
+            dedup::run_files(&args.input, &outputs, &dedup, &bar)?
+        }
     };
     println!(
         "deduplicated {} documents in {:.1} s ({:.0} documents/s): {} kept, {} exact and {} near duplicates removed, in {} clusters",
@@ -182,7 +211,13 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
         report.near_duplicates,
         report.clusters
     );
-    if args.paragraphs {
+    if cfg.near {
+        println!(
+            "LSH: {} bands x {} rows at threshold {}",
+            p.bands, p.rows, cfg.threshold
+        );
+    }
+    if cfg.paragraphs {
         println!(
             "paragraph-level dedup: {} repeated paragraphs removed, {} documents left empty",
             report.paragraphs_removed, report.emptied_by_paragraphs
@@ -194,7 +229,7 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
             report.spilled_runs
         );
     }
-    if !args.decontaminate.is_empty() {
+    if !cfg.decontaminate.is_empty() {
         println!(
             "{} documents removed as contaminated by the evaluation sets",
             report.contaminated

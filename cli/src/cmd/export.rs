@@ -4,12 +4,15 @@ use anyhow::Result;
 use clap::Args;
 use corpus::{JsonlWriter, Selection, Store};
 
-use crate::Global;
 use crate::progress::Bar;
+use crate::{Db, Global};
 
 /// `zhcorpus export --db corpus.db [--kept-only] [--output docs.jsonl.zst]`
 #[derive(Args)]
 pub struct ExportArgs {
+    #[command(flatten)]
+    db: Db,
+
     /// Where to write; zstd-compressed when the name ends in `.zst`. Standard output by default.
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     output: PathBuf,
@@ -21,7 +24,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
-    let store = Store::open_existing(&global.db)?;
+    let store = Store::open_existing(&args.db.db)?;
     let selection = if args.kept_only {
         Selection::Kept
     } else {

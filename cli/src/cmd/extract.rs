@@ -3,18 +3,21 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use corpus::{PageExtraction, RunStatus, Store};
+use corpus::Store;
 use extract::Options;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::Global;
+use crate::error::UsageError;
 use crate::progress::Bar;
-use corpus::Progress;
+use crate::{Db, Global};
 
 /// `zhcorpus extract PAGE.html [--url URL]`, or `zhcorpus extract --db corpus.db`
 #[derive(Args)]
 pub struct ExtractArgs {
+    #[command(flatten)]
+    db: Db,
+
     /// HTML files, as raw bytes in any charset. One JSON object per file is printed, one per
     /// line; with several files each carries its `file`. Without files, every page stored in
     /// the database is extracted again and its document created or replaced.
@@ -40,10 +43,10 @@ struct Line<'a> {
 
 pub fn run(global: &Global, args: ExtractArgs) -> Result<()> {
     if args.pages.is_empty() {
-        return run_db(global);
+        return run_db(global, &args.db.db);
     }
     if args.url.is_some() && args.pages.len() > 1 {
-        anyhow::bail!(BadInput("--url goes with a single page".to_string()));
+        anyhow::bail!(UsageError("--url goes with a single page".to_string()));
     }
     let options = Options {
         url: args.url,
@@ -78,77 +81,14 @@ pub fn run(global: &Global, args: ExtractArgs) -> Result<()> {
     Ok(())
 }
 
-/// Pages per parallel chunk and per transaction in database mode.
-const CHUNK: usize = 128;
-
-/// Re-extracts every stored page: a chunk of pages is read, extracted in parallel, and its
-/// documents written in one transaction.
-fn run_db(global: &Global) -> Result<()> {
-    let mut store = Store::open_existing(&global.db)?;
-    let run = store.begin_run("extract", &serde_json::json!({}))?;
-    let bar = Bar::new(global.quiet);
-    bar.start("extract", None);
-    let mut report = DbReport::default();
-    let mut after = 0;
-    let result = loop {
-        let pages = match store.pages_after(after, CHUNK) {
-            Ok(p) => p,
-            Err(e) => break Err(e),
-        };
-        let Some(last) = pages.last() else {
-            break Ok(());
-        };
-        after = last.id;
-        let extractions: Vec<(i64, extract::Extraction, String)> = pages
-            .par_iter()
-            .map(|p| {
-                let options = Options {
-                    url: Some(p.effective_url().to_string()),
-                    http_charset: p.http_charset().map(str::to_string),
-                };
-                (
-                    p.id,
-                    extract::extract(&p.body, &options),
-                    p.effective_url().to_string(),
-                )
-            })
-            .collect();
-        report.pages += extractions.len() as u64;
-        let docs: Vec<PageExtraction> = extractions
-            .into_iter()
-            .filter_map(|(page_id, x, url)| {
-                *report
-                    .charsets
-                    .entry(format!("{} ({:?})", x.charset.name, x.charset.source))
-                    .or_default() += 1;
-                if x.text.is_empty() {
-                    report.empty += 1;
-                    return None;
-                }
-                Some(crawler::page_document(page_id, x, url))
-            })
-            .collect();
-        match store.record_extractions(run, &docs) {
-            Ok(c) => {
-                report.created += c.created;
-                report.updated += c.updated;
-            }
-            Err(e) => break Err(e),
-        }
-        bar.update(report.pages, report.pages);
-    };
-    bar.finish();
-    let status = if result.is_ok() {
-        RunStatus::Done
-    } else {
-        RunStatus::Failed
-    };
-    store.finish_run(run, status, &report)?;
-    result?;
+/// Re-extracts every stored page (the `crawler` crate's job) and prints what it did.
+fn run_db(global: &Global, db: &std::path::Path) -> Result<()> {
+    let mut store = Store::open_existing(db)?;
+    let report = crawler::reextract(&mut store, &Bar::new(global.quiet))?;
     println!(
         "extracted {} pages from {}: {} documents created, {} replaced, {} pages without main text",
         report.pages,
-        global.db.display(),
+        db.display(),
         report.created,
         report.updated,
         report.empty
@@ -158,24 +98,3 @@ fn run_db(global: &Global) -> Result<()> {
     }
     Ok(())
 }
-
-#[derive(Default, Serialize)]
-struct DbReport {
-    pages: u64,
-    created: u64,
-    updated: u64,
-    empty: u64,
-    charsets: std::collections::BTreeMap<String, u64>,
-}
-
-/// A usage mistake the command line parser cannot see.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}

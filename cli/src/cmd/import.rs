@@ -6,20 +6,24 @@ use clap::Args;
 use corpus::Store;
 use corpus::import::ImportConfig;
 
-use crate::Global;
 use crate::progress::Bar;
+use crate::settings::{self, Overrides};
+use crate::{Db, Global};
 
 /// `zhcorpus import --db corpus.db --input docs.jsonl [more.jsonl.zst ...]`
 #[derive(Args)]
 pub struct ImportArgs {
+    #[command(flatten)]
+    db: Db,
+
     /// JSONL files, one document per line with at least `text` (and usually `id`); zstd
     /// compressed files are recognised by their content. `-` reads standard input.
-    #[arg(long, short, required = true, num_args = 1.., value_name = "FILE")]
+    #[arg(long, short, num_args = 1.., value_name = "FILE", required_unless_present = "print_config")]
     input: Vec<PathBuf>,
 
-    /// Documents per transaction: a killed import keeps every finished batch.
-    #[arg(long, default_value_t = ImportConfig::default().batch_size, value_name = "N")]
-    batch_size: usize,
+    /// Documents per transaction: a killed import keeps every finished batch [default: 1000].
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
 
     /// Skip invalid lines (counting and logging them) instead of stopping at the first one.
     #[arg(long)]
@@ -28,23 +32,36 @@ pub struct ImportArgs {
     /// Source name for documents whose line has no `source` field.
     #[arg(long, value_name = "NAME")]
     source: Option<String>,
+
+    /// A TOML file of settings (batch_size, skip_invalid, source); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print the settings in effect as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 pub fn run(global: &Global, args: ImportArgs) -> Result<()> {
-    let cfg = ImportConfig {
-        batch_size: args.batch_size,
-        skip_invalid: args.skip_invalid,
-        source: args.source,
-    };
+    let mut flags = Overrides::default();
+    flags
+        .set("batch_size", args.batch_size)
+        .switch("skip_invalid", args.skip_invalid, true)
+        .set("source", args.source);
+    let cfg: ImportConfig =
+        settings::resolve(&ImportConfig::default(), args.config.as_deref(), &flags)?;
+    if args.print_config {
+        return settings::print(&cfg);
+    }
     let start = Instant::now();
-    let mut store = Store::open(&global.db)?;
+    let mut store = Store::open(&args.db.db)?;
     let report = corpus::import::run(&mut store, &args.input, &cfg, &Bar::new(global.quiet))?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "imported {} new documents into {} from {} file(s) in {secs:.1} s ({:.0} documents/s); \
          {} already stored, {} invalid lines skipped",
         report.inserted,
-        global.db.display(),
+        args.db.db.display(),
         report.files,
         report.read as f64 / secs.max(1e-9),
         report.existing,

@@ -7,6 +7,8 @@ pub mod demo;
 pub mod export;
 pub mod extract;
 pub mod import;
+pub mod pipeline;
+pub mod signals;
 pub mod stats;
 pub mod tokenizer;
 pub mod train;

@@ -4,23 +4,27 @@ use anyhow::Result;
 use clap::Args;
 use corpus::{Stats, Store, VerdictStats};
 
-use crate::Global;
+use crate::{Db, Global};
 
 /// `zhcorpus stats --db corpus.db [--json]`
 #[derive(Args)]
 pub struct StatsArgs {
+    #[command(flatten)]
+    db: Db,
+
     /// Print one JSON object instead of the table, for scripts.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(global: &Global, args: StatsArgs) -> Result<()> {
-    let store = Store::open_existing(&global.db)?;
+    let _ = global;
+    let store = Store::open_existing(&args.db.db)?;
     let stats = store.stats()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
-        print!("{}", render(&global.db.display().to_string(), &stats));
+        print!("{}", render(&args.db.db.display().to_string(), &stats));
     }
     Ok(())
 }

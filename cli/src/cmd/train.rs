@@ -1,11 +1,13 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use train::{RunConfig, StepMetrics};
 
 use crate::Global;
-use crate::cmd::extract::BadInput;
+use crate::error::UsageError;
+use crate::progress::Bar;
+use crate::settings::{self, Overrides};
 
 /// `zhcorpus train --data SHARDS --output RUN`
 #[derive(Args)]
@@ -22,8 +24,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "tiny", value_name = "NAME")]
     preset: String,
 
-    /// A TOML file with any RunConfig fields (model, optim, seq_len, ...) over the preset;
-    /// `--print-config` shows them all.
+    /// A TOML file with any run settings (model, optim, seq_len, ...) over the preset; flags
+    /// override it; `--print-config` shows them all.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -105,7 +107,7 @@ fn device(name: Option<&str>) -> Result<candle_core::Device> {
     use candle_core::Device;
     let cuda = |ordinal: usize| {
         Device::new_cuda(ordinal).map_err(|e| {
-            BadInput(format!(
+            UsageError(format!(
                 "--device cuda:{ordinal}: {e} (CUDA needs a build with `--features cuda`)"
             ))
         })
@@ -117,79 +119,60 @@ fn device(name: Option<&str>) -> Result<candle_core::Device> {
         Some(other) => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(n)) => cuda(n)?,
             _ => {
-                return Err(
-                    BadInput(format!("--device {other:?}: expected cpu, cuda or cuda:N")).into(),
-                );
+                return Err(UsageError(format!(
+                    "--device {other:?}: expected cpu, cuda or cuda:N"
+                ))
+                .into());
             }
         },
     })
 }
 
 pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
-    let manifest =
-        corpus::shards::Manifest::read(&args.data).map_err(|e| BadInput(e.to_string()))?;
-    let mut cfg = if args.resume && args.output.join("config.json").exists() {
+    let manifest = corpus::shards::Manifest::read(&args.data)
+        .map_err(|e| train::TrainError::Data(e.into()))?;
+    let base = if args.resume && args.output.join("config.json").exists() {
         // a resumed run starts from its own settings (flags given must agree with them), but
         // not from the stopping rules of the session that stopped
         RunConfig {
             max_tokens: 0,
             max_time_s: 0.0,
-            ..train::saved_config(&args.output).map_err(|e| BadInput(e.to_string()))?
+            ..train::saved_config(&args.output)?
         }
     } else {
         RunConfig::preset(&args.preset, manifest.vocab_size).ok_or_else(|| {
-            BadInput(format!(
+            UsageError(format!(
                 "unknown preset {:?} (tiny, small, 124m)",
                 args.preset
             ))
         })?
     };
-    if let Some(path) = &args.config {
-        let text = fs_err::read_to_string(path)?;
-        let mut base = toml::Value::try_from(&cfg).context("the preset as TOML")?;
-        let over: toml::Value =
-            toml::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-        merge(&mut base, over);
-        cfg = base
-            .try_into()
-            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-    }
-    if let Some(v) = args.max_steps {
-        cfg.max_steps = v;
-    }
-    if let Some(v) = args.max_tokens {
-        cfg.max_tokens = v;
-    }
-    if let Some(v) = args.max_time {
-        cfg.max_time_s = v;
-    }
-    if let Some(v) = args.batch_size {
-        cfg.batch_size = v;
-    }
-    if let Some(v) = args.seq_len {
-        cfg.seq_len = v;
-    }
-    if let Some(v) = args.grad_accum {
-        cfg.grad_accum = v.max(1);
-    }
-    if let Some(v) = args.lr {
-        cfg.optim.lr = v;
-        cfg.optim.min_lr = v / 10.0;
-    }
-    if let Some(v) = args.seed {
-        cfg.seed = v;
-    }
     let device = device(args.device.as_deref())?;
-    match args.precision.as_deref() {
-        Some("bf16") => cfg.precision = train::Precision::Bf16,
-        Some(_) => cfg.precision = train::Precision::F32,
+    let precision = match args.precision.as_deref() {
+        Some("bf16") => Some(train::Precision::Bf16),
+        Some(_) => Some(train::Precision::F32),
         // a new run on a GPU computes in bf16; a resumed run keeps what it started with
-        None if !args.resume && device.is_cuda() => cfg.precision = train::Precision::Bf16,
-        None => {}
-    }
+        None if !args.resume && device.is_cuda() => Some(train::Precision::Bf16),
+        None => None,
+    };
+    let mut flags = Overrides::default();
+    flags
+        .set("max_steps", args.max_steps)
+        .set("max_tokens", args.max_tokens)
+        .set("max_time_s", args.max_time)
+        .set("batch_size", args.batch_size)
+        .set("seq_len", args.seq_len)
+        .set("grad_accum", args.grad_accum)
+        .set("optim.lr", args.lr)
+        .set("optim.min_lr", args.lr.map(|v| v / 10.0))
+        .set("seed", args.seed)
+        .set("precision", precision);
+    let cfg: RunConfig = settings::resolve(&base, args.config.as_deref(), &flags)?;
     if args.print_config {
-        print!("{}", toml::to_string(&cfg)?);
-        return Ok(());
+        return settings::print(&cfg);
+    }
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
     }
     keep_freed_memory();
     let params = cfg.model.parameters();
@@ -207,47 +190,26 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
             train::Precision::Bf16 => "bf16",
         },
     );
-    let bar = crate::progress::Steps::new(global.quiet, cfg.max_steps);
     let history = train::train(
         &args.data,
         &args.output,
         &cfg,
         args.resume,
         &device,
-        |m: &StepMetrics| {
-            let mfu = args
-                .peak_flops
-                .map(|p| format!(" MFU {:.1}%", 100.0 * m.tokens_per_s * flops / p))
-                .unwrap_or_default();
-            let val = m
-                .val_loss
-                .map(|v| format!(" val {v:.3}"))
-                .unwrap_or_default();
-            bar.step(
-                m.step,
-                &format!(
-                    "loss {:.3}{val} {:.0} tok/s{mfu}{}",
-                    m.loss,
-                    m.tokens_per_s,
-                    if m.skipped { " SKIPPED" } else { "" }
-                ),
-            );
-        },
-    )
-    .map_err(|e| match e {
-        train::TrainError::Data(d) => anyhow::Error::from(BadInput(d.to_string())),
-        train::TrainError::Invalid(s) => BadInput(s).into(),
-        other => other.into(),
-    })?;
-    bar.finish();
+        &Bar::new(global.quiet),
+    )?;
     let all = read_metrics(&args.output.join("metrics.jsonl"))?;
     crate::plot::loss_curve(&all, &args.output.join("loss.png"))?;
     let last = all.last();
     let tps = history.iter().map(|m| m.tokens_per_s).sum::<f64>() / history.len().max(1) as f64;
-    let tps = if history.is_empty() {
+    let rate = if history.is_empty() {
         "nothing left to train".to_string()
     } else {
-        format!("{tps:.0} tokens/s")
+        let mfu = args
+            .peak_flops
+            .map(|p| format!(", MFU {:.1}%", 100.0 * tps * flops / p))
+            .unwrap_or_default();
+        format!("{tps:.0} tokens/s{mfu}")
     };
     println!(
         "trained {} steps ({} this run) to loss {:.3}{}; {}; run folder {}",
@@ -259,7 +221,7 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
             .find_map(|m| m.val_loss)
             .map(|v| format!(", validation loss {v:.3}"))
             .unwrap_or_default(),
-        tps,
+        rate,
         args.output.display()
     );
     let skipped = all.iter().filter(|m| m.skipped).count();
@@ -277,30 +239,14 @@ pub fn read_metrics(path: &std::path::Path) -> Result<Vec<StepMetrics>> {
         .collect())
 }
 
-/// `over`'s keys replace `base`'s, tables merged recursively.
-fn merge(base: &mut toml::Value, over: toml::Value) {
-    match (base, over) {
-        (toml::Value::Table(b), toml::Value::Table(o)) => {
-            for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(slot) => merge(slot, v),
-                    None => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (slot, v) => *slot = v,
-    }
-}
-
 /// `zhcorpus sample --checkpoint RUN --prompt "..."`
 #[derive(Args)]
 pub struct SampleArgs {
-    /// The run folder `zhcorpus train` wrote.
+    /// The run folder `zhcorpus train` wrote (or its checkpoint folder).
     #[arg(long, value_name = "DIR")]
     checkpoint: PathBuf,
 
+    /// The text to continue.
     #[arg(long, default_value = "")]
     prompt: String,
 
@@ -326,23 +272,11 @@ pub struct SampleArgs {
 
 pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
     let device = candle_core::Device::Cpu;
-    let model = train::load_run(&args.checkpoint, &device).map_err(|e| match e {
-        train::TrainError::Candle(c) => anyhow::Error::from(c),
-        other => BadInput(other.to_string()).into(),
-    })?;
-    let tok_path = args.checkpoint.join("tokenizer.json");
-    let (prompt, tok, eot) = if tok_path.exists() {
-        let tok = tokenizer::hf::load(&tok_path).map_err(|e| BadInput(e.to_string()))?;
-        let eot = tok.special(tokenizer::END_OF_TEXT).unwrap_or(0);
-        let mut ids = vec![eot];
-        ids.extend(tok.encode(&args.prompt));
-        (ids, Some(tok), eot)
-    } else {
-        // a byte-level run: the prompt's bytes, after the end-of-text id 256
-        let mut ids = vec![256];
-        ids.extend(args.prompt.bytes().map(u32::from));
-        (ids, None, 256)
-    };
+    let run = run_folder(&args.checkpoint);
+    let model = train::load_run(&run, &device)?;
+    let encoder = tokenizer::Encoder::for_folder(&run)?;
+    let prompt = encoder.prompt(&args.prompt)?;
+    let eot = encoder.end_of_text()?;
     let out = train::sample(
         &model,
         &prompt,
@@ -352,24 +286,25 @@ pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
         args.seed,
         (!args.ignore_eot).then_some(eot),
     )?;
-    let text = match &tok {
-        Some(t) => t.decode(&out)?,
-        None => String::from_utf8_lossy(
-            &out.iter()
-                .filter(|&&i| i < 256)
-                .map(|&i| i as u8)
-                .collect::<Vec<_>>(),
-        )
-        .into_owned(),
-    };
-    println!("{}{}", args.prompt, text);
+    println!("{}{}", args.prompt, encoder.decode(&out)?);
     Ok(())
+}
+
+/// The run folder a `--checkpoint` names: the run folder itself, or its `checkpoint/`.
+fn run_folder(path: &std::path::Path) -> PathBuf {
+    if !path.join("config.json").exists()
+        && path.join("state.json").exists()
+        && let Some(parent) = path.parent()
+    {
+        return parent.to_path_buf();
+    }
+    path.to_path_buf()
 }
 
 /// `zhcorpus hf-export --checkpoint RUN --output DIR`
 #[derive(Args)]
 pub struct ExportArgs {
-    /// The run folder `zhcorpus train` wrote.
+    /// The run folder `zhcorpus train` wrote (or its checkpoint folder).
     #[arg(long, value_name = "DIR")]
     checkpoint: PathBuf,
 
@@ -379,21 +314,13 @@ pub struct ExportArgs {
 }
 
 pub fn run_export(_global: &Global, args: ExportArgs) -> Result<()> {
-    let tok_path = args.checkpoint.join("tokenizer.json");
-    let eot = if tok_path.exists() {
-        let tok = tokenizer::hf::load(&tok_path).map_err(|e| BadInput(e.to_string()))?;
-        tok.special(tokenizer::END_OF_TEXT).unwrap_or(0)
-    } else {
-        256
-    };
-    train::export_hf(&args.checkpoint, &args.output, eot).map_err(|e| match e {
-        train::TrainError::Candle(c) => anyhow::Error::from(c),
-        other => BadInput(other.to_string()).into(),
-    })?;
+    let run = run_folder(&args.checkpoint);
+    let encoder = tokenizer::Encoder::for_folder(&run)?;
+    train::export_hf(&run, &args.output, encoder.end_of_text()?)?;
     println!(
         "wrote a Hugging Face Llama model folder to {} (config.json, model.safetensors{})",
         args.output.display(),
-        if tok_path.exists() {
+        if matches!(encoder, tokenizer::Encoder::Bpe(_)) {
             ", tokenizer.json"
         } else {
             ""

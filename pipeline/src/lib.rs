@@ -1,0 +1,448 @@
+//! The whole pipeline from one configuration: documents imported and/or crawled into one
+//! store, cleaned, deduplicated, a tokenizer trained on what is kept, the kept documents
+//! encoded into token shards, and a GPT pretrained on them.
+//!
+//! Every stage is the stage crate's own library call with the configuration's section for it
+//! (the same keys as the stage command's `--config`). [`run`] skips a stage whose output is
+//! complete: its run in the store finished after every earlier stage's, and its files are in
+//! place (files are written under temporary names and renamed, the marker file last). So the
+//! same call after a crash or `kill -9` at any point finishes the job, with output identical
+//! to an uninterrupted run's.
+
+use std::path::{Path, PathBuf};
+
+use corpus::{Progress, Store};
+use serde::{Deserialize, Serialize};
+
+/// The stages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Import,
+    Crawl,
+    Clean,
+    Dedup,
+    Tokenizer,
+    Encode,
+    Train,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Import,
+        Stage::Crawl,
+        Stage::Clean,
+        Stage::Dedup,
+        Stage::Tokenizer,
+        Stage::Encode,
+        Stage::Train,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Import => "import",
+            Stage::Crawl => "crawl",
+            Stage::Clean => "clean",
+            Stage::Dedup => "dedup",
+            Stage::Tokenizer => "tokenizer",
+            Stage::Encode => "encode",
+            Stage::Train => "train",
+        }
+    }
+
+    /// The stage of a name, as `--from` and `--until` take it.
+    pub fn parse(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// The whole pipeline's settings: its inputs and one section per stage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// JSONL(.zst) documents imported into the store before the crawl.
+    pub inputs: Vec<PathBuf>,
+    /// How `inputs` are imported.
+    pub import: corpus::import::ImportConfig,
+    /// The crawl; it runs when `crawl.seeds` has URLs.
+    pub crawl: crawler::Config,
+    pub clean: cleaner::Config,
+    pub dedup: dedup::Config,
+    pub tokenizer: tokenizer::TrainConfig,
+    pub encode: tokenizer::EncodeConfig,
+    /// The run (its `model.vocab_size` is taken from the tokenizer).
+    pub train: train::RunConfig,
+}
+
+/// What can stop the pipeline: the stage and its error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid pipeline setting {0}")]
+    Config(String),
+    #[error("{stage} stage: {source}")]
+    Stage {
+        stage: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        bad_input: bool,
+    },
+}
+
+impl Error {
+    /// True when the error is the user's input rather than a failure of the machine.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Config(_) => true,
+            Error::Stage { bad_input, .. } => *bad_input,
+        }
+    }
+}
+
+fn stage_error<E: std::error::Error + Send + Sync + 'static>(
+    stage: Stage,
+    bad_input: impl Fn(&E) -> bool,
+) -> impl Fn(E) -> Error {
+    move |e| Error::Stage {
+        stage: stage.name(),
+        bad_input: bad_input(&e),
+        source: Box::new(e),
+    }
+}
+
+impl Config {
+    /// Refuses settings that cannot work: each section's own checks, named by section.
+    pub fn validate(&self) -> Result<(), Error> {
+        let section =
+            |name: &str, e: &dyn std::fmt::Display| Error::Config(format!("[{name}] {e}"));
+        if self.inputs.is_empty() && self.crawl.seeds.is_empty() {
+            return Err(Error::Config(
+                "inputs and crawl.seeds: give documents to import, seeds to crawl, or both".into(),
+            ));
+        }
+        if !self.crawl.seeds.is_empty() {
+            self.crawl.validate().map_err(|e| section("crawl", &e))?;
+        }
+        self.clean.validate().map_err(|e| section("clean", &e))?;
+        self.dedup.validate().map_err(|e| section("dedup", &e))?;
+        self.tokenizer
+            .validate()
+            .map_err(|e| section("tokenizer", &e))?;
+        self.encode.validate().map_err(|e| section("encode", &e))?;
+        let mut run = self.train.clone();
+        run.model.vocab_size = self.tokenizer.vocab_size;
+        run.validate().map_err(|e| section("train", &e))?;
+        Ok(())
+    }
+}
+
+/// Where everything goes inside the output folder.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub db: PathBuf,
+    pub tokenizer: PathBuf,
+    pub shards: PathBuf,
+    pub run: PathBuf,
+}
+
+impl Layout {
+    pub fn new(dir: &Path) -> Layout {
+        Layout {
+            db: dir.join("corpus.db"),
+            tokenizer: dir.join("tokenizer").join("tokenizer.json"),
+            shards: dir.join("shards"),
+            run: dir.join("run"),
+        }
+    }
+}
+
+/// Which stages to run: all by default; `from` reruns that stage and those after it even when
+/// complete, `until` stops after that stage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Span {
+    pub from: Option<Stage>,
+    pub until: Option<Stage>,
+}
+
+/// What happened to one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: Stage,
+    /// `ran`, `skipped: complete`, `skipped: nothing to do`, or `not reached`.
+    pub outcome: String,
+    /// The stage's own report (its counts), when it ran.
+    pub report: serde_json::Value,
+}
+
+/// What the pipeline did, stage by stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub stages: Vec<StageReport>,
+    pub layout_db: PathBuf,
+}
+
+/// Runs the pipeline into `dir` (created if missing).
+pub fn run(
+    config: &Config,
+    dir: &Path,
+    span: Span,
+    progress: &dyn Progress,
+) -> Result<Report, Error> {
+    config.validate()?;
+    std::fs::create_dir_all(dir).map_err(stage_error(Stage::Import, |_| false))?;
+    let layout = Layout::new(dir);
+    let mut store =
+        Store::open(&layout.db).map_err(stage_error(Stage::Import, corpus::Error::is_bad_input))?;
+    let mut stages = Vec::new();
+    // the id of the last run of the stages before: a stage is complete only when its run
+    // finished after theirs
+    let mut upstream = 0i64;
+    let mut forced = false;
+    for stage in Stage::ALL {
+        if span.from == Some(stage) {
+            forced = true;
+        }
+        let before_from = span.from.is_some_and(|f| stage < f);
+        let past_until = span.until.is_some_and(|u| stage > u);
+        if past_until {
+            stages.push(StageReport {
+                stage,
+                outcome: "not reached".into(),
+                report: serde_json::Value::Null,
+            });
+            continue;
+        }
+        let (outcome, report, id) = run_stage(
+            stage,
+            config,
+            &layout,
+            &mut store,
+            upstream,
+            forced,
+            before_from,
+            progress,
+        )?;
+        upstream = upstream.max(id);
+        stages.push(StageReport {
+            stage,
+            outcome,
+            report,
+        });
+    }
+    Ok(Report {
+        stages,
+        layout_db: layout.db,
+    })
+}
+
+/// The id of the stage's last run when it is done and after `upstream`.
+fn done_after(store: &Store, stage: &str, upstream: i64) -> Result<Option<i64>, Error> {
+    let last = store
+        .last_run(stage)
+        .map_err(stage_error(Stage::Import, corpus::Error::is_bad_input))?;
+    Ok(last
+        .filter(|r| r.is_done() && r.id > upstream)
+        .map(|r| r.id))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_stage(
+    stage: Stage,
+    config: &Config,
+    layout: &Layout,
+    store: &mut Store,
+    upstream: i64,
+    forced: bool,
+    before_from: bool,
+    progress: &dyn Progress,
+) -> Result<(String, serde_json::Value, i64), Error> {
+    let json = |r: &dyn erased::Report| r.json();
+    let skipped = |id: i64| Ok(("skipped: complete".to_string(), serde_json::Value::Null, id));
+    let nothing = || {
+        Ok((
+            "skipped: nothing to do".to_string(),
+            serde_json::Value::Null,
+            upstream,
+        ))
+    };
+    let complete = |name: &str| -> Result<Option<i64>, Error> {
+        if forced && !before_from {
+            return Ok(None);
+        }
+        done_after(store, name, upstream)
+    };
+    match stage {
+        Stage::Import => {
+            if config.inputs.is_empty() {
+                return nothing();
+            }
+            if let Some(id) = complete("import")? {
+                return skipped(id);
+            }
+            let r = corpus::import::run(store, &config.inputs, &config.import, progress)
+                .map_err(stage_error(stage, corpus::Error::is_bad_input))?;
+            let id = last_id(store, "import")?;
+            Ok(("ran".into(), json(&r), id))
+        }
+        Stage::Crawl => {
+            if config.crawl.seeds.is_empty() {
+                return nothing();
+            }
+            // a crawl is complete when its last run finished with nothing queued
+            if (!forced || before_from)
+                && let Some(id) = done_after(store, "crawl", upstream)?
+            {
+                let queued = store
+                    .queued_hosts()
+                    .map_err(stage_error(stage, corpus::Error::is_bad_input))?;
+                if queued.is_empty() {
+                    return skipped(id);
+                }
+            }
+            let r = crawler::crawl_blocking(
+                store,
+                config.crawl.clone(),
+                progress,
+                std::future::pending(),
+            )
+            .map_err(stage_error(stage, crawler::Error::is_bad_input))?;
+            let id = last_id(store, "crawl")?;
+            Ok(("ran".into(), json(&r), id))
+        }
+        Stage::Clean => {
+            if let Some(id) = complete("clean")? {
+                return skipped(id);
+            }
+            let cleaner = cleaner::Cleaner::from_config(config.clean.clone())
+                .map_err(stage_error(stage, cleaner::Error::is_bad_input))?;
+            let r = cleaner::run_store(store, &cleaner, progress)
+                .map_err(stage_error(stage, corpus::Error::is_bad_input))?;
+            Ok(("ran".into(), json(&r), last_id(store, "clean")?))
+        }
+        Stage::Dedup => {
+            if let Some(id) = complete("dedup")? {
+                return skipped(id);
+            }
+            let d = dedup::Dedup::from_config(&config.dedup)
+                .map_err(stage_error(stage, dedup::Error::is_bad_input))?;
+            let r = dedup::run_store(store, &d, progress)
+                .map_err(stage_error(stage, corpus::Error::is_bad_input))?;
+            Ok(("ran".into(), json(&r), last_id(store, "dedup")?))
+        }
+        Stage::Tokenizer => {
+            if layout.tokenizer.exists()
+                && let Some(id) = complete("tokenizer")?
+            {
+                return skipped(id);
+            }
+            let r = tokenizer::train_tokenizer(
+                tokenizer::Source::Store(store),
+                &config.tokenizer,
+                &layout.tokenizer,
+                progress,
+            )
+            .map_err(stage_error(stage, tokenizer::Error::is_bad_input))?;
+            Ok(("ran".into(), json(&r), last_id(store, "tokenizer")?))
+        }
+        Stage::Encode => {
+            if layout.shards.join(corpus::shards::Manifest::FILE).exists()
+                && let Some(id) = complete("encode")?
+            {
+                return skipped(id);
+            }
+            let spec = layout.tokenizer.to_string_lossy().into_owned();
+            let r = tokenizer::encode(
+                tokenizer::Source::Store(store),
+                &spec,
+                &layout.shards,
+                &config.encode,
+                progress,
+            )
+            .map_err(stage_error(stage, tokenizer::Error::is_bad_input))?;
+            Ok(("ran".into(), json(&r), last_id(store, "encode")?))
+        }
+        Stage::Train => {
+            let bad = stage_error(stage, train::TrainError::is_bad_input);
+            let manifest = corpus::shards::Manifest::read(&layout.shards)
+                .map_err(|e| bad(train::TrainError::Data(e.into())))?;
+            let mut cfg = config.train.clone();
+            cfg.model.vocab_size = manifest.vocab_size;
+            // the last train run counts only when it started after the shards were written
+            let last = store
+                .last_run("train")
+                .map_err(stage_error(stage, corpus::Error::is_bad_input))?
+                .filter(|r| r.id > upstream && (!forced || before_from));
+            let done = train::checkpoint_step(&layout.run);
+            if last.as_ref().is_some_and(|r| r.is_done())
+                && done == Some(cfg.max_steps)
+                && layout.run.join("config.json").exists()
+            {
+                let id = last.map_or(upstream, |r| r.id);
+                return Ok(("skipped: complete".into(), serde_json::Value::Null, id));
+            }
+            // an interrupted run on these shards resumes; anything else starts afresh
+            let resume = last.is_some() && done.is_some();
+            if !resume && layout.run.exists() {
+                std::fs::remove_dir_all(&layout.run).map_err(|e| {
+                    bad(train::TrainError::Io {
+                        path: layout.run.clone(),
+                        source: e,
+                    })
+                })?;
+            }
+            let corpus_err = stage_error(stage, corpus::Error::is_bad_input);
+            let run = match last.filter(|_| resume) {
+                Some(r) => corpus::RunId(r.id),
+                None => store.begin_run("train", &cfg).map_err(&corpus_err)?,
+            };
+            let result = train::train(
+                &layout.shards,
+                &layout.run,
+                &cfg,
+                resume,
+                &candle_core::Device::Cpu,
+                progress,
+            );
+            let status = if result.is_ok() {
+                corpus::RunStatus::Done
+            } else {
+                corpus::RunStatus::Failed
+            };
+            let steps = result.as_ref().ok().and_then(|h| h.last().map(|m| m.step));
+            store
+                .finish_run(run, status, &serde_json::json!({ "steps": steps }))
+                .map_err(&corpus_err)?;
+            let history = result.map_err(&bad)?;
+            let report = serde_json::json!({
+                "steps": history.last().map(|m| m.step),
+                "steps_this_run": history.len(),
+                "first_loss": history.first().map(|m| m.loss),
+                "loss": history.last().map(|m| m.loss),
+                "val_loss": history.iter().rev().find_map(|m| m.val_loss),
+                "tokens_per_s": history.iter().map(|m| m.tokens_per_s).sum::<f64>()
+                    / history.len().max(1) as f64,
+                "resumed": resume,
+            });
+            Ok(("ran".into(), report, run.0))
+        }
+    }
+}
+
+fn last_id(store: &Store, stage: &str) -> Result<i64, Error> {
+    Ok(store
+        .last_run(stage)
+        .map_err(stage_error(Stage::Import, corpus::Error::is_bad_input))?
+        .map_or(0, |r| r.id))
+}
+
+mod erased {
+    /// A stage report as JSON.
+    pub trait Report {
+        fn json(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Report for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! The tokenizer stage's two jobs as library calls: [`train_tokenizer`] (documents to a
+//! `tokenizer.json`) and [`encode`] (documents to llm.c token shards with a manifest), over
+//! files or the store's kept documents.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use corpus::shards::{Dtype, Manifest, ShardError, ShardWriter, Split};
+use corpus::{Progress, RunStatus, Selection, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::{Encoder, InvalidTokenizer, PieceCounts, TrainConfig};
+
+/// What can stop the tokenizer stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting that cannot work: the key and the range it takes.
+    #[error("invalid tokenizer setting {0}")]
+    Config(String),
+    /// A tokenizer file that cannot be read or used.
+    #[error("{0}")]
+    Tokenizer(#[from] InvalidTokenizer),
+    /// An input line that is not text.
+    #[error("{}:{line}: {message}", path.display())]
+    BadLine {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("no documents to train on (the inputs are empty, or the store keeps none)")]
+    NoDocuments,
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error(transparent)]
+    Shards(#[from] ShardError),
+    #[error(transparent)]
+    Corpus(#[from] corpus::Error),
+}
+
+impl Error {
+    /// True when the error is the user's input rather than a failure of the machine.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Config(_) | Error::Tokenizer(_) | Error::BadLine { .. } | Error::NoDocuments => {
+                true
+            }
+            Error::Corpus(e) => e.is_bad_input(),
+            Error::Io { .. } | Error::Shards(_) => false,
+        }
+    }
+}
+
+impl From<crate::train::ConfigError> for Error {
+    fn from(e: crate::train::ConfigError) -> Error {
+        Error::Config(e.0)
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |err| Error::Io {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+/// Where documents come from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// Text files (`.txt`: one document per non-empty line) or JSONL(.zst) files (their `text`).
+    Files(&'a [PathBuf]),
+    /// The documents the store keeps (`Selection::Kept`), in store order.
+    Store(&'a Store),
+}
+
+const BATCH: usize = 4096;
+
+/// Calls `f` with batches of (id, text), in order.
+pub fn for_batches(
+    source: Source<'_>,
+    mut f: impl FnMut(&[(String, String)]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut batch: Vec<(String, String)> = Vec::with_capacity(BATCH);
+    let mut push = |batch: &mut Vec<(String, String)>, id: String, text: String| {
+        batch.push((id, text));
+        if batch.len() == BATCH {
+            f(batch)?;
+            batch.clear();
+        }
+        Ok::<(), Error>(())
+    };
+    match source {
+        Source::Store(store) => {
+            for doc in store.documents(Selection::Kept) {
+                let d = doc?.doc;
+                push(&mut batch, d.id, d.text)?;
+            }
+        }
+        Source::Files(paths) => {
+            for path in paths {
+                let name = path.display().to_string();
+                if name.ends_with(".txt") {
+                    let file = std::fs::File::open(path).map_err(|err| corpus::Error::Input {
+                        path: path.clone(),
+                        err,
+                    })?;
+                    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+                        let line = line.map_err(|e| Error::BadLine {
+                            path: path.clone(),
+                            line: n as u64 + 1,
+                            message: e.to_string(),
+                        })?;
+                        if !line.trim().is_empty() {
+                            push(&mut batch, format!("{name}:{}", n + 1), line)?;
+                        }
+                    }
+                } else {
+                    for doc in corpus::read_all(std::slice::from_ref(path)) {
+                        let d = doc?;
+                        push(&mut batch, d.id, d.text)?;
+                    }
+                }
+            }
+        }
+    }
+    if !batch.is_empty() {
+        f(&batch)?;
+    }
+    Ok(())
+}
+
+/// What training a tokenizer did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrainReport {
+    pub documents: u64,
+    pub bytes: u64,
+    pub distinct_pieces: u64,
+    pub vocab_size: usize,
+    pub merges: usize,
+    pub counting_s: f64,
+    pub seconds: f64,
+}
+
+/// Trains a tokenizer on the source's documents and writes `output` (`tokenizer.json`, with
+/// `vocab.json`, `merges.txt` and the settings sidecar beside it; folders created). On the
+/// store it is recorded as a `tokenizer` run.
+pub fn train_tokenizer(
+    source: Source<'_>,
+    cfg: &TrainConfig,
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<TrainReport, Error> {
+    cfg.validate()?;
+    let run = match source {
+        Source::Store(store) => Some(store.begin_run(
+            "tokenizer",
+            &serde_json::json!({ "config": cfg, "output": output }),
+        )?),
+        Source::Files(_) => None,
+    };
+    let result = train_inner(source, cfg, output, progress);
+    if let (Some(run), Source::Store(store)) = (run, source) {
+        let status = if result.is_ok() {
+            RunStatus::Done
+        } else {
+            RunStatus::Failed
+        };
+        store.finish_run(run, status, &result.as_ref().ok())?;
+    }
+    result
+}
+
+fn train_inner(
+    source: Source<'_>,
+    cfg: &TrainConfig,
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<TrainReport, Error> {
+    let start = Instant::now();
+    progress.start("count", None);
+    let mut counts = PieceCounts::default();
+    for_batches(source, |batch| {
+        let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+        counts.add_batch(&texts, &cfg.pre);
+        progress.update(counts.bytes, counts.texts);
+        Ok(())
+    })?;
+    progress.finish();
+    let counting_s = start.elapsed().as_secs_f64();
+    if counts.texts == 0 {
+        return Err(Error::NoDocuments);
+    }
+    let wanted = cfg.vocab_size.saturating_sub(256 + 1 + cfg.specials.len()) as u64;
+    progress.start("merge", Some(wanted));
+    let tok = crate::train(&counts, cfg, |done, _| {
+        progress.update(done as u64, done as u64)
+    })?;
+    progress.finish();
+    let report = TrainReport {
+        documents: counts.texts,
+        bytes: counts.bytes,
+        distinct_pieces: counts.distinct() as u64,
+        vocab_size: tok.vocab_size(),
+        merges: tok.merges().len(),
+        counting_s,
+        seconds: 0.0,
+    };
+    // freeing a million pieces takes a while: not on the way out
+    std::thread::spawn(move || drop(counts));
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    crate::hf::save(&tok, output).map_err(io(output))?;
+    Ok(TrainReport {
+        seconds: start.elapsed().as_secs_f64(),
+        ..report
+    })
+}
+
+/// How documents become shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncodeConfig {
+    /// Share of documents (by a hash of their id) that go to the validation shards.
+    pub val_fraction: f64,
+    /// Tokens per shard (llm.c's FineWeb shards hold 100 million).
+    pub shard_tokens: usize,
+}
+
+impl Default for EncodeConfig {
+    fn default() -> Self {
+        EncodeConfig {
+            val_fraction: 0.005,
+            shard_tokens: 100_000_000,
+        }
+    }
+}
+
+impl EncodeConfig {
+    /// Refuses settings that cannot work, naming the key and the range it takes.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(Error::Config(format!(
+                "val_fraction: must be in [0, 1), not {}",
+                self.val_fraction
+            )));
+        }
+        if self.shard_tokens == 0 {
+            return Err(Error::Config(
+                "shard_tokens: must be at least 1".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The encoder a `--tokenizer` value names: `bytes`, or a tokenizer.json (with its bytes, copied
+/// beside the shards).
+pub fn load_encoder(spec: &str) -> Result<(Encoder, Option<Vec<u8>>), Error> {
+    if spec == "bytes" {
+        return Ok((Encoder::Bytes, None));
+    }
+    let path = Path::new(spec);
+    let tok = crate::hf::load(path)?;
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    Ok((Encoder::Bpe(tok), Some(bytes)))
+}
+
+/// Documents into a shard folder: encoded in parallel a batch at a time, split by id.
+pub struct Sharder<'a> {
+    encoder: &'a Encoder,
+    dir: PathBuf,
+    writer: ShardWriter,
+    val_fraction: f64,
+    dtype: Dtype,
+    /// Characters encoded (for characters per token).
+    pub chars: u64,
+}
+
+impl<'a> Sharder<'a> {
+    /// Starts a shard folder (created if missing; the shards and manifest of an earlier run
+    /// removed).
+    pub fn create(
+        encoder: &'a Encoder,
+        dir: &Path,
+        cfg: &EncodeConfig,
+    ) -> Result<Sharder<'a>, Error> {
+        cfg.validate()?;
+        let eot = encoder.end_of_text()?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let name = entry
+                .map_err(io(dir))?
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            let shard =
+                (name.starts_with("train_") || name.starts_with("val_")) && name.ends_with(".bin");
+            if shard || name == Manifest::FILE {
+                let path = dir.join(&name);
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+        let dtype = Dtype::for_vocab(encoder.vocab_size());
+        Ok(Sharder {
+            encoder,
+            dir: dir.to_path_buf(),
+            writer: ShardWriter::new(dir, dtype, cfg.shard_tokens, eot),
+            val_fraction: cfg.val_fraction,
+            dtype,
+            chars: 0,
+        })
+    }
+
+    /// Encodes a batch of (id, text) and appends each to its split.
+    pub fn add_batch(&mut self, batch: &[(String, String)]) -> Result<(), Error> {
+        let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+        let ids = self.encoder.encode_batch(&texts);
+        for ((id, text), ids) in batch.iter().zip(&ids) {
+            self.chars += text.chars().count() as u64;
+            let split = Split::of(id, self.val_fraction);
+            self.writer.add(split, ids, text.len() as u64)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes and documents so far.
+    pub fn progress(&self) -> (u64, u64) {
+        let w = &self.writer;
+        (
+            w.bytes.train + w.bytes.val,
+            w.documents.train + w.documents.val,
+        )
+    }
+
+    /// Writes the last shards, a copy of the tokenizer (`json`, its tokenizer.json bytes) and
+    /// the manifest, last (a manifest in place means the folder is complete).
+    pub fn finish(mut self, json: Option<&[u8]>) -> Result<Manifest, Error> {
+        self.writer.finish()?;
+        // the tokenizer goes with its shards (the trainer records it; sampling decodes with it)
+        let hash = match (json, self.encoder) {
+            (Some(bytes), Encoder::Bpe(tok)) => {
+                let copy = self.dir.join("tokenizer.json");
+                std::fs::write(&copy, bytes).map_err(io(&copy))?;
+                crate::hf::save_sidecar(&copy, bytes, tok.pre_tokenizer()).map_err(io(&copy))?;
+                format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+            }
+            _ => String::new(),
+        };
+        let w = &self.writer;
+        let manifest = Manifest {
+            format: "llm.c".into(),
+            tokenizer: match self.encoder {
+                Encoder::Bpe(_) => "bpe",
+                Encoder::Bytes => "bytes",
+            }
+            .into(),
+            tokenizer_hash: hash,
+            vocab_size: self.encoder.vocab_size(),
+            end_of_text: w.end_of_text(),
+            dtype: self.dtype,
+            val_fraction: self.val_fraction,
+            documents: w.documents,
+            tokens: w.tokens,
+            bytes: w.bytes,
+            shards: w.shards.clone(),
+        };
+        manifest.write(&self.dir)?;
+        Ok(manifest)
+    }
+}
+
+/// What encoding did.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncodeReport {
+    pub manifest: Manifest,
+    /// Characters encoded.
+    pub chars: u64,
+    pub seconds: f64,
+}
+
+impl EncodeReport {
+    /// Characters per token (the end-of-text tokens not counted).
+    pub fn chars_per_token(&self) -> f64 {
+        let m = &self.manifest;
+        let docs = m.documents.train + m.documents.val;
+        let tokens = m.tokens.train + m.tokens.val;
+        self.chars as f64 / (tokens.saturating_sub(docs)).max(1) as f64
+    }
+}
+
+/// Encodes the source's documents into llm.c shards in `output` with the tokenizer `spec`
+/// names (a tokenizer.json path, or `bytes`); on the store it is recorded as an `encode` run.
+pub fn encode(
+    source: Source<'_>,
+    spec: &str,
+    output: &Path,
+    cfg: &EncodeConfig,
+    progress: &dyn Progress,
+) -> Result<EncodeReport, Error> {
+    cfg.validate()?;
+    let (encoder, json) = load_encoder(spec)?;
+    let run = match source {
+        Source::Store(store) => Some(store.begin_run(
+            "encode",
+            &serde_json::json!({ "config": cfg, "tokenizer": spec, "output": output }),
+        )?),
+        Source::Files(_) => None,
+    };
+    let start = Instant::now();
+    let result = (|| {
+        let mut sharder = Sharder::create(&encoder, output, cfg)?;
+        progress.start("encode", None);
+        for_batches(source, |batch| {
+            sharder.add_batch(batch)?;
+            let (bytes, docs) = sharder.progress();
+            progress.update(bytes, docs);
+            Ok(())
+        })?;
+        let chars = sharder.chars;
+        let manifest = sharder.finish(json.as_deref())?;
+        progress.finish();
+        Ok(EncodeReport {
+            manifest,
+            chars,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    })();
+    if let (Some(run), Source::Store(store)) = (run, source) {
+        let status = if result.is_ok() {
+            RunStatus::Done
+        } else {
+            RunStatus::Failed
+        };
+        store.finish_run(run, status, &result.as_ref().ok().map(|r| &r.manifest))?;
+    }
+    result
+}
