@@ -40,6 +40,9 @@ pub enum Error {
     /// A setting that cannot work: the key and the range it takes.
     #[error("invalid clean setting {0}")]
     Config(String),
+    /// A setting of the quality classifier's training that cannot work.
+    #[error("invalid quality-classifier setting {0}")]
+    QualityConfig(String),
     /// A file the settings name (word list, model, training text) is missing or malformed.
     #[error("{}: {message}", path.display())]
     BadFile { path: PathBuf, message: String },
@@ -57,7 +60,10 @@ impl Error {
     /// True when the error is the user's input rather than a failure of the machine.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Config(_) | Error::BadFile { .. } | Error::NoDocument { .. } => true,
+            Error::Config(_)
+            | Error::QualityConfig(_)
+            | Error::BadFile { .. }
+            | Error::NoDocument { .. } => true,
             Error::Corpus(e) => e.is_bad_input(),
             Error::Io { .. } => false,
         }
@@ -140,6 +146,9 @@ pub struct Config {
     pub words_file: Option<PathBuf>,
     /// A model from `zhcorpus quality train`: its score is stored and judged.
     pub quality_model: Option<PathBuf>,
+    /// File to file: skip input lines that are not documents (counted and reported) instead
+    /// of stopping at the first.
+    pub skip_invalid: bool,
 }
 
 impl Config {
@@ -228,6 +237,7 @@ impl Default for Config {
             words: Vec::new(),
             words_file: None,
             quality_model: None,
+            skip_invalid: false,
         }
     }
 }
@@ -304,9 +314,13 @@ impl Cleaner {
         config.validate()?;
         let words = config.word_list()?;
         let model = match &config.quality_model {
-            Some(path) => Some(QualityModel::load(path).map_err(|message| Error::BadFile {
-                path: path.clone(),
-                message,
+            Some(path) => Some(QualityModel::load(path).map_err(|message| {
+                // the loader's message names the file already
+                let named = format!("{}: ", path.display());
+                Error::BadFile {
+                    path: path.clone(),
+                    message: message.strip_prefix(&named).unwrap_or(&message).to_string(),
+                }
             })?),
             None => None,
         };

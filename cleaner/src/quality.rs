@@ -39,12 +39,14 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Share of each class held out to measure accuracy and AUC.
     pub holdout: f64,
+    /// Skip input lines that are not documents (counted) instead of stopping at the first.
+    pub skip_invalid: bool,
 }
 
 impl TrainConfig {
     /// Refuses settings that cannot work, naming the key and the range it takes.
     pub fn validate(&self) -> Result<(), crate::Error> {
-        let bad = |key: &str, why: &str| Err(crate::Error::Config(format!("{key}: {why}")));
+        let bad = |key: &str, why: &str| Err(crate::Error::QualityConfig(format!("{key}: {why}")));
         if !(10..=24).contains(&self.bits) {
             return bad("bits", "goes from 10 to 24");
         }
@@ -76,6 +78,8 @@ pub struct TrainReport {
     /// On the held-out documents (absent when none were held out).
     pub accuracy: Option<f64>,
     pub auc: Option<f64>,
+    /// Input lines skipped as invalid (with `skip_invalid`).
+    pub invalid_lines: u64,
     pub seconds: f64,
 }
 
@@ -89,16 +93,18 @@ pub fn train_files(
     config: &TrainConfig,
 ) -> Result<TrainReport, crate::Error> {
     config.validate()?;
+    corpus::check_output(output)?;
+    let invalid = corpus::InvalidLines::default();
     let read = |paths: &[std::path::PathBuf]| -> corpus::Result<Vec<String>> {
-        corpus::read_all(paths)
+        corpus::read_all_skipping(paths, config.skip_invalid, &invalid)
             .map(|d| d.map(|d| crate::normalize::normalize(&d.text)))
             .collect()
     };
     let positive = read(positive)?;
     let negative = read(negative)?;
     if positive.is_empty() || negative.is_empty() {
-        return Err(crate::Error::Config(
-            "both the positive and the negative files need documents".into(),
+        return Err(crate::Error::QualityConfig(
+            "positive and negative: both files need documents".into(),
         ));
     }
     let mut rng = fastrand::Rng::with_seed(config.seed);
@@ -128,6 +134,7 @@ pub fn train_files(
         positive: train.iter().filter(|(_, y)| *y).count(),
         negative: train.iter().filter(|(_, y)| !*y).count(),
         held_out: held.len(),
+        invalid_lines: invalid.count(),
         seconds,
         ..TrainReport::default()
     };
@@ -154,6 +161,7 @@ impl Default for TrainConfig {
             l2: 1e-6,
             seed: 1,
             holdout: 0.1,
+            skip_invalid: false,
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct Report {
     /// Documents whose text the cleaning changed.
     pub changed: u64,
     pub characters_in: u64,
+    /// Input lines skipped as invalid (file to file, with `skip_invalid`).
+    pub invalid_lines: u64,
+    /// The first of them, `file:line: why`.
+    pub invalid_examples: Vec<String>,
     pub seconds: f64,
 }
 
@@ -117,7 +121,17 @@ pub fn run_store(
     progress: &dyn Progress,
 ) -> corpus::Result<Report> {
     let start = Instant::now();
+    store.lock_stage("clean")?;
     let total = store.document_count()?;
+    tracing::info!(
+        "clean: {total} documents in {}; recurring lines {}",
+        store.path().display(),
+        if cleaner.needs_line_counts() {
+            "counted first, per host"
+        } else {
+            "kept"
+        }
+    );
     let docs = store.documents(Selection::All).map(|d| d.map(|d| d.doc));
     let counts = count_lines(cleaner, docs, Some(total), progress)?;
     let run = store.begin_run("clean", cleaner.config())?;
@@ -134,6 +148,11 @@ pub fn run_store(
             let docs: Vec<(i64, Document)> = page.into_iter().map(|d| (d.seq, d.doc)).collect();
             let verdicts = judge(cleaner, &docs, counts.as_ref(), &mut report);
             store.record_clean_verdicts(run, &verdicts)?;
+            tracing::debug!(
+                "clean: {} documents judged, {} kept",
+                report.documents,
+                report.kept
+            );
             progress.update(report.documents, report.documents);
         }
     })();
@@ -185,7 +204,26 @@ pub fn run_files(
     progress: &dyn Progress,
 ) -> corpus::Result<Report> {
     let start = Instant::now();
-    let counts = count_lines(cleaner, corpus::read_all(inputs), None, progress)?;
+    // outputs are checked before the work, not after the first pass
+    corpus::check_output(output)?;
+    if let Some(r) = rejected {
+        corpus::check_output(r)?;
+    }
+    let skip = cleaner.config().skip_invalid;
+    tracing::info!(
+        "clean: {} input files, two passes (line counts, then verdicts)",
+        inputs.len()
+    );
+    let (first, invalid) = (
+        corpus::InvalidLines::default(),
+        corpus::InvalidLines::default(),
+    );
+    let counts = count_lines(
+        cleaner,
+        corpus::read_all_skipping(inputs, skip, &first),
+        None,
+        progress,
+    )?;
     progress.start("clean", None);
     let mut report = Report::default();
     let mut out = JsonlWriter::create(output)?;
@@ -215,13 +253,15 @@ pub fn run_files(
         progress.update(report.documents, report.documents);
         Ok(())
     };
-    for doc in corpus::read_all(inputs) {
+    for doc in corpus::read_all_skipping(inputs, skip, &invalid) {
         batch.push((0, doc?));
         if batch.len() == BATCH {
             write(&mut batch, &mut report)?;
         }
     }
     write(&mut batch, &mut report)?;
+    report.invalid_lines = invalid.count();
+    report.invalid_examples = invalid.examples();
     out.finish()?;
     if let Some(r) = rej {
         r.finish()?;

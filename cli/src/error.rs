@@ -56,10 +56,23 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     eprintln!("error: {err}");
+    let mut said = err.to_string();
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        // an error that shows its cause in its own message is not repeated
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            eprintln!("  caused by: {text}");
+            said.push_str(&text);
+        }
     }
-    if err.chain().any(|e| e.is::<Interrupted>()) {
+    let interrupted = |e: &(dyn std::error::Error + 'static)| {
+        e.is::<Interrupted>()
+            || matches!(
+                e.downcast_ref::<pipeline::Error>(),
+                Some(pipeline::Error::Interrupted(_))
+            )
+    };
+    if err.chain().any(interrupted) {
         ExitCode::from(130)
     } else if is_bad_input(err) {
         ExitCode::from(2)

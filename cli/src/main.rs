@@ -3,6 +3,24 @@
 //! (defaults, then `--config FILE`, then flags), calls one library function and prints its
 //! report.
 
+/// `println!` that returns the error (a closed pipe ends the command quietly) instead of
+/// panicking.
+macro_rules! outln {
+    () => {
+        std::io::Write::write_all(&mut std::io::stdout(), b"\n")?
+    };
+    ($($t:tt)*) => {
+        std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{}\n", format_args!($($t)*)))?
+    };
+}
+
+/// `print!` that returns the error instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {
+        std::io::Write::write_fmt(&mut std::io::stdout(), format_args!($($t)*))?
+    };
+}
+
 mod cmd;
 mod error;
 mod plot;
@@ -28,7 +46,7 @@ struct Cli {
 /// Options every command takes.
 #[derive(Args)]
 pub struct Global {
-    /// No progress bars or progress lines (they are also off when stderr is not a terminal).
+    /// Nothing on stderr but errors: no progress bars or lines, no warnings.
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
@@ -81,7 +99,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, cli.global.quiet);
+    cmd::signals::install();
     let g = &cli.global;
     let result = match cli.command {
         Command::Pipeline(args) => cmd::pipeline::run(g, args),
@@ -105,11 +124,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, quiet: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // html5ever warns about every page that is not valid HTML: not the user's concern
     let level = match verbose {
+        _ if quiet => "error",
         0 => "warn,html5ever=error",
         1 => "info,html5ever=error",
         2 => "debug",

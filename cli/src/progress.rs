@@ -61,6 +61,7 @@ impl Bar {
 
 impl corpus::Progress for Bar {
     fn start(&self, phase: &str, total: Option<u64>) {
+        crate::cmd::signals::set_cooperative(matches!(phase, "train" | "crawl"));
         self.maybe_pause(phase, "start");
         let mut s = self.state();
         if let Some(old) = s.bar.take() {
@@ -127,8 +128,13 @@ impl corpus::Progress for Bar {
     }
 
     fn finish(&self) {
+        crate::cmd::signals::set_cooperative(false);
         if let Some(bar) = self.state().bar.take() {
             bar.finish_and_clear();
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        crate::cmd::signals::cancelled()
     }
 }

@@ -120,8 +120,9 @@ pub fn resolve<C: Settings>(base: &C, file: Option<&Path>, flags: &Overrides) ->
         merge(&mut value, toml::Value::Table(read_file::<C>(path)?));
     }
     merge(&mut value, toml::Value::Table(flags.0.clone()));
+    // the file alone was read without error: what fails now is a flag's value
     let config: C = value.try_into().map_err(|e: toml::de::Error| {
-        UsageError(format!("settings: {}", e.message().trim_end()))
+        UsageError(format!("invalid flag value: {}", e.message().trim_end()))
     })?;
     config.check()?;
     Ok(config)
@@ -129,7 +130,7 @@ pub fn resolve<C: Settings>(base: &C, file: Option<&Path>, flags: &Overrides) ->
 
 /// The settings as a TOML file that `--config` reads back to the same settings.
 pub fn print<C: Serialize>(config: &C) -> Result<()> {
-    print!(
+    out!(
         "{}",
         toml::to_string(config).context("the settings as TOML")?
     );

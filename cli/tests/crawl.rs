@@ -112,7 +112,7 @@ fn kill_9_mid_crawl_then_resume_stores_every_page_once() {
 
     // the status of a crawl that died: read from the database alone
     let status = ok(run(dir.path(), &["crawl", "--db", "corpus.db", "--status"]));
-    assert!(status.contains("running (or killed)"), "{status}");
+    assert!(status.contains("interrupted"), "{status}");
     let queued: u64 = status
         .split("frontier: ")
         .nth(1)
@@ -167,7 +167,7 @@ fn ctrl_c_stops_cleanly_and_the_same_command_resumes() {
         stdout(&out)
     );
     let status = ok(run(dir.path(), &["crawl", "--db", "corpus.db", "--status"]));
-    assert!(status.starts_with("last crawl done"), "{status}");
+    assert!(status.starts_with("last crawl stopped"), "{status}");
 
     let out = start_crawl(dir.path(), &farm).wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

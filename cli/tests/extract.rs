@@ -147,29 +147,31 @@ fn stored_pages_become_documents_and_can_be_extracted_again() {
     let stats = store.stats().unwrap();
     assert_eq!(stats.image_text, 1);
 
-    // a verdict on the old text is cleared when the page is extracted again
-    let seq = store.document_seq(&docs[0].id).unwrap().unwrap();
+    // the verdicts on the old texts are cleared when the pages are extracted again: the
+    // documents are unjudged until clean runs again
     let r = store.begin_run("clean", &serde_json::json!({})).unwrap();
-    store
-        .record_clean_verdicts(
-            r,
-            &[corpus::CleanVerdict {
-                doc: seq,
-                keep: false,
-                rule: Some("test".into()),
-                value: None,
-                score: None,
-                details: None,
-                text: None,
-            }],
-        )
-        .unwrap();
+    let verdicts: Vec<corpus::CleanVerdict> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| corpus::CleanVerdict {
+            doc: store.document_seq(&d.id).unwrap().unwrap(),
+            keep: i != 0,
+            rule: (i == 0).then(|| "test".into()),
+            value: None,
+            score: None,
+            details: None,
+            text: None,
+        })
+        .collect();
+    store.record_clean_verdicts(r, &verdicts).unwrap();
+    store.finish_run(r, corpus::RunStatus::Done, &()).unwrap();
     assert_eq!(store.documents(Selection::Kept).count(), 2);
     drop(store);
     let out = ok(run(dir.path(), &["extract", "--db", "corpus.db"]));
     assert!(out.contains("0 documents created, 3 replaced"), "{out}");
     let store = Store::open_existing(&db).unwrap();
-    assert_eq!(store.documents(Selection::Kept).count(), 3);
+    assert_eq!(store.documents(Selection::Kept).count(), 0);
+    assert_eq!(store.unjudged().unwrap().clean, 3);
     assert_eq!(store.document_count().unwrap(), 3);
     let stats = store.stats().unwrap();
     assert_eq!(stats.image_text, 1);

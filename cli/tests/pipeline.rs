@@ -5,9 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use common::*;
 use farm::{Farm, FarmConfig};
@@ -98,28 +96,12 @@ fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-/// Starts the pipeline paused at `at`, waits until it says it paused, and kills it with SIGKILL.
+/// Starts the pipeline paused at `at` and kills it with SIGKILL there.
 fn kill_at(dir: &Path, out: &str, at: &str) {
-    let mut child = pipeline(dir, out)
-        .env("ZHCORPUS_PAUSE_AT", at)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut said = String::new();
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        said.push_str(&line);
-        said.push('\n');
-        if line.contains("paused at") {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return;
-        }
-    }
-    let status = child.wait().unwrap();
-    panic!("the pipeline never reached {at} (exit {status:?}):\n{said}");
+    let args = ["pipeline", "--config", "pipeline.toml", "--output", out];
+    let mut child = paused(dir, &args, at);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]

@@ -43,6 +43,32 @@ pub enum Error {
     #[error("database {path}: {err}")]
     Sqlite { path: PathBuf, err: rusqlite::Error },
 
+    /// Another process is running the same stage on this store.
+    #[error(
+        "{path} is being written by another `zhcorpus {stage}` ({holder}); one {stage} at a \
+         time per database: wait for it to finish or stop it"
+    )]
+    Busy {
+        path: PathBuf,
+        stage: String,
+        holder: String,
+    },
+
+    /// A stage was asked to run before an earlier one finished on this store.
+    #[error(
+        "cannot {stage} {path}: {earlier} is incomplete: {why}; run `zhcorpus {earlier}` first"
+    )]
+    Incomplete {
+        path: PathBuf,
+        stage: String,
+        earlier: String,
+        why: String,
+    },
+
+    /// An output that cannot be written where it was asked for.
+    #[error("output {path} {why}")]
+    BadOutput { path: PathBuf, why: String },
+
     /// Writing an output file failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -59,6 +85,9 @@ impl Error {
                 | Error::NotOurs { .. }
                 | Error::TooNew { .. }
                 | Error::NoDatabase { .. }
+                | Error::Busy { .. }
+                | Error::BadOutput { .. }
+                | Error::Incomplete { .. }
         )
     }
 }

@@ -395,13 +395,29 @@ impl Store {
         ))?;
         status.last_run = self.sql(
             c.query_row(
-                "SELECT started_at, finished_at, status FROM runs WHERE stage = 'crawl'
-                 ORDER BY id DESC LIMIT 1",
+                "SELECT started_at, finished_at, status, json_extract(counts, '$.stopped')
+                 FROM runs WHERE stage = 'crawl' ORDER BY id DESC LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| {
+                    let status: String = r.get(2)?;
+                    let stopped: Option<bool> = r.get(3)?;
+                    // a crawl that ended with URLs queued (a signal, a limit) stopped
+                    let status = if status == "done" && stopped == Some(true) {
+                        "stopped".to_string()
+                    } else {
+                        status
+                    };
+                    Ok((r.get(0)?, r.get(1)?, status))
+                },
             )
             .optional(),
         )?;
+        if let Some((_, _, state)) = &mut status.last_run
+            && state == "running"
+            && !self.stage_is_live("crawl")
+        {
+            *state = "interrupted".to_string();
+        }
         Ok(status)
     }
 }

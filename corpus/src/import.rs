@@ -105,6 +105,12 @@ fn import_all(
     let total = readers.iter().map(|r| r.len()).sum::<Option<u64>>();
     progress.start("import", total);
     report.files = readers.len() as u64;
+    tracing::info!(
+        "import: {} files into {}, {} documents a transaction",
+        readers.len(),
+        store.path().display(),
+        cfg.batch_size
+    );
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::scope(|scope| {
         scope.spawn(move || parse(readers, cfg, &tx));

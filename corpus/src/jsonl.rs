@@ -156,6 +156,54 @@ pub fn read_all(paths: &[std::path::PathBuf]) -> impl Iterator<Item = Result<Doc
         })
 }
 
+/// Lines skipped as invalid (not JSON, not a document, not UTF-8) while reading with
+/// [`read_all_skipping`]: counted, the first few kept as examples with file and line.
+#[derive(Debug, Default)]
+pub struct InvalidLines {
+    count: AtomicU64,
+    examples: std::sync::Mutex<Vec<String>>,
+}
+
+impl InvalidLines {
+    /// Examples kept.
+    const EXAMPLES: usize = 10;
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The first skipped lines' errors (`file:line: why`).
+    pub fn examples(&self) -> Vec<String> {
+        self.examples.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Counts one skipped line.
+    pub fn add(&self, e: &Error) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut ex) = self.examples.lock()
+            && ex.len() < Self::EXAMPLES
+        {
+            ex.push(e.to_string());
+        }
+    }
+}
+
+/// [`read_all`], with every line that is not a document skipped into `invalid` when `skip` is
+/// set (an unreadable file still stops the reading). Without `skip` it is `read_all`.
+pub fn read_all_skipping<'a>(
+    paths: &'a [std::path::PathBuf],
+    skip: bool,
+    invalid: &'a InvalidLines,
+) -> impl Iterator<Item = Result<Document>> + 'a {
+    read_all(paths).filter(move |r| match r {
+        Err(e @ Error::BadLine { .. }) if skip => {
+            invalid.add(e);
+            false
+        }
+        _ => true,
+    })
+}
+
 /// Counts the bytes that pass through a reader.
 struct Counting<R> {
     inner: R,
@@ -170,9 +218,46 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Checks an output file before any work: not a folder; its missing folders are created (the
+/// one rule for every output of every command). `-` is standard output.
+pub fn check_output(path: &Path) -> Result<()> {
+    if path == Path::new("-") {
+        return Ok(());
+    }
+    if path.is_dir() {
+        return Err(Error::BadOutput {
+            path: path.to_path_buf(),
+            why: "is a folder; name a file to write".into(),
+        });
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::BadOutput {
+            path: path.to_path_buf(),
+            why: format!("its folder cannot be created: {e}"),
+        })?;
+    }
+    Ok(())
+}
+
+/// A file being written under a temporary name: renamed into place when kept, removed when
+/// dropped otherwise (an error, a panic), so no temporary file is left behind.
+struct Pending {
+    partial: PathBuf,
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}
+
 /// Writes JSON lines, zstd-compressed when the path ends in `.zst`.
 pub struct JsonlWriter {
-    target: Option<(PathBuf, PathBuf)>,
+    target: Option<Pending>,
     sink: Sink,
     lines: u64,
 }
@@ -190,11 +275,17 @@ impl JsonlWriter {
         let (out, target): (Box<dyn Write + Send>, _) = if path == Path::new("-") {
             (Box::new(io::stdout()), None)
         } else {
+            check_output(path)?;
             let mut partial = path.as_os_str().to_owned();
             partial.push(".partial");
             let partial = PathBuf::from(partial);
             let file = fs_err::File::create(&partial)?;
-            (Box::new(file), Some((partial, path.to_path_buf())))
+            let pending = Pending {
+                partial,
+                path: path.to_path_buf(),
+                kept: false,
+            };
+            (Box::new(file), Some(pending))
         };
         let buffered = BufWriter::with_capacity(1 << 16, out);
         let sink = if compress {
@@ -234,8 +325,9 @@ impl JsonlWriter {
         };
         inner.flush()?;
         drop(inner);
-        if let Some((partial, path)) = self.target {
-            fs_err::rename(partial, path)?;
+        if let Some(mut p) = self.target {
+            fs_err::rename(&p.partial, &p.path)?;
+            p.kept = true;
         }
         Ok(())
     }

@@ -34,7 +34,9 @@ pub use frontier::{
     BatchWritten, CrawlBatch, CrawlStatus, FinalState, Finished, HostRobots, NewUrl, QueuedUrl,
     UrlKind,
 };
-pub use jsonl::{JsonlReader, JsonlWriter, read_all};
+pub use jsonl::{
+    InvalidLines, JsonlReader, JsonlWriter, check_output, read_all, read_all_skipping,
+};
 pub use pages::{
     ExtractionCounts, NewPage, PageExtraction, StoredPage, charset_param, page_document_id,
 };
@@ -42,5 +44,5 @@ pub use progress::{NoProgress, Progress};
 pub use stats::{Count, RunSummary, SourceStats, Stats, VerdictStats};
 pub use store::{
     CleanVerdict, DedupKind, DedupVerdict, DocumentIter, LastRun, RunId, RunStatus, Selection,
-    Store, StoredDocument,
+    Store, StoredDocument, Unjudged,
 };

@@ -14,6 +14,11 @@ pub trait Progress: Sync {
     /// A line about the state of the phase (a crawl's queue and errors, a training step's
     /// loss), shown beside the position; stages call it at most a few times a second.
     fn message(&self, _message: &str) {}
+    /// The caller asks the stage to stop at its next safe point (a training step, the crawl's
+    /// fetches in flight); stages that can stop early poll it.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere.

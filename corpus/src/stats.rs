@@ -13,8 +13,10 @@ pub struct Stats {
     /// Size of the database file and its write-ahead log.
     pub file_bytes: u64,
     pub documents: u64,
-    /// Documents that no verdict removed.
+    /// Documents judged by every stage that has run and removed by none.
     pub kept: u64,
+    /// Documents a stage that has run has not judged (not kept).
+    pub unjudged: crate::Unjudged,
     pub text_bytes: u64,
     pub text_chars: u64,
     pub sources: Vec<SourceStats>,
@@ -122,13 +124,22 @@ pub(crate) fn collect(store: &Store) -> Result<Stats> {
             Ok(RunSummary {
                 id: r.get(0)?,
                 stage: r.get(1)?,
-                status: r.get(2)?,
+                status: r.get::<_, String>(2)?,
                 started_at: r.get(3)?,
                 finished_at: r.get(4)?,
                 counts: counts.and_then(|c| serde_json::from_str(&c).ok()),
             })
         }))?;
-        rows.map(|r| store.sql(r)).collect::<Result<Vec<_>>>()?
+        let mut runs = rows.map(|r| store.sql(r)).collect::<Result<Vec<_>>>()?;
+        // a run still marked running whose stage lock nobody holds: its process died
+        let mut latest = std::collections::HashSet::new();
+        for r in &mut runs {
+            let newest = latest.insert(r.stage.clone());
+            if r.status == "running" && (!newest || !store.stage_is_live(&r.stage)) {
+                r.status = "interrupted".to_string();
+            }
+        }
+        runs
     };
     let file_bytes = ["", "-wal"]
         .iter()
@@ -144,6 +155,7 @@ pub(crate) fn collect(store: &Store) -> Result<Stats> {
         file_bytes,
         documents: sources.iter().map(|s| s.documents).sum(),
         kept: sources.iter().map(|s| s.kept).sum(),
+        unjudged: store.unjudged()?,
         text_bytes: sources.iter().map(|s| s.text_bytes).sum(),
         text_chars: sources.iter().map(|s| s.text_chars).sum(),
         sources,

@@ -12,13 +12,14 @@ use crate::schema::{self, Found, SCHEMA_VERSION, now};
 
 /// A document is kept when no stage's verdict removed it. This is the one definition of
 /// "what goes into training"; `d` is the documents table.
-pub(crate) const KEPT: &str =
-    "NOT EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 0)
-    AND NOT EXISTS (SELECT 1 FROM dedup_verdicts v WHERE v.doc = d.seq AND v.keep = 0)";
+pub(crate) const KEPT: &str = "(NOT EXISTS (SELECT 1 FROM runs WHERE stage = 'clean')
+        OR EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 1))
+    AND (NOT EXISTS (SELECT 1 FROM runs WHERE stage = 'dedup')
+        OR EXISTS (SELECT 1 FROM dedup_verdicts v WHERE v.doc = d.seq AND v.keep = 1))";
 
-/// Not rejected by the cleaner.
-const CLEAN_KEPT: &str =
-    "NOT EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 0)";
+/// Judged and kept by the cleaner, when it has run: what dedup reads.
+const CLEAN_KEPT: &str = "(NOT EXISTS (SELECT 1 FROM runs WHERE stage = 'clean')
+        OR EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq AND c.keep = 1))";
 
 /// Rows fetched per query when streaming documents.
 const PAGE: i64 = 1000;
@@ -27,6 +28,24 @@ const PAGE: i64 = 1000;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The stage locks this handle holds, by stage.
+    locks: std::sync::Mutex<std::collections::HashMap<String, std::fs::File>>,
+}
+
+/// Documents that a stage which has run on the store has not judged: imported after it, or
+/// left by an interrupted run. They are not kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Unjudged {
+    /// Without a clean verdict, when clean has run.
+    pub clean: u64,
+    /// Kept by clean (or clean never ran) but without a dedup verdict, when dedup has run.
+    pub dedup: u64,
+}
+
+impl Unjudged {
+    pub fn total(&self) -> u64 {
+        self.clean + self.dedup
+    }
 }
 
 /// The id of a row in `runs`.
@@ -199,6 +218,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            locks: Default::default(),
         })
     }
 
@@ -221,6 +241,7 @@ impl Store {
 
     /// Records the start of a stage run with its configuration.
     pub fn begin_run(&self, stage: &str, config: &impl Serialize) -> Result<RunId> {
+        self.lock_stage(stage)?;
         let config = serde_json::to_string(config).map_err(std::io::Error::from)?;
         self.sql(self.conn.execute(
             "INSERT INTO runs (stage, config) VALUES (?1, ?2)",
@@ -250,9 +271,165 @@ impl Store {
         )
     }
 
-    /// Records the end of a stage run with its counts.
+    /// Takes the one-writer lock of `stage` on this store (a file in `DB.locks/`, locked
+    /// with the OS's advisory lock, so a process that dies releases it). Held until
+    /// [`Store::finish_run`] of the stage's run or until the store is dropped; taking it again
+    /// through the same handle is a no-op. Another process holding it is an
+    /// [`Error::Busy`] naming its pid and command.
+    pub fn lock_stage(&self, stage: &str) -> Result<()> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.contains_key(stage) {
+            return Ok(());
+        }
+        let path = self.lock_path(stage);
+        let io = |err| Error::Input {
+            path: path.clone(),
+            err,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                return Err(Error::Busy {
+                    path: self.path.clone(),
+                    stage: stage.to_string(),
+                    holder: describe_holder(holder.trim()),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        use std::io::{Seek, Write};
+        let pid = std::process::id();
+        let _ = file.set_len(0);
+        let _ = file.seek(std::io::SeekFrom::Start(0));
+        let _ = writeln!(file, "{pid}");
+        locks.insert(stage.to_string(), file);
+        Ok(())
+    }
+
+    /// Whether a process (this one or another) holds `stage`'s lock on this store: a run of
+    /// it marked `running` whose lock is free was interrupted.
+    pub fn stage_is_live(&self, stage: &str) -> bool {
+        if self
+            .locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(stage)
+        {
+            return true;
+        }
+        let Ok(file) = std::fs::File::open(self.lock_path(stage)) else {
+            return false;
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// `corpus.db.locks/STAGE`: one folder of lock files beside the database.
+    fn lock_path(&self, stage: &str) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".locks");
+        PathBuf::from(name).join(stage)
+    }
+
+    fn unlock_stage(&self, stage: &str) {
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(stage);
+    }
+
+    /// The documents that stages which have run have not judged (see [`Unjudged`]).
+    pub fn unjudged(&self) -> Result<Unjudged> {
+        let one =
+            |sql: &str| -> Result<u64> { self.sql(self.conn.query_row(sql, [], |r| r.get(0))) };
+        let ran = |stage: &str| -> Result<bool> {
+            Ok(one(&format!(
+                "SELECT COUNT(*) FROM runs WHERE stage = '{stage}'"
+            ))? > 0)
+        };
+        let clean = if ran("clean")? {
+            one("SELECT COUNT(*) FROM documents d
+                 WHERE NOT EXISTS (SELECT 1 FROM clean_verdicts c WHERE c.doc = d.seq)")?
+        } else {
+            0
+        };
+        let dedup = if ran("dedup")? {
+            one(&format!(
+                "SELECT COUNT(*) FROM documents d WHERE {CLEAN_KEPT}
+                 AND NOT EXISTS (SELECT 1 FROM dedup_verdicts v WHERE v.doc = d.seq)"
+            ))?
+        } else {
+            0
+        };
+        Ok(Unjudged { clean, dedup })
+    }
+
+    /// Refuses to go on when a stage before `stage` is incomplete on this store: its last run
+    /// did not finish, or documents lack its verdict. `before` names the earlier stages that
+    /// judge documents (`clean`, `dedup`).
+    pub fn require_complete(&self, stage: &str, before: &[&str]) -> Result<()> {
+        let unjudged = self.unjudged()?;
+        for &earlier in before {
+            let Some(last) = self.last_run(earlier)? else {
+                continue;
+            };
+            let missing = match earlier {
+                "clean" => unjudged.clean,
+                "dedup" => unjudged.dedup,
+                _ => 0,
+            };
+            let state = if last.is_done() {
+                None
+            } else if self.stage_is_live(earlier) {
+                Some("is still running")
+            } else {
+                Some("was interrupted")
+            };
+            if state.is_some() || missing > 0 {
+                return Err(Error::Incomplete {
+                    path: self.path.clone(),
+                    stage: stage.to_string(),
+                    earlier: earlier.to_string(),
+                    why: match state {
+                        Some(s) => format!("its last run (#{}) {s}", last.id),
+                        None => format!(
+                            "{missing} documents have no {earlier} verdict (added after its last run)"
+                        ),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the end of a stage run with its counts, and releases the stage's lock.
     pub fn finish_run(&self, run: RunId, status: RunStatus, counts: &impl Serialize) -> Result<()> {
         let counts = serde_json::to_string(counts).map_err(std::io::Error::from)?;
+        let stage: Option<String> = self.sql(
+            self.conn
+                .query_row(
+                    "SELECT stage FROM runs WHERE id = ?1",
+                    params![run.0],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )?;
         let status = match status {
             RunStatus::Done => "done",
             RunStatus::Failed => "failed",
@@ -265,6 +442,9 @@ impl Store {
             ),
             params![run.0, status, counts],
         ))?;
+        if let Some(stage) = stage {
+            self.unlock_stage(&stage);
+        }
         Ok(())
     }
 
@@ -587,5 +767,23 @@ impl Iterator for DocumentIter<'_> {
                 Some(Ok(doc))
             }
         }
+    }
+}
+
+/// The pid and command line in a lock file, as a reader would like to see them.
+fn describe_holder(pid: &str) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .filter(|a| !a.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty());
+    match cmdline {
+        Some(c) => format!("pid {pid}: {c}"),
+        None => format!("pid {pid}"),
     }
 }

@@ -114,8 +114,14 @@ impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |key: &str, why: &str| Err(Error::Config(format!("{key}: {why}")));
         for s in &self.seeds {
-            if urls::parse(s).is_none() {
+            let Some(url) = urls::parse(s) else {
                 return Err(Error::BadSeed(s.clone()));
+            };
+            if !self.fetch.allow_private && urls::is_private_host(&url) {
+                return Err(Error::Config(format!(
+                    "seeds: {s} is a private or loopback address, refused unless \
+                     --allow-private (fetch.allow_private = true) is given"
+                )));
             }
         }
         if self.concurrency == 0 {
@@ -168,6 +174,8 @@ pub struct Report {
     pub elapsed_s: f64,
     /// Stopped before the frontier was empty (Ctrl-C or a limit).
     pub stopped: bool,
+    /// Hosts left alone, with why (robots.txt refused or failing, repeated errors).
+    pub parked: std::collections::BTreeMap<String, String>,
     pub warc_files: Vec<String>,
 }
 
@@ -228,6 +236,8 @@ struct Host {
     delay: Duration,
     robots: RobotsState,
     errors: u32,
+    /// robots.txt fetches in a row that got no usable answer.
+    robots_failures: u32,
     /// When the last request to the host started.
     last_start: Option<Instant>,
     parked: bool,
@@ -307,8 +317,23 @@ pub async fn crawl(
         max_url_len: config.max_url_len,
         max_segment_repeats: config.max_segment_repeats,
     };
-    store.reset_in_flight()?;
+    // one crawl per store: another one would fetch the same queued URLs
+    store.lock_stage("crawl")?;
+    let requeued = store.reset_in_flight()?;
     store.unpark_hosts()?;
+    tracing::info!(
+        "crawl: {} seeds, scope {:?}, {} fetches in flight at most ({} per host), {:.2} s between requests to a host{}",
+        seeds.len(),
+        scope.domains,
+        config.concurrency,
+        config.per_host,
+        config.delay.as_secs_f64(),
+        if requeued > 0 {
+            format!("; {requeued} URLs in flight when the last crawl stopped are queued again")
+        } else {
+            String::new()
+        }
+    );
     let run = store.begin_run("crawl", &config_summary(&config))?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let warc = match &config.warc {
@@ -349,6 +374,14 @@ pub async fn crawl(
     };
     engine.store.finish_run(run, status, &report)?;
     result.map(|()| report)
+}
+
+/// The error class of a robots.txt failure that no retry can change.
+fn permanent(error: Option<&str>) -> Option<ErrorClass> {
+    let class = error?.split(':').next()?;
+    [ErrorClass::PrivateAddress, ErrorClass::InvalidUrl]
+        .into_iter()
+        .find(|c| c.as_str() == class)
 }
 
 fn parse_seeds(seeds: &[String]) -> Result<Vec<Url>, Error> {
@@ -483,6 +516,7 @@ impl Engine<'_> {
             delay: self.config.delay,
             robots: RobotsState::Unknown,
             errors: 0,
+            robots_failures: 0,
             last_start: None,
             parked: false,
             done: 0,
@@ -808,26 +842,49 @@ impl Engine<'_> {
                 self.write_warc(&hops)?;
                 match self.robots_from(&robots) {
                     Some(parsed) => {
+                        tracing::debug!(
+                            "{}: robots.txt status {:?}",
+                            self.hosts[h].key,
+                            robots.status
+                        );
                         self.store.save_robots(&self.hosts[h].key, &robots)?;
                         self.hosts[h].errors = 0;
+                        self.hosts[h].robots_failures = 0;
                         self.set_robots(h, parsed, true);
+                    }
+                    None if permanent(robots.error.as_deref()).is_some() => {
+                        // a refusal no retry changes (the address guard): the host's URLs
+                        // fail now, with the reason, instead of waiting out the error budget
+                        self.store.save_robots(&self.hosts[h].key, &robots)?;
+                        let class = permanent(robots.error.as_deref())
+                            .unwrap_or(ErrorClass::PrivateAddress);
+                        let why = format!(
+                            "robots.txt refused: {}",
+                            robots.error.clone().unwrap_or_default()
+                        );
+                        self.fail_host(h, class, &why)?;
                     }
                     None => {
                         self.store.save_robots(&self.hosts[h].key, &robots)?;
-                        // unreachable: everything is disallowed until it answers
-                        self.hosts[h].robots = RobotsState::Unknown;
-                        let wait = self.retry_wait(h, None);
-                        self.hosts[h].next_at = Instant::now() + wait;
-                        self.host_failed(
-                            h,
-                            &format!(
-                                "robots.txt unavailable: {}",
-                                robots
-                                    .error
-                                    .clone()
-                                    .unwrap_or_else(|| format!("status {:?}", robots.status))
-                            ),
-                        )?;
+                        // unreachable: everything is disallowed until it answers, asked again
+                        // with back-off up to --max-attempts times, then the host's URLs fail
+                        let why = format!(
+                            "robots.txt unavailable: {}",
+                            robots
+                                .error
+                                .clone()
+                                .unwrap_or_else(|| format!("status {:?}", robots.status))
+                        );
+                        self.hosts[h].robots_failures += 1;
+                        if self.hosts[h].robots_failures >= self.config.max_attempts {
+                            self.fail_host(h, ErrorClass::RobotsUnavailable, &why)?;
+                        } else {
+                            self.report.retries += 1;
+                            self.hosts[h].robots = RobotsState::Unknown;
+                            let wait = self.retry_wait(h, None);
+                            self.hosts[h].next_at = Instant::now() + wait;
+                            self.host_failed(h, &why)?;
+                        }
                     }
                 }
                 self.schedule(h);
@@ -871,6 +928,28 @@ impl Engine<'_> {
         capped.mul_f64(0.5 + fastrand::f64())
     }
 
+    /// Fails every queued URL of a host with `class` (each gets its page row) and parks it.
+    fn fail_host(&mut self, h: usize, class: ErrorClass, why: &str) -> Result<(), Error> {
+        loop {
+            self.refill(h)?;
+            let Some(job) = self.hosts[h].queue.pop_front() else {
+                break;
+            };
+            self.finish_without_fetch(&job, FinalState::Failed, class, why);
+        }
+        let host = &mut self.hosts[h];
+        host.errors = self.config.host_error_budget;
+        if !host.parked {
+            host.parked = true;
+            tracing::warn!("{}: {why}", host.key);
+            self.store.park_host(&host.key.clone(), why)?;
+        }
+        self.report
+            .parked
+            .insert(self.hosts[h].key.clone(), why.to_string());
+        Ok(())
+    }
+
     fn host_failed(&mut self, h: usize, why: &str) -> Result<(), Error> {
         let host = &mut self.hosts[h];
         host.errors += 1;
@@ -882,6 +961,7 @@ impl Engine<'_> {
                 host.errors
             );
             self.store.park_host(&host.key.clone(), why)?;
+            self.report.parked.insert(host.key.clone(), why.to_string());
         }
         Ok(())
     }

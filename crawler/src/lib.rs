@@ -50,18 +50,23 @@ pub enum Error {
 }
 
 /// Runs [`crawl`] on a runtime of its own (two worker threads), for callers that have none:
-/// the crawl is the workspace's only async code.
+/// the crawl is the workspace's only async code. It stops, as on `shutdown`, once
+/// `progress.cancelled()` says so.
 pub fn crawl_blocking(
     store: &mut corpus::Store,
     config: Config,
     progress: &dyn corpus::Progress,
-    shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<Report, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
+    let shutdown = async {
+        while !progress.cancelled() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
     runtime.block_on(crawl(store, config, progress, shutdown))
 }
 

@@ -28,6 +28,8 @@ pub struct ExtractReport {
 /// Extracts every stored page again, a chunk at a time in parallel, each chunk's documents
 /// written in one transaction; recorded as an `extract` run.
 pub fn reextract(store: &mut Store, progress: &dyn Progress) -> Result<ExtractReport, Error> {
+    // documents of pages are the crawl's: not while a crawl writes them
+    store.lock_stage("crawl")?;
     let run = store.begin_run("extract", &serde_json::json!({}))?;
     progress.start("extract", None);
     let mut report = ExtractReport::default();

@@ -73,6 +73,20 @@ pub fn registrable_domain(host: &str) -> String {
     psl::domain_str(&host).map_or(host.clone(), str::to_string)
 }
 
+/// Whether a URL names a host that is surely private: `localhost` or a private IP literal
+/// (names that resolve to private addresses are refused when they are resolved).
+pub fn is_private_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_private(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_private(IpAddr::V6(ip)),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 /// Whether an address must not be fetched without `--allow-private`: loopback, private,
 /// link-local, multicast, unspecified, shared, documentation and broadcast addresses, IPv4
 /// inside IPv6 included.

@@ -362,18 +362,38 @@ fn private_addresses_are_refused_without_the_flag() {
         format!("http://[::1]:{port}/"),
     ];
     cfg.fetch.allow_private = false;
-    cfg.host_error_budget = 1;
-    let report = crawl(&mut store, cfg);
-    assert!(farm.requests().is_empty(), "{:?}", farm.requests());
-    // robots.txt could not be fetched from any of them, so nothing was
-    assert_eq!(report.pages, 0);
-    assert_eq!(report.hosts_parked, 4);
-    let errors: Vec<String> = query(&db, "SELECT robots_error FROM hosts ORDER BY host");
-    assert_eq!(errors.len(), 4);
+    // seeds that are private addresses are refused before anything starts
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt
+        .block_on(crawler::crawl(
+            &mut store,
+            cfg.clone(),
+            &NoProgress,
+            std::future::pending(),
+        ))
+        .unwrap_err();
     assert!(
-        errors.iter().all(|e| e.starts_with("private_address")),
-        "{errors:?}"
+        err.is_bad_input() && err.to_string().contains("--allow-private"),
+        "{err}"
     );
+    assert!(
+        query::<i64>(&db, "SELECT count(*) FROM runs")[0] == 0,
+        "nothing recorded"
+    );
+    // and every connection is checked: the client refuses each of them
+    let client = crawler::fetch::Client::new(cfg.fetch.clone()).unwrap();
+    for seed in &cfg.seeds {
+        let url = url::Url::parse(seed).unwrap();
+        let got = rt.block_on(client.fetch(&url, crawler::fetch::Want::Any, &|_| true));
+        let e = got.err().unwrap_or_else(|| panic!("{seed} was fetched"));
+        assert_eq!(
+            e.class,
+            crawler::ErrorClass::PrivateAddress,
+            "{seed}: {}",
+            e.message
+        );
+    }
+    assert!(farm.requests().is_empty(), "{:?}", farm.requests());
 }
 
 #[test]

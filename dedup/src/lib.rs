@@ -84,6 +84,9 @@ pub struct Config {
     /// N-gram length in characters (spaces ignored) for `decontaminate`: 13, GPT-3's length
     /// in words, a shorter span in Chinese characters and rarely shared by chance.
     pub decontaminate_ngram: usize,
+    /// File to file: skip input lines that are not documents (counted and reported) instead
+    /// of stopping at the first.
+    pub skip_invalid: bool,
 }
 
 impl Default for Config {
@@ -106,6 +109,7 @@ impl Default for Config {
             seed: 1,
             decontaminate: Vec::new(),
             decontaminate_ngram: 13,
+            skip_invalid: false,
         }
     }
 }

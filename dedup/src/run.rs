@@ -247,6 +247,8 @@ pub struct Report {
     /// left with no text (counted as exact duplicates).
     pub paragraphs_removed: u64,
     pub emptied_by_paragraphs: u64,
+    /// Input lines skipped as invalid (file to file, with `skip_invalid`).
+    pub invalid_lines: u64,
     pub seconds: f64,
 }
 
@@ -284,7 +286,18 @@ pub fn run_store(
     progress: &dyn Progress,
 ) -> corpus::Result<Report> {
     let start = Instant::now();
+    store.lock_stage("dedup")?;
+    store.require_complete("dedup", &["clean"])?;
     let run = store.begin_run("dedup", dedup.config())?;
+    let p = dedup.params();
+    tracing::info!(
+        "dedup: LSH {} bands x {} rows at threshold {} (false-positive area {:.4}, false-negative area {:.4})",
+        p.bands,
+        p.rows,
+        dedup.config().threshold,
+        p.false_positive,
+        p.false_negative
+    );
     let result = (|| -> corpus::Result<Report> {
         let total = store.document_count()?;
         progress.start("sketch", Some(total));
@@ -412,13 +425,22 @@ pub fn run_files(
             err: std::io::Error::other("dedup reads its inputs twice; standard input cannot be"),
         });
     }
+    // outputs are checked before the work
+    corpus::check_output(&out.kept)?;
+    if let Some(c) = &out.clusters {
+        corpus::check_output(c)?;
+    }
     progress.start("sketch", None);
     let mut ids = Vec::new();
     let mut scores = Vec::new();
     let mut sketches = Vec::new();
     let mut kept_sets = KeptShingles::new(dedup.config());
     let mut index = new_index(dedup);
-    in_chunks(corpus::read_all(inputs), |chunk| {
+    // every pass skips the same invalid lines, so positions agree between passes
+    let skip = dedup.config().skip_invalid;
+    let invalid = corpus::InvalidLines::default();
+    let again = corpus::InvalidLines::default();
+    in_chunks(corpus::read_all_skipping(inputs, skip, &invalid), |chunk| {
         let texts: Vec<String> = chunk
             .into_iter()
             .map(|d| {
@@ -433,8 +455,9 @@ pub fn run_files(
     })?;
     progress.finish();
     let mut report = Report::new(dedup.params());
+    report.invalid_lines = invalid.count();
     let pairs = candidate_pairs(dedup, index, &sketches, kept_sets, &mut report, || {
-        corpus::read_all(inputs).map(|d| d.map(|d| d.text))
+        corpus::read_all_skipping(inputs, skip, &again).map(|d| d.map(|d| d.text))
     })?;
     let outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
     let spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
@@ -442,7 +465,7 @@ pub fn run_files(
     let mut kept = JsonlWriter::create(&out.kept)?;
     let mut outcomes = outcomes;
     let mut paragraphs = dedup.config().paragraphs.then(crate::Paragraphs::default);
-    for (i, d) in corpus::read_all(inputs).enumerate() {
+    for (i, d) in corpus::read_all_skipping(inputs, skip, &again).enumerate() {
         let mut d = d?;
         if !outcomes.get(i).is_some_and(|o| o.keep) {
             continue;

@@ -79,6 +79,10 @@ pub struct Config {
 pub enum Error {
     #[error("invalid pipeline setting {0}")]
     Config(String),
+    /// Stopped on request (`Progress::cancelled`) during or after this stage; the same call
+    /// goes on from there.
+    #[error("interrupted in the {0} stage: run the same command to go on")]
+    Interrupted(&'static str),
     #[error("{stage} stage: {source}")]
     Stage {
         stage: &'static str,
@@ -93,6 +97,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Config(_) => true,
+            Error::Interrupted(_) => false,
             Error::Stage { bad_input, .. } => *bad_input,
         }
     }
@@ -119,9 +124,7 @@ impl Config {
                 "inputs and crawl.seeds: give documents to import, seeds to crawl, or both".into(),
             ));
         }
-        if !self.crawl.seeds.is_empty() {
-            self.crawl.validate().map_err(|e| section("crawl", &e))?;
-        }
+        self.crawl.validate().map_err(|e| section("crawl", &e))?;
         self.clean.validate().map_err(|e| section("clean", &e))?;
         self.dedup.validate().map_err(|e| section("dedup", &e))?;
         self.tokenizer
@@ -188,6 +191,12 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
     config.validate()?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Config(format!(
+            "output {} is a file: name a folder for the pipeline's output",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(stage_error(Stage::Import, |_| false))?;
     let layout = Layout::new(dir);
     let mut store =
@@ -211,6 +220,7 @@ pub fn run(
             });
             continue;
         }
+        tracing::info!("pipeline: {}", stage.name());
         let (outcome, report, id) = run_stage(
             stage,
             config,
@@ -221,12 +231,16 @@ pub fn run(
             before_from,
             progress,
         )?;
+        tracing::info!("pipeline: {}: {outcome}", stage.name());
         upstream = upstream.max(id);
         stages.push(StageReport {
             stage,
             outcome,
             report,
         });
+        if progress.cancelled() {
+            return Err(Error::Interrupted(stage.name()));
+        }
     }
     Ok(Report {
         stages,
@@ -298,13 +312,8 @@ fn run_stage(
                     return skipped(id);
                 }
             }
-            let r = crawler::crawl_blocking(
-                store,
-                config.crawl.clone(),
-                progress,
-                std::future::pending(),
-            )
-            .map_err(stage_error(stage, crawler::Error::is_bad_input))?;
+            let r = crawler::crawl_blocking(store, config.crawl.clone(), progress)
+                .map_err(stage_error(stage, crawler::Error::is_bad_input))?;
             let id = last_id(store, "crawl")?;
             Ok(("ran".into(), json(&r), id))
         }

@@ -72,12 +72,14 @@ impl Encoder {
 
     /// The text of generated ids (ids that are not bytes are left out of a byte-level run's).
     pub fn decode(&self, ids: &[u32]) -> Result<String, InvalidTokenizer> {
+        Ok(String::from_utf8_lossy(&self.decode_bytes(ids)?).into_owned())
+    }
+
+    /// The bytes of generated ids, which may end inside a character (for streaming).
+    pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>, InvalidTokenizer> {
         match self {
-            Encoder::Bpe(t) => t.decode(ids),
-            Encoder::Bytes => {
-                let bytes: Vec<u8> = ids.iter().filter(|&&i| i < 256).map(|&i| i as u8).collect();
-                Ok(String::from_utf8_lossy(&bytes).into_owned())
-            }
+            Encoder::Bpe(t) => t.decode_bytes(ids),
+            Encoder::Bytes => Ok(ids.iter().filter(|&&i| i < 256).map(|&i| i as u8).collect()),
         }
     }
 

@@ -75,9 +75,12 @@ pub enum Source<'a> {
 
 const BATCH: usize = 4096;
 
-/// Calls `f` with batches of (id, text), in order.
+/// Calls `f` with batches of (id, text), in order. With `skip`, lines of files that are not
+/// documents (or not UTF-8) are counted into `invalid` instead of stopping the reading.
 pub fn for_batches(
     source: Source<'_>,
+    skip: bool,
+    invalid: &corpus::InvalidLines,
     mut f: impl FnMut(&[(String, String)]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut batch: Vec<(String, String)> = Vec::with_capacity(BATCH);
@@ -104,18 +107,43 @@ pub fn for_batches(
                         path: path.clone(),
                         err,
                     })?;
-                    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-                        let line = line.map_err(|e| Error::BadLine {
-                            path: path.clone(),
-                            line: n as u64 + 1,
-                            message: e.to_string(),
+                    let mut reader = std::io::BufReader::new(file);
+                    let mut line = Vec::new();
+                    let mut n = 0u64;
+                    loop {
+                        line.clear();
+                        let read = reader.read_until(b'\n', &mut line).map_err(|e| {
+                            corpus::Error::Input {
+                                path: path.clone(),
+                                err: e,
+                            }
                         })?;
-                        if !line.trim().is_empty() {
-                            push(&mut batch, format!("{name}:{}", n + 1), line)?;
+                        if read == 0 {
+                            break;
+                        }
+                        n += 1;
+                        let text = match std::str::from_utf8(&line) {
+                            Ok(t) => t.trim_end_matches(['\n', '\r']),
+                            Err(e) => {
+                                let bad = corpus::Error::BadLine {
+                                    path: path.clone(),
+                                    line: n,
+                                    message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                                };
+                                if skip {
+                                    invalid.add(&bad);
+                                    continue;
+                                }
+                                return Err(bad.into());
+                            }
+                        };
+                        if !text.trim().is_empty() {
+                            push(&mut batch, format!("{name}:{n}"), text.to_string())?;
                         }
                     }
                 } else {
-                    for doc in corpus::read_all(std::slice::from_ref(path)) {
+                    let one = std::slice::from_ref(path);
+                    for doc in corpus::read_all_skipping(one, skip, invalid) {
                         let d = doc?;
                         push(&mut batch, d.id, d.text)?;
                     }
@@ -138,6 +166,8 @@ pub struct TrainReport {
     pub vocab_size: usize,
     pub merges: usize,
     pub counting_s: f64,
+    /// Input lines skipped as invalid (with `skip_invalid`).
+    pub invalid_lines: u64,
     pub seconds: f64,
 }
 
@@ -151,11 +181,15 @@ pub fn train_tokenizer(
     progress: &dyn Progress,
 ) -> Result<TrainReport, Error> {
     cfg.validate()?;
+    corpus::check_output(output)?;
     let run = match source {
-        Source::Store(store) => Some(store.begin_run(
-            "tokenizer",
-            &serde_json::json!({ "config": cfg, "output": output }),
-        )?),
+        Source::Store(store) => Some({
+            store.require_complete("train a tokenizer on", &["clean", "dedup"])?;
+            store.begin_run(
+                "tokenizer",
+                &serde_json::json!({ "config": cfg, "output": output }),
+            )?
+        }),
         Source::Files(_) => None,
     };
     let result = train_inner(source, cfg, output, progress);
@@ -179,7 +213,8 @@ fn train_inner(
     let start = Instant::now();
     progress.start("count", None);
     let mut counts = PieceCounts::default();
-    for_batches(source, |batch| {
+    let invalid = corpus::InvalidLines::default();
+    for_batches(source, cfg.skip_invalid, &invalid, |batch| {
         let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
         counts.add_batch(&texts, &cfg.pre);
         progress.update(counts.bytes, counts.texts);
@@ -187,6 +222,12 @@ fn train_inner(
     })?;
     progress.finish();
     let counting_s = start.elapsed().as_secs_f64();
+    tracing::info!(
+        "tokenizer: {} documents, {} bytes, {} distinct pieces counted in {counting_s:.1} s",
+        counts.texts,
+        counts.bytes,
+        counts.distinct()
+    );
     if counts.texts == 0 {
         return Err(Error::NoDocuments);
     }
@@ -203,6 +244,7 @@ fn train_inner(
         vocab_size: tok.vocab_size(),
         merges: tok.merges().len(),
         counting_s,
+        invalid_lines: invalid.count(),
         seconds: 0.0,
     };
     // freeing a million pieces takes a while: not on the way out
@@ -225,6 +267,9 @@ pub struct EncodeConfig {
     pub val_fraction: f64,
     /// Tokens per shard (llm.c's FineWeb shards hold 100 million).
     pub shard_tokens: usize,
+    /// From files: skip lines that are not documents or not UTF-8 (counted and reported)
+    /// instead of stopping at the first.
+    pub skip_invalid: bool,
 }
 
 impl Default for EncodeConfig {
@@ -232,6 +277,7 @@ impl Default for EncodeConfig {
         EncodeConfig {
             val_fraction: 0.005,
             shard_tokens: 100_000_000,
+            skip_invalid: false,
         }
     }
 }
@@ -376,6 +422,8 @@ pub struct EncodeReport {
     pub manifest: Manifest,
     /// Characters encoded.
     pub chars: u64,
+    /// Input lines skipped as invalid (with `skip_invalid`).
+    pub invalid_lines: u64,
     pub seconds: f64,
 }
 
@@ -399,19 +447,37 @@ pub fn encode(
     progress: &dyn Progress,
 ) -> Result<EncodeReport, Error> {
     cfg.validate()?;
+    if output.is_file() {
+        return Err(corpus::Error::BadOutput {
+            path: output.to_path_buf(),
+            why: "is a file; name a folder for the shards".into(),
+        }
+        .into());
+    }
     let (encoder, json) = load_encoder(spec)?;
     let run = match source {
-        Source::Store(store) => Some(store.begin_run(
-            "encode",
-            &serde_json::json!({ "config": cfg, "tokenizer": spec, "output": output }),
-        )?),
+        Source::Store(store) => Some({
+            store.require_complete("encode", &["clean", "dedup"])?;
+            store.begin_run(
+                "encode",
+                &serde_json::json!({ "config": cfg, "tokenizer": spec, "output": output }),
+            )?
+        }),
         Source::Files(_) => None,
     };
     let start = Instant::now();
     let result = (|| {
         let mut sharder = Sharder::create(&encoder, output, cfg)?;
+        tracing::info!(
+            "encode: {} ids into {} ({} tokens a shard, {} held out)",
+            encoder.vocab_size(),
+            output.display(),
+            cfg.shard_tokens,
+            cfg.val_fraction
+        );
         progress.start("encode", None);
-        for_batches(source, |batch| {
+        let invalid = corpus::InvalidLines::default();
+        for_batches(source, cfg.skip_invalid, &invalid, |batch| {
             sharder.add_batch(batch)?;
             let (bytes, docs) = sharder.progress();
             progress.update(bytes, docs);
@@ -423,6 +489,7 @@ pub fn encode(
         Ok(EncodeReport {
             manifest,
             chars,
+            invalid_lines: invalid.count(),
             seconds: start.elapsed().as_secs_f64(),
         })
     })();

@@ -29,6 +29,9 @@ pub struct TrainConfig {
     /// Share of the multi-byte character occurrences whose characters become tokens before any
     /// other merge (see [`train`]); 0 for textbook byte-level BPE.
     pub char_coverage: f64,
+    /// From files: skip lines that are not documents or not UTF-8 (counted and reported)
+    /// instead of stopping at the first.
+    pub skip_invalid: bool,
 }
 
 impl Default for TrainConfig {
@@ -39,6 +42,7 @@ impl Default for TrainConfig {
             pre: PreTokenizer::default(),
             specials: Vec::new(),
             char_coverage: 0.99,
+            skip_invalid: false,
         }
     }
 }

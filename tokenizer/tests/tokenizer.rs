@@ -214,6 +214,7 @@ fn training_matches_the_reference() {
             pre: PreTokenizer { han_max, segment },
             specials: vec![],
             char_coverage,
+            skip_invalid: false,
         };
         let tok = train(&counts(&texts, &cfg.pre), &cfg, |_, _| {}).unwrap();
         let (vocab, merges) = reference_train(&texts, &cfg);

@@ -25,8 +25,8 @@ use corpus::shards::{Manifest, Split};
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataError, Loader};
-pub use model::{InitScheme, Model, ModelConfig, Precision};
-pub use optim::OptimConfig;
+pub use model::{InitScheme, KvCache, Model, ModelConfig, Precision};
+pub use optim::{OptimConfig, Schedule};
 
 /// Everything a run needs besides its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +101,9 @@ impl RunConfig {
             if !(0.0..1.0).contains(&v) {
                 return bad(key, "must be in [0, 1)");
             }
+        }
+        if !(0.0..=1.0).contains(&o.decay_fraction) {
+            return bad("optim.decay_fraction", "must be a share from 0 to 1");
         }
         if !(o.eps > 0.0 && o.eps.is_finite()) {
             return bad("optim.eps", "must be a finite number above 0");
@@ -247,6 +250,29 @@ struct RunRecord {
     run: RunConfig,
     data: PathBuf,
     tokenizer_hash: String,
+    /// Set when the run was extended (or shortened) on resume: from this step the learning
+    /// rate decays by a cosine from the rate the run had reached to `min_lr` at the new end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tail: Option<Tail>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Tail {
+    from: u64,
+    lr: f64,
+}
+
+impl RunRecord {
+    /// The learning rate of `step` (0-based).
+    fn lr_at(&self, step: u64) -> f64 {
+        let o = &self.run.optim;
+        match self.tail {
+            Some(t) if step >= t.from => {
+                optim::cosine(t.lr, o.min_lr, step - t.from, self.run.max_steps - t.from)
+            }
+            _ => optim::lr_at(o, step, self.run.max_steps),
+        }
+    }
 }
 
 /// Trains on the shards in `data` into the run folder `out`, resuming from its checkpoint when
@@ -261,6 +287,12 @@ pub fn train(
     progress: &dyn Progress,
 ) -> Result<Vec<StepMetrics>, TrainError> {
     cfg.validate()?;
+    if out.exists() && !out.is_dir() {
+        return Err(TrainError::Invalid(format!(
+            "{} is a file: the run needs a folder",
+            out.display()
+        )));
+    }
     progress.start("train", Some(cfg.max_steps));
     let result = train_inner(data, out, cfg, resume, device, progress);
     progress.finish();
@@ -298,18 +330,33 @@ fn train_inner(
     let mut adam = optim::AdamW::new(&model.params)?;
     let mut start = 0u64;
     let mut tokens = 0u64;
-    let record = RunRecord {
+    let mut record = RunRecord {
         run: cfg.clone(),
         data: data.to_path_buf(),
         tokenizer_hash: manifest.tokenizer_hash.clone(),
+        tail: None,
     };
     let metrics_path = out.join(METRICS);
     if resume {
+        if !out.join(CONFIG).exists() {
+            return Err(TrainError::Invalid(format!(
+                "{} holds no run to resume: start it without --resume",
+                out.display()
+            )));
+        }
+        let Some(done) = checkpoint_step(out) else {
+            return Err(TrainError::Invalid(format!(
+                "{} has no checkpoint yet: start it again without --resume",
+                out.display()
+            )));
+        };
         let saved: RunRecord = read_json(&out.join(CONFIG))?;
-        // when to stop may change between sessions; what to train may not
+        // when to stop may change between sessions (max_steps re-plans the schedule's tail);
+        // what to train may not
         let what = |c: &RunConfig| RunConfig {
             max_tokens: 0,
             max_time_s: 0.0,
+            max_steps: 0,
             ..c.clone()
         };
         let (a, b) = (json_fields(&what(&saved.run)), json_fields(&what(cfg)));
@@ -325,12 +372,45 @@ fn train_inner(
                 differ.join(", ")
             )));
         }
+        if cfg.max_steps < done {
+            return Err(TrainError::Invalid(format!(
+                "max_steps: {} is below the {done} steps {} has trained",
+                cfg.max_steps,
+                out.display()
+            )));
+        }
+        record.tail = saved.tail;
+        if cfg.max_steps != saved.run.max_steps {
+            // the rate the run has reached, then a fresh decay to the new end
+            let now = saved.lr_at(done);
+            let plain = optim::lr_at(&cfg.optim, done, cfg.max_steps);
+            record.tail = (saved.tail.is_some()
+                || (now - plain).abs() > 1e-12 * now.abs().max(1e-30))
+            .then_some(Tail {
+                from: done,
+                lr: now,
+            });
+            write_json(&out.join(CONFIG), &record)?;
+        }
         let state = load_checkpoint(&out.join(CHECKPOINT), &model, &mut adam, device)?;
+        tracing::info!(
+            "train: resuming {} at step {} of {}",
+            out.display(),
+            state.step,
+            cfg.max_steps
+        );
         start = state.step;
         tokens = state.tokens;
         adam.t = state.adam_t;
         truncate_metrics(&metrics_path, start)?;
     } else {
+        if let Some(done) = checkpoint_step(out).filter(|_| out.join(CONFIG).exists()) {
+            return Err(TrainError::Invalid(format!(
+                "{} already holds a run ({done} steps): --resume to continue it, or \
+                 --overwrite to replace it",
+                out.display()
+            )));
+        }
         write_json(&out.join(CONFIG), &record)?;
         std::fs::write(&metrics_path, "").map_err(io(&metrics_path))?;
         if data.join("tokenizer.json").exists() {
@@ -351,7 +431,7 @@ fn train_inner(
             break;
         }
         let t0 = Instant::now();
-        let lr = optim::lr_at(&cfg.optim, step, cfg.max_steps);
+        let lr = record.lr_at(step);
         let mut grads: Option<Vec<Tensor>> = None;
         let mut loss_sum = 0f64;
         for micro in 0..cfg.grad_accum {
@@ -423,8 +503,13 @@ fn train_inner(
         let out_of_time = cfg.max_time_s > 0.0 && began.elapsed().as_secs_f64() >= cfg.max_time_s;
         if (cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every)) || out_of_time {
             save_checkpoint(&out.join(CHECKPOINT), &model, &adam, step, tokens)?;
+            tracing::info!("train: checkpoint at step {step}");
         }
         if out_of_time {
+            break;
+        }
+        if progress.cancelled() {
+            // the checkpoint after the loop keeps every finished step
             break;
         }
     }
@@ -490,6 +575,22 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainErro
     serde_json::from_str(&text).map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))
 }
 
+/// Gives files in `dir` the mode a newly created file gets there (0644 under the usual umask):
+/// the safetensors writer creates its files readable by their owner only.
+fn shareable(dir: &Path, names: &[&str]) -> Result<(), TrainError> {
+    let probe = dir.join(".mode");
+    let mode = std::fs::File::create(&probe)
+        .and_then(|f| f.metadata())
+        .map_err(io(&probe))?
+        .permissions();
+    let _ = std::fs::remove_file(&probe);
+    for name in names {
+        let path = dir.join(name);
+        std::fs::set_permissions(&path, mode.clone()).map_err(io(&path))?;
+    }
+    Ok(())
+}
+
 /// Writes the checkpoint into a fresh folder and renames it over the old one, so a crash
 /// leaves either the old checkpoint or the new one.
 fn save_checkpoint(
@@ -509,6 +610,7 @@ fn save_checkpoint(
         opt.insert(format!("{}.v", p.name), adam.v[i].clone());
     }
     candle_core::safetensors::save(&opt, tmp.join("optimizer.safetensors"))?;
+    shareable(&tmp, &["model.safetensors", "optimizer.safetensors"])?;
     write_json(
         &tmp.join("state.json"),
         &State {
@@ -580,8 +682,47 @@ fn truncate_metrics(path: &Path, steps: u64) -> Result<(), TrainError> {
     std::fs::write(path, kept).map_err(io(path))
 }
 
+/// Refuses an export folder that would overwrite the run (the run folder, its checkpoint, a
+/// folder around it) or other files: it must be new, empty, or an earlier export.
+fn check_export_folder(run: &Path, out: &Path) -> Result<(), TrainError> {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (run_abs, out_abs) = (abs(run), abs(out));
+    if out_abs.starts_with(&run_abs) || run_abs.starts_with(&out_abs) {
+        return Err(TrainError::Invalid(format!(
+            "{} is inside the run {} (or holds it): export to a folder of its own",
+            out.display(),
+            run.display()
+        )));
+    }
+    if out.exists() && !out.is_dir() {
+        return Err(TrainError::Invalid(format!(
+            "{} is a file: export to a folder",
+            out.display()
+        )));
+    }
+    let earlier_export = std::fs::read_to_string(out.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|j| j.get("architectures").is_some());
+    let empty = std::fs::read_dir(out).map_or(true, |mut d| d.next().is_none());
+    if !empty && !earlier_export {
+        return Err(TrainError::Invalid(format!(
+            "{} holds other files: export to a new or empty folder (or one an earlier export \
+             wrote)",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The record of a run folder that holds a checkpoint; errors name the folder the user gave.
 fn run_record(run: &Path) -> Result<RunRecord, TrainError> {
+    if !run.exists() {
+        return Err(TrainError::Invalid(format!(
+            "{} does not exist",
+            run.display()
+        )));
+    }
     if !run.join(CONFIG).exists() {
         return Err(TrainError::Invalid(format!(
             "{} is not a run folder of `zhcorpus train` (it has no {CONFIG})",
@@ -620,8 +761,12 @@ pub fn load_run(run: &Path, device: &Device) -> Result<Model, TrainError> {
     Ok(model)
 }
 
-/// Continues `prompt` by up to `n` tokens: temperature sampling from the top `top_k` (greedy at
-/// temperature 0), seeded; generation ends before the `stop` token if it is drawn.
+/// Continues `prompt` by up to `n` tokens: temperature sampling from the top `top_k` (all
+/// tokens when 0, as Hugging Face's `top_k=0`; greedy at temperature 0), seeded; generation
+/// ends before the `stop` token if it is drawn. Keys and values are cached, so each token costs
+/// one position's forward pass; past the model's longest context, the last positions are
+/// read again as a fresh window. `each` hears of every token as it is drawn.
+#[allow(clippy::too_many_arguments)]
 pub fn sample(
     model: &Model,
     prompt: &[u32],
@@ -630,26 +775,45 @@ pub fn sample(
     top_k: usize,
     seed: u64,
     stop: Option<u32>,
+    mut each: impl FnMut(u32),
 ) -> Result<Vec<u32>, TrainError> {
+    if !(temperature >= 0.0 && temperature.is_finite()) {
+        return Err(TrainError::Invalid(format!(
+            "temperature: must be a finite number, 0 or more, not {temperature}"
+        )));
+    }
+    if prompt.is_empty() {
+        return Err(TrainError::Invalid(
+            "the prompt needs at least one token".into(),
+        ));
+    }
+    let max = model.cfg.max_seq_len;
     let mut rng = model::Rng::new(seed);
     let mut ids = prompt.to_vec();
+    let mut cache = model::KvCache::default();
+    let mut pending: Vec<u32> = ids[ids.len().saturating_sub(max)..].to_vec();
     for _ in 0..n {
-        let from = ids.len().saturating_sub(model.cfg.max_seq_len);
-        let ctx = &ids[from..];
-        let x = Tensor::from_slice(ctx, (1, ctx.len()), model.device())?;
-        let logits = model.forward(&x)?;
-        let last: Vec<f32> = logits.squeeze(0)?.get(ctx.len() - 1)?.to_vec1()?;
+        if cache.len() + pending.len() > max {
+            // the window slides: read its last max - 1 positions afresh
+            cache = model::KvCache::default();
+            pending = ids[ids.len() - (max - 1)..].to_vec();
+        }
+        let last: Vec<f32> = model.forward_cached(&pending, &mut cache)?.to_vec1()?;
         let mut order: Vec<usize> = (0..last.len()).collect();
         order.sort_by(|&a, &b| last[b].total_cmp(&last[a]));
         let next = if temperature <= 0.0 {
             order[0]
         } else {
-            let k = top_k.clamp(1, order.len());
+            let k = if top_k == 0 {
+                order.len()
+            } else {
+                top_k.min(order.len())
+            };
             let top = &order[..k];
-            let max = last[top[0]] as f64;
+            let best = last[top[0]] as f64;
             let weights: Vec<f64> = top
                 .iter()
-                .map(|&i| ((last[i] as f64 - max) / temperature).exp())
+                .map(|&i| ((last[i] as f64 - best) / temperature).exp())
                 .collect();
             let total: f64 = weights.iter().sum();
             let mut r = rng.uniform() * total;
@@ -667,6 +831,8 @@ pub fn sample(
             break;
         }
         ids.push(next as u32);
+        each(next as u32);
+        pending = vec![next as u32];
     }
     Ok(ids[prompt.len()..].to_vec())
 }
@@ -679,6 +845,7 @@ pub fn sample(
 pub fn export_hf(run: &Path, out: &Path, end_of_text: u32) -> Result<(), TrainError> {
     let record = run_record(run)?;
     let m = &record.run.model;
+    check_export_folder(run, out)?;
     std::fs::create_dir_all(out).map_err(io(out))?;
     let ckpt = run.join(CHECKPOINT);
     let dir = if ckpt.join("state.json").exists() {
@@ -688,6 +855,7 @@ pub fn export_hf(run: &Path, out: &Path, end_of_text: u32) -> Result<(), TrainEr
     };
     let from = dir.join("model.safetensors");
     std::fs::copy(&from, out.join("model.safetensors")).map_err(io(&from))?;
+    shareable(out, &["model.safetensors"])?;
     let config = serde_json::json!({
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",

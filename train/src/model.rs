@@ -102,6 +102,11 @@ impl ModelConfig {
         if self.vocab_size == 0 || self.n_layer == 0 || self.d_ff == 0 || self.max_seq_len == 0 {
             return Err("vocab_size, n_layer, d_ff and max_seq_len must be positive".into());
         }
+        for (key, v) in [("norm_eps", self.norm_eps), ("rope_theta", self.rope_theta)] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("{key} must be a finite number above 0, not {v}"));
+            }
+        }
         Ok(())
     }
 }
@@ -189,6 +194,24 @@ pub struct Model {
     cos: Tensor,
     sin: Tensor,
     device: Device,
+}
+
+/// The keys and values of the positions generation has read so far, per layer.
+#[derive(Default, Clone)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// Indices in `params` of one block's weights.
@@ -323,14 +346,20 @@ impl Model {
             let h = ops::rms_norm(&x, self.p(l.input_norm), cfg.norm_eps)?.to_dtype(low)?;
             let a = self.attention(l, &h, (b, t), &cos, &sin)?;
             x = (x + a.to_dtype(DType::F32)?)?;
-            let h = ops::rms_norm(&x, self.p(l.post_norm), cfg.norm_eps)?.to_dtype(low)?;
-            let gate = linear(&h, &self.w(l.gate)?)?;
-            let up = linear(&h, &self.w(l.up)?)?;
-            let m = linear(&ops::swiglu(&gate, &up)?, &self.w(l.down)?)?;
-            x = (x + m.to_dtype(DType::F32)?)?;
+            x = (&x + self.feed_forward(l, &x)?)?;
         }
         let x = ops::rms_norm(&x, self.p(self.norm), cfg.norm_eps)?.to_dtype(low)?;
         linear(&x, &self.w(self.head)?)?.to_dtype(DType::F32)
+    }
+
+    /// The block's feed-forward output (f32) for the residual stream x: RMSNorm, SwiGLU.
+    fn feed_forward(&self, l: &Layer, x: &Tensor) -> Result<Tensor> {
+        let low = self.precision.dtype();
+        let h = ops::rms_norm(x, self.p(l.post_norm), self.cfg.norm_eps)?.to_dtype(low)?;
+        let gate = linear(&h, &self.w(l.gate)?)?;
+        let up = linear(&h, &self.w(l.up)?)?;
+        let m = linear(&ops::swiglu(&gate, &up)?, &self.w(l.down)?)?;
+        m.to_dtype(DType::F32)
     }
 
     /// Attention of one block over h (batch x time, d_model).
@@ -359,6 +388,81 @@ impl Model {
             .to_dtype(h.dtype())?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b * t, d))?;
         linear(&y, &self.w(l.o)?)
+    }
+
+    /// Logits (vocab,) of the position after `ids` (one sequence), the keys and values of the
+    /// positions before them taken from `cache` and those of `ids` added to it: generation
+    /// without recomputing the prefix. `ids` starts at position `cache.len()`; a first call on
+    /// an empty cache reads a whole prompt.
+    pub fn forward_cached(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let t = ids.len();
+        let pos = cache.len;
+        if t == 0 || pos + t > self.cfg.max_seq_len {
+            candle_core::bail!(
+                "forward_cached: positions {pos}..{} outside the model's {}",
+                pos + t,
+                self.cfg.max_seq_len
+            );
+        }
+        let cfg = &self.cfg;
+        let low = self.precision.dtype();
+        let ids = Tensor::from_slice(ids, (t,), &self.device)?;
+        let mut x = self.p(self.embed).index_select(&ids, 0)?;
+        let (cos, sin) = (self.cos.narrow(0, pos, t)?, self.sin.narrow(0, pos, t)?);
+        let (nh, hd, d) = (cfg.n_head, cfg.head_dim(), cfg.d_model);
+        if cache.layers.len() != self.layers.len() {
+            cache.layers = vec![None; self.layers.len()];
+        }
+        for (l, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let h = ops::rms_norm(&x, self.p(l.input_norm), cfg.norm_eps)?.to_dtype(low)?;
+            let heads = |w: usize| -> Result<Tensor> {
+                linear(&h, &self.w(w)?)?
+                    .reshape((1, t, nh, hd))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let q = ops::rope(&heads(l.q)?, &cos, &sin)?;
+            let k = ops::rope(&heads(l.k)?, &cos, &sin)?;
+            let v = heads(l.v)?;
+            let (k, v) = match slot.take() {
+                Some((pk, pv)) => (
+                    Tensor::cat(&[&pk, &k], 2)?.contiguous()?,
+                    Tensor::cat(&[&pv, &v], 2)?.contiguous()?,
+                ),
+                None => (k, v),
+            };
+            let scores = q
+                .matmul(&k.transpose(2, 3)?.contiguous()?)?
+                .to_dtype(DType::F32)?;
+            let scale = 1.0 / (hd as f64).sqrt();
+            let att = if t == 1 {
+                // one new position sees every cached one
+                ops::softmax(&(scores * scale)?)?
+            } else if pos == 0 {
+                ops::causal_softmax(&scores, scale)?
+            } else {
+                // a block after cached positions: mask the future within the block
+                let mask: Vec<f32> = (0..t)
+                    .flat_map(|i| {
+                        (0..pos + t).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 })
+                    })
+                    .collect();
+                let mask = Tensor::from_vec(mask, (t, pos + t), &self.device)?;
+                ops::softmax(&(scores * scale)?.broadcast_add(&mask)?)?
+            }
+            .to_dtype(low)?;
+            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((t, d))?;
+            *slot = Some((k, v));
+            let a = linear(&y, &self.w(l.o)?)?;
+            x = (x + a.to_dtype(DType::F32)?)?;
+            x = (&x + self.feed_forward(l, &x)?)?;
+        }
+        cache.len += t;
+        let last = x.narrow(0, t - 1, 1)?;
+        let last = ops::rms_norm(&last, self.p(self.norm), cfg.norm_eps)?.to_dtype(low)?;
+        linear(&last, &self.w(self.head)?)?
+            .to_dtype(DType::F32)?
+            .squeeze(0)
     }
 
     /// Mean cross-entropy of predicting `targets` (batch, time) from `ids`.

@@ -22,6 +22,21 @@ pub struct OptimConfig {
     pub weight_decay: f64,
     /// Gradients are scaled down when their global norm exceeds this (0: never).
     pub grad_clip: f64,
+    /// The learning rate's shape after warmup: `cosine` decay to `min_lr` over the run, or
+    /// `wsd` (warmup, stable at `lr`, then a cosine decay over the last `decay_fraction` of
+    /// the run), which a run can be extended in without touching its past.
+    pub schedule: Schedule,
+    /// With `wsd`: the share of the run spent decaying.
+    pub decay_fraction: f64,
+}
+
+/// The learning rate's shape after warmup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    #[default]
+    Cosine,
+    Wsd,
 }
 
 impl Default for OptimConfig {
@@ -36,6 +51,8 @@ impl Default for OptimConfig {
             eps: 1e-8,
             weight_decay: 0.1,
             grad_clip: 1.0,
+            schedule: Schedule::Cosine,
+            decay_fraction: 0.2,
         }
     }
 }
@@ -45,9 +62,28 @@ pub fn lr_at(cfg: &OptimConfig, step: u64, total: u64) -> f64 {
     if step < cfg.warmup_steps {
         return cfg.lr * (step + 1) as f64 / cfg.warmup_steps as f64;
     }
-    let span = total.saturating_sub(cfg.warmup_steps).max(1);
-    let progress = ((step - cfg.warmup_steps) as f64 / span as f64).min(1.0);
-    cfg.min_lr + 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()) * (cfg.lr - cfg.min_lr)
+    let decay_from = match cfg.schedule {
+        Schedule::Cosine => cfg.warmup_steps,
+        Schedule::Wsd => {
+            let decay = (total as f64 * cfg.decay_fraction).round() as u64;
+            total.saturating_sub(decay).max(cfg.warmup_steps)
+        }
+    };
+    if step < decay_from {
+        return cfg.lr;
+    }
+    cosine(
+        cfg.lr,
+        cfg.min_lr,
+        step - decay_from,
+        total.saturating_sub(decay_from),
+    )
+}
+
+/// From `from` down to `to` over `span` steps by half a cosine; `to` after it.
+pub fn cosine(from: f64, to: f64, step: u64, span: u64) -> f64 {
+    let progress = (step as f64 / span.max(1) as f64).min(1.0);
+    to + 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()) * (from - to)
 }
 
 /// AdamW's moments, one pair per parameter.

@@ -256,17 +256,17 @@ fn a_resumed_run_continues_the_uninterrupted_curve() {
     let l1 = loaded.loss(&x, &y).unwrap().to_scalar::<f32>().unwrap();
     let l2 = again.loss(&x, &y).unwrap().to_scalar::<f32>().unwrap();
     assert!((l1 - l2).abs() < 1e-5);
-    let sampled = train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 1, None).unwrap();
+    let sampled = train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 1, None, |_| {}).unwrap();
     assert_eq!(sampled.len(), 12);
     assert_eq!(
         sampled,
-        train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 7, None).unwrap()
+        train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 7, None, |_| {}).unwrap()
     );
     // a stop token ends the continuation where it is first drawn, without it
     let stop = sampled[6];
     let first = sampled.iter().position(|&t| t == stop).unwrap();
     assert_eq!(
-        train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 1, Some(stop)).unwrap(),
+        train::sample(&loaded, &[1, 2, 3], 12, 0.0, 1, 1, Some(stop), |_| {}).unwrap(),
         sampled[..first]
     );
 }
@@ -424,4 +424,78 @@ fn bf16_compute_trains_f32_master_weights_like_f32() {
     assert!((a - b).abs() < 0.1, "after 60 steps: f32 {a}, bf16 {b}");
     let saved = std::fs::read_to_string(dir.path().join("b/config.json")).unwrap();
     assert!(saved.contains("\"precision\": \"bf16\""), "{saved}");
+}
+
+/// Generation with cached keys and values draws what a full forward pass over the window
+/// draws, also past the model's longest context, and streams every token it keeps.
+#[test]
+fn cached_sampling_matches_the_full_forward_pass() {
+    let mut cfg = tiny(97);
+    cfg.max_seq_len = 16;
+    let model = Model::new(&cfg, train::InitScheme::Gpt2, 5, &Device::Cpu).unwrap();
+    let prompt = [3u32, 14, 15, 92, 65];
+    // the reference: the whole window through `forward` for every token, greedy; the window
+    // restarts from its last max - 1 positions when it is full, as the cache does
+    let mut ids = prompt.to_vec();
+    let mut start = 0;
+    for _ in 0..30 {
+        if ids.len() - start + 1 > cfg.max_seq_len + 1 {
+            start = ids.len() - (cfg.max_seq_len - 1);
+        }
+        let ctx = &ids[start..];
+        let x = candle_core::Tensor::from_slice(ctx, (1, ctx.len()), &Device::Cpu).unwrap();
+        let logits = model.forward(&x).unwrap();
+        let last: Vec<f32> = logits
+            .squeeze(0)
+            .unwrap()
+            .get(ctx.len() - 1)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let best = (0..last.len())
+            .max_by(|&a, &b| last[a].total_cmp(&last[b]))
+            .unwrap();
+        ids.push(best as u32);
+    }
+    // the cached logits are the full pass's, position by position
+    let mut cache = train::KvCache::default();
+    let mut fed = Vec::new();
+    for (k, chunk) in [&ids[..5], &ids[5..6], &ids[6..7], &ids[7..10]]
+        .iter()
+        .enumerate()
+    {
+        fed.extend_from_slice(chunk);
+        let cached: Vec<f32> = model
+            .forward_cached(chunk, &mut cache)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let x = candle_core::Tensor::from_slice(&fed, (1, fed.len()), &Device::Cpu).unwrap();
+        let full: Vec<f32> = model
+            .forward(&x)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .get(fed.len() - 1)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (a, b) in cached.iter().zip(&full) {
+            assert!((a - b).abs() < 1e-4, "call {k}: {a} against {b}");
+        }
+    }
+    let mut streamed = Vec::new();
+    let got = train::sample(&model, &prompt, 30, 0.0, 0, 1, None, |t| streamed.push(t)).unwrap();
+    assert_eq!(got, ids[prompt.len()..]);
+    assert_eq!(streamed, got);
+    // top_k 0 samples among every token; bad temperatures are refused
+    assert_eq!(
+        train::sample(&model, &prompt, 5, 1.0, 0, 3, None, |_| {})
+            .unwrap()
+            .len(),
+        5
+    );
+    for t in [f64::NAN, -1.0, f64::INFINITY] {
+        assert!(train::sample(&model, &prompt, 5, t, 0, 3, None, |_| {}).is_err());
+    }
 }

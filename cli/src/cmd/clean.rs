@@ -30,6 +30,11 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FILE", requires = "input")]
     rejected: Option<PathBuf>,
 
+    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
+    /// named) instead of stopping at the first.
+    #[arg(long)]
+    skip_invalid: bool,
+
     /// A TOML file of settings; every threshold can be set there (see docs/clean.md); flags
     /// override it.
     #[arg(long, value_name = "FILE")]
@@ -56,12 +61,12 @@ pub struct CleanArgs {
     quality_model: Option<PathBuf>,
 
     /// With a model: keep documents scoring at least this [default: 0.5].
-    #[arg(long, value_name = "P")]
+    #[arg(allow_negative_numbers = true, long, value_name = "P")]
     quality_threshold: Option<f64>,
 
     /// With a model: keep by GPT-3's Pareto sampling with this alpha (GPT-3 used 9) instead
     /// of the threshold.
-    #[arg(long, value_name = "ALPHA")]
+    #[arg(allow_negative_numbers = true, long, value_name = "ALPHA")]
     quality_pareto: Option<f64>,
 
     /// Print every rule's value, threshold and verdict for one document of the database, with
@@ -107,7 +112,7 @@ struct TrainArgs {
     output: Option<PathBuf>,
 
     /// Share of each class held out to measure accuracy and AUC [default: 0.1].
-    #[arg(long, value_name = "SHARE")]
+    #[arg(allow_negative_numbers = true, long, value_name = "SHARE")]
     holdout: Option<f64>,
 
     /// Passes over the training set [default: 5].
@@ -122,7 +127,13 @@ struct TrainArgs {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
 
-    /// A TOML file of settings (bits, max_n, epochs, learning_rate, l2, seed, holdout).
+    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
+    /// named) instead of stopping at the first.
+    #[arg(long)]
+    skip_invalid: bool,
+
+    /// A TOML file of settings (bits, max_n, epochs, learning_rate, l2, seed, holdout,
+    /// skip_invalid).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -142,7 +153,8 @@ fn settings(args: &CleanArgs) -> Result<Config> {
         .set("quality_threshold", args.quality_threshold)
         .set("quality_pareto_alpha", args.quality_pareto)
         .set("words_file", args.words.clone())
-        .set("quality_model", args.quality_model.clone());
+        .set("quality_model", args.quality_model.clone())
+        .switch("skip_invalid", args.skip_invalid, true);
     settings::resolve(&Config::default(), args.config.as_deref(), &flags)
 }
 
@@ -169,7 +181,7 @@ pub fn run(global: &Global, args: CleanArgs) -> Result<()> {
             &bar,
         )?,
     };
-    println!(
+    outln!(
         "cleaned {} documents in {:.1} s ({:.0} docs/s): {} kept, {} rejected; {} changed by cleaning",
         report.documents,
         report.seconds,
@@ -179,9 +191,15 @@ pub fn run(global: &Global, args: CleanArgs) -> Result<()> {
         report.changed
     );
     for (rule, n) in &report.rejected {
-        println!("  {n:>8}  {rule}");
+        outln!("  {n:>8}  {rule}");
     }
-    println!(
+    if report.invalid_lines > 0 {
+        outln!("{} invalid input lines skipped", report.invalid_lines);
+        for e in &report.invalid_examples {
+            outln!("  skipped {e}");
+        }
+    }
+    outln!(
         "lines dropped: {} recurring on their host, {} boilerplate phrases; personal data masked: {}",
         report.recurring_lines_dropped,
         report.phrase_lines_dropped,
@@ -194,18 +212,20 @@ fn explain(db: &Db, cleaner: &Cleaner, id: &str) -> Result<()> {
     let store = Store::open_existing(&db.db)?;
     let x = cleaner::explain(&store, cleaner, id)?;
     let v = &x.verdict;
-    println!(
+    outln!(
         "document {id} (source {:?}): {}",
         x.host,
         if v.keep { "kept" } else { "rejected" }
     );
-    println!(
+    outln!(
         "  {:<22} {:>12} {:>14}  verdict",
-        "rule", "value", "threshold"
+        "rule",
+        "value",
+        "threshold"
     );
     for m in &v.measures {
         let bound = if m.at_least { ">=" } else { "<=" };
-        println!(
+        outln!(
             "  {:<22} {:>12.4} {bound} {:>11.4}  {}",
             m.rule,
             m.value,
@@ -213,23 +233,23 @@ fn explain(db: &Db, cleaner: &Cleaner, id: &str) -> Result<()> {
             if m.pass { "pass" } else { "FAIL" }
         );
     }
-    println!(
+    outln!(
         "  lines dropped: {} recurring, {} boilerplate phrases; personal data: {}",
         v.lines.recurring,
         v.lines.phrase,
         serde_json::to_string(&v.pii)?
     );
     match &x.stored {
-        Some((keep, rule)) => println!(
+        Some((keep, rule)) => outln!(
             "  stored verdict: {}{}",
             if *keep { "kept" } else { "rejected" },
             rule.as_ref()
                 .map(|r| format!(" by {r}"))
                 .unwrap_or_default()
         ),
-        None => println!("  stored verdict: none (zhcorpus clean has not judged it)"),
+        None => outln!("  stored verdict: none (zhcorpus clean has not judged it)"),
     }
-    println!("cleaned text:\n{}", v.text);
+    outln!("cleaned text:\n{}", v.text);
     Ok(())
 }
 
@@ -240,7 +260,8 @@ pub fn run_quality(_global: &Global, args: QualityArgs) -> Result<()> {
         .set("holdout", args.holdout)
         .set("epochs", args.epochs)
         .set("bits", args.bits)
-        .set("seed", args.seed);
+        .set("seed", args.seed)
+        .switch("skip_invalid", args.skip_invalid, true);
     let config: TrainConfig =
         settings::resolve(&TrainConfig::default(), args.config.as_deref(), &flags)?;
     if args.print_config {
@@ -250,7 +271,7 @@ pub fn run_quality(_global: &Global, args: QualityArgs) -> Result<()> {
         .output
         .ok_or_else(|| UsageError("--output is required".into()))?;
     let r = cleaner::quality::train_files(&args.positive, &args.negative, &output, &config)?;
-    println!(
+    outln!(
         "trained on {} documents ({} positive, {} negative) in {:.1} s; model in {}",
         r.positive + r.negative,
         r.positive,
@@ -258,8 +279,11 @@ pub fn run_quality(_global: &Global, args: QualityArgs) -> Result<()> {
         r.seconds,
         output.display()
     );
+    if r.invalid_lines > 0 {
+        outln!("{} invalid input lines skipped", r.invalid_lines);
+    }
     if let (Some(accuracy), Some(auc)) = (r.accuracy, r.auc) {
-        println!(
+        outln!(
             "held out {} documents: accuracy {accuracy:.3}, AUC {auc:.3}",
             r.held_out
         );

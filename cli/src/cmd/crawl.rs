@@ -1,5 +1,4 @@
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use clap::Args;
@@ -52,11 +51,11 @@ pub struct CrawlArgs {
 
     /// Seconds between two request starts on one host; a host's Crawl-delay raises it
     /// [default: 1].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "SECONDS")]
     delay: Option<f64>,
 
     /// The largest Crawl-delay honoured, in seconds [default: 30].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "SECONDS")]
     max_crawl_delay: Option<f64>,
 
     /// Link hops followed from a seed (0: the seeds only) [default: no limit].
@@ -99,15 +98,15 @@ pub struct CrawlArgs {
     max_query_variants: Option<usize>,
 
     /// Seconds to wait for a connection [default: 10].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "SECONDS")]
     connect_timeout: Option<f64>,
 
     /// Seconds to wait for the next bytes of a response [default: 30].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "SECONDS")]
     read_timeout: Option<f64>,
 
     /// Seconds for a whole request, body included [default: 60].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "SECONDS")]
     timeout: Option<f64>,
 
     /// Most bytes of a body, counted after decompression [default: 10 MiB].
@@ -231,20 +230,9 @@ pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
     }
     let mut store = Store::open(db)?;
     let progress = Bar::new(global.quiet);
-    let interrupted = AtomicBool::new(false);
-    let shutdown = async {
-        crate::cmd::signals::interrupted().await;
-        interrupted.store(true, Ordering::SeqCst);
-        eprintln!("stopping: waiting for fetches in flight (Ctrl-C again to quit now)");
-        tokio::spawn(async {
-            crate::cmd::signals::interrupted().await;
-            // every finished fetch is committed; the rest are queued for the next run
-            std::process::exit(130);
-        });
-    };
-    let report = crawler::crawl_blocking(&mut store, config, &progress, shutdown)?;
-    print_report(&report, db);
-    if interrupted.load(Ordering::SeqCst) {
+    let report = crawler::crawl_blocking(&mut store, config, &progress)?;
+    print_report(&report, db)?;
+    if crate::cmd::signals::cancelled() {
         return Err(Interrupted(
             "the crawl was interrupted; run the same command to resume".into(),
         )
@@ -253,8 +241,8 @@ pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_report(r: &Report, db: &std::path::Path) {
-    println!(
+fn print_report(r: &Report, db: &std::path::Path) -> Result<()> {
+    outln!(
         "crawled {} pages into {} in {:.1} s ({:.1} pages/s): {} documents, {} retries, {} disallowed by robots.txt, {} trap links left out",
         r.pages,
         db.display(),
@@ -266,38 +254,43 @@ fn print_report(r: &Report, db: &std::path::Path) {
         r.traps
     );
     for (class, n) in &r.errors {
-        println!("  {n:>8}  {class}");
+        outln!("  {n:>8}  {class}");
     }
-    if r.hosts_parked > 0 {
-        println!("  {} hosts parked after repeated failures", r.hosts_parked);
+    for (host, why) in &r.parked {
+        outln!("  host {host} left alone: {why}");
     }
     if r.stopped {
-        println!(
+        outln!(
             "stopped with {} URLs queued: run the same command to resume",
             r.queued
         );
     }
     for f in &r.warc_files {
-        println!("  WARC: {f}");
+        outln!("  WARC: {f}");
     }
+    Ok(())
 }
 
 fn status(db: &std::path::Path, json: bool) -> Result<()> {
     let store = Store::open_existing(db)?;
     let s = store.crawl_status()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        outln!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
     let state = |k: &str| s.frontier.get(k).copied().unwrap_or(0);
     match &s.last_run {
-        Some((started, None, _)) => println!("crawl running (or killed) since {started}"),
+        Some((started, None, state)) if state == "interrupted" => outln!(
+            "last crawl interrupted (its process died) after starting {started}: run the same \
+             command to resume"
+        ),
+        Some((started, None, _)) => outln!("crawl running since {started}"),
         Some((started, Some(finished), status)) => {
-            println!("last crawl {status}: {started} to {finished}")
+            outln!("last crawl {status}: {started} to {finished}")
         }
-        None => println!("no crawl has run on {}", db.display()),
+        None => outln!("no crawl has run on {}", db.display()),
     }
-    println!(
+    outln!(
         "frontier: {} queued, {} done, {} failed, {} skipped, {} in flight",
         state("queued"),
         state("done"),
@@ -305,13 +298,16 @@ fn status(db: &std::path::Path, json: bool) -> Result<()> {
         state("skipped"),
         state("in_flight")
     );
-    println!(
+    outln!(
         "pages: {} stored, {:.1}/s over the last minute; hosts: {} with queued URLs, {} parked",
-        s.pages, s.pages_per_sec_last_minute, s.hosts_queued, s.hosts_parked
+        s.pages,
+        s.pages_per_sec_last_minute,
+        s.hosts_queued,
+        s.hosts_parked
     );
     if !s.errors.is_empty() {
         let errors: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!("errors: {}", errors.join(", "));
+        outln!("errors: {}", errors.join(", "));
     }
     Ok(())
 }

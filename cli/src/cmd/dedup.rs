@@ -30,7 +30,7 @@ pub struct DedupArgs {
 
     /// Jaccard similarity of shingles above which documents are near duplicates
     /// (datasketch's and NeMo Curator's 0.8) [default: 0.8].
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     threshold: Option<f64>,
 
     /// MinHash permutations (datasketch's and datatrove's 128) [default: 128].
@@ -100,6 +100,11 @@ pub struct DedupArgs {
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
 
+    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
+    /// named) instead of stopping at the first.
+    #[arg(long)]
+    skip_invalid: bool,
+
     /// A TOML file of settings (every key of docs/dedup.md); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -163,7 +168,8 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
             "decontaminate",
             (!args.decontaminate.is_empty()).then_some(args.decontaminate),
         )
-        .set("decontaminate_ngram", args.decontaminate_ngram);
+        .set("decontaminate_ngram", args.decontaminate_ngram)
+        .switch("skip_invalid", args.skip_invalid, true);
     let cfg: Config = settings::resolve(&Config::default(), args.config.as_deref(), &flags)?;
     if args.print_config {
         return settings::print(&cfg);
@@ -201,7 +207,7 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
             dedup::run_files(&args.input, &outputs, &dedup, &bar)?
         }
     };
-    println!(
+    outln!(
         "deduplicated {} documents in {:.1} s ({:.0} documents/s): {} kept, {} exact and {} near duplicates removed, in {} clusters",
         report.documents,
         report.seconds,
@@ -212,33 +218,40 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
         report.clusters
     );
     if cfg.near {
-        println!(
+        outln!(
             "LSH: {} bands x {} rows at threshold {}",
-            p.bands, p.rows, cfg.threshold
+            p.bands,
+            p.rows,
+            cfg.threshold
         );
     }
+    if report.invalid_lines > 0 {
+        outln!("{} invalid input lines skipped", report.invalid_lines);
+    }
     if cfg.paragraphs {
-        println!(
+        outln!(
             "paragraph-level dedup: {} repeated paragraphs removed, {} documents left empty",
-            report.paragraphs_removed, report.emptied_by_paragraphs
+            report.paragraphs_removed,
+            report.emptied_by_paragraphs
         );
     }
     if report.spilled_runs > 0 {
-        println!(
+        outln!(
             "the LSH index outgrew --memory-mib: {} sorted runs per band on disk, merged",
             report.spilled_runs
         );
     }
     if !cfg.decontaminate.is_empty() {
-        println!(
+        outln!(
             "{} documents removed as contaminated by the evaluation sets",
             report.contaminated
         );
     }
     if cfg.near {
-        println!(
+        outln!(
             "near-duplicate candidate pairs: {}, of which {} turned down by the exact Jaccard check",
-            report.candidate_pairs, report.pairs_rejected_by_verification
+            report.candidate_pairs,
+            report.pairs_rejected_by_verification
         );
     }
     Ok(())

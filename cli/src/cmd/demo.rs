@@ -60,6 +60,12 @@ fn config(sample: PathBuf, seeds: Vec<String>) -> pipeline::Config {
 
 pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     let dir = &args.output;
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!(crate::error::UsageError(format!(
+            "--output {} is a file: name a folder for the demo",
+            dir.display()
+        )));
+    }
     fs_err::create_dir_all(dir)?;
     let sample = dir.join("sample.jsonl");
     fs_err::write(&sample, SAMPLE)?;
@@ -73,7 +79,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     })
     .context("starting the site farm on 127.0.0.1")?;
     let config = config(sample, farm.seeds());
-    println!(
+    outln!(
         "running the pipeline on the built-in sample and a site farm of 4 Chinese sites served \
          on 127.0.0.1, into {}",
         dir.display()
@@ -90,7 +96,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     };
     let layout = pipeline::Layout::new(dir);
     for (k, s) in report.stages.iter().enumerate() {
-        println!(
+        outln!(
             "step {}/{}  {}: {}",
             k + 1,
             report.stages.len() + 1,
@@ -98,12 +104,12 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
             s.outcome
         );
         if let Some(line) = summary(s.stage, &s.report) {
-            println!("          {line}");
+            outln!("          {line}");
         }
     }
     let store = Store::open_existing(&layout.db)?;
     let kept = dir.join("kept.jsonl");
-    println!(
+    outln!(
         "step {0}/{0}  export the documents kept for training to {1}",
         report.stages.len() + 1,
         kept.display()
@@ -111,22 +117,31 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     let mut out = JsonlWriter::create(&kept)?;
     let n = corpus::export::run(&store, Selection::Kept, &mut out, &corpus::NoProgress)?;
     out.finish().context("writing the demo export")?;
-    println!("          {n} documents written");
+    outln!("          {n} documents written");
 
     let model = train::load_run(&layout.run, &candle_core::Device::Cpu)?;
     let encoder = tokenizer::Encoder::for_folder(&layout.run)?;
     let eot = encoder.end_of_text()?;
     let prompt = "北京";
-    let out = train::sample(&model, &encoder.prompt(prompt)?, 30, 0.8, 50, 1, Some(eot))?;
-    println!(
+    let out = train::sample(
+        &model,
+        &encoder.prompt(prompt)?,
+        30,
+        0.8,
+        50,
+        1,
+        Some(eot),
+        |_| {},
+    )?;
+    outln!(
         "a sample: {prompt}{} (zhcorpus sample --checkpoint {} for more)",
         encoder.decode(&out)?,
         layout.run.display()
     );
     let metrics = crate::cmd::train::read_metrics(&layout.run.join("metrics.jsonl"))?;
     crate::plot::loss_curve(&metrics, &layout.run.join("loss.png"))?;
-    println!();
-    print!(
+    outln!();
+    out!(
         "{}",
         crate::cmd::stats::render(&layout.db.display().to_string(), &store.stats()?)
     );

@@ -24,17 +24,28 @@ pub struct ExportArgs {
 }
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
+    corpus::check_output(&args.output)?;
     let store = Store::open_existing(&args.db.db)?;
     let selection = if args.kept_only {
         Selection::Kept
     } else {
         Selection::All
     };
+    if args.kept_only {
+        let unjudged = store.unjudged()?;
+        if unjudged.total() > 0 {
+            tracing::warn!(
+                "{} documents left out as unjudged: {}",
+                unjudged.total(),
+                crate::cmd::stats::unjudged(&unjudged)
+            );
+        }
+    }
     let mut out = JsonlWriter::create(&args.output)?;
     let n = corpus::export::run(&store, selection, &mut out, &Bar::new(global.quiet))?;
     out.finish()?;
     if args.output != std::path::Path::new("-") {
-        println!("exported {n} documents to {}", args.output.display());
+        outln!("exported {n} documents to {}", args.output.display());
     }
     Ok(())
 }

@@ -85,7 +85,7 @@ pub fn run(global: &Global, args: ExtractArgs) -> Result<()> {
 fn run_db(global: &Global, db: &std::path::Path) -> Result<()> {
     let mut store = Store::open_existing(db)?;
     let report = crawler::reextract(&mut store, &Bar::new(global.quiet))?;
-    println!(
+    outln!(
         "extracted {} pages from {}: {} documents created, {} replaced, {} pages without main text",
         report.pages,
         db.display(),
@@ -94,7 +94,7 @@ fn run_db(global: &Global, db: &std::path::Path) -> Result<()> {
         report.empty
     );
     for (charset, n) in &report.charsets {
-        println!("  {n:>8}  {charset}");
+        outln!("  {n:>8}  {charset}");
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ pub fn run(global: &Global, args: ImportArgs) -> Result<()> {
     let mut store = Store::open(&args.db.db)?;
     let report = corpus::import::run(&mut store, &args.input, &cfg, &Bar::new(global.quiet))?;
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "imported {} new documents into {} from {} file(s) in {secs:.1} s ({:.0} documents/s); \
          {} already stored, {} invalid lines skipped",
         report.inserted,
@@ -68,7 +68,7 @@ pub fn run(global: &Global, args: ImportArgs) -> Result<()> {
         report.invalid,
     );
     for example in &report.invalid_examples {
-        println!("  skipped {example}");
+        outln!("  skipped {example}");
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ fn stage(name: &str) -> Result<Stage, String> {
 
 pub fn run(global: &Global, args: PipelineArgs) -> Result<()> {
     let Some(file) = &args.config else {
-        print!("{}", starting_file()?);
+        out!("{}", starting_file()?);
         return Ok(());
     };
     let config: Config = settings::resolve(&Config::default(), Some(file), &Overrides::default())?;
@@ -72,7 +72,7 @@ pub fn run(global: &Global, args: PipelineArgs) -> Result<()> {
     };
     let report = pipeline::run(&config, &args.output, span, &Bar::new(global.quiet))?;
     for s in &report.stages {
-        println!(
+        outln!(
             "{:<10} {}{}",
             s.stage.name(),
             s.outcome,
@@ -81,7 +81,7 @@ pub fn run(global: &Global, args: PipelineArgs) -> Result<()> {
                 .unwrap_or_default()
         );
     }
-    println!("output in {}", args.output.display());
+    outln!("output in {}", args.output.display());
     Ok(())
 }
 

@@ -22,9 +22,9 @@ pub fn run(global: &Global, args: StatsArgs) -> Result<()> {
     let store = Store::open_existing(&args.db.db)?;
     let stats = store.stats()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
-        print!("{}", render(&args.db.db.display().to_string(), &stats));
+        out!("{}", render(&args.db.db.display().to_string(), &stats));
     }
     Ok(())
 }
@@ -47,6 +47,9 @@ pub fn render(name: &str, s: &Stats) -> String {
         bytes(s.text_bytes),
         s.text_chars
     );
+    if s.unjudged.total() > 0 {
+        let _ = writeln!(w, "unjudged    {}", unjudged(&s.unjudged));
+    }
     if !s.sources.is_empty() {
         let width = s
             .sources
@@ -128,4 +131,20 @@ fn bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[unit])
     }
+}
+
+/// Documents a stage that ran has not judged, and what to run.
+pub fn unjudged(u: &corpus::Unjudged) -> String {
+    let mut parts = Vec::new();
+    if u.clean > 0 {
+        parts.push(format!("{} without a clean verdict", u.clean));
+    }
+    if u.dedup > 0 {
+        parts.push(format!("{} without a dedup verdict", u.dedup));
+    }
+    format!(
+        "{} (not kept: added after the stage's last run, or left by an interrupted run; run \
+         the stage again)",
+        parts.join(", ")
+    )
 }

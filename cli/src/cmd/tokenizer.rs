@@ -35,6 +35,11 @@ struct Inputs {
     /// without it, the documents kept by clean and dedup in --db.
     #[arg(long, short, num_args = 1.., value_name = "FILE")]
     input: Vec<PathBuf>,
+
+    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
+    /// named) instead of stopping at the first.
+    #[arg(long)]
+    skip_invalid: bool,
 }
 
 impl Inputs {
@@ -88,7 +93,7 @@ struct TrainArgs {
     /// Share of multi-byte character occurrences whose characters are made tokens first,
     /// before any other merge (sentencepiece's character coverage for Chinese); 0 for textbook
     /// byte-level BPE, which reaches the same characters many times slower [default: 0.99].
-    #[arg(long, value_name = "F")]
+    #[arg(allow_negative_numbers = true, long, value_name = "F")]
     char_coverage: Option<f64>,
 
     /// Special tokens besides <|endoftext|> (which is always the first), never split.
@@ -137,7 +142,7 @@ struct EncodeArgs {
 
     /// Share of documents (by a hash of their id) that go to the validation shards
     /// [default: 0.005].
-    #[arg(long, value_name = "F")]
+    #[arg(allow_negative_numbers = true, long, value_name = "F")]
     val_fraction: Option<f64>,
 
     /// Tokens per shard (llm.c's FineWeb shards hold 100 million) [default: 100000000].
@@ -178,7 +183,8 @@ fn train(global: &Global, args: TrainArgs) -> Result<()> {
         .set(
             "specials",
             (!args.specials.is_empty()).then_some(args.specials),
-        );
+        )
+        .switch("skip_invalid", args.inputs.skip_invalid, true);
     let cfg: TrainConfig =
         settings::resolve(&TrainConfig::default(), args.config.as_deref(), &flags)?;
     if args.print_config {
@@ -191,7 +197,7 @@ fn train(global: &Global, args: TrainArgs) -> Result<()> {
         &args.output,
         &Bar::new(global.quiet),
     )?;
-    println!(
+    outln!(
         "trained a {}-token vocabulary ({} merges) on {} documents, {:.1} MB, {} distinct pieces, in {:.1} s (counting {:.1} s, merging {:.1} s)",
         r.vocab_size,
         r.merges,
@@ -202,13 +208,17 @@ fn train(global: &Global, args: TrainArgs) -> Result<()> {
         r.counting_s,
         r.seconds - r.counting_s
     );
+    if r.invalid_lines > 0 {
+        outln!("{} invalid input lines skipped", r.invalid_lines);
+    }
     if r.vocab_size < cfg.vocab_size {
-        println!(
+        outln!(
             "no pair occurs --min-frequency {} times any more: the vocabulary stopped at {}",
-            cfg.min_frequency, r.vocab_size
+            cfg.min_frequency,
+            r.vocab_size
         );
     }
-    println!(
+    outln!(
         "wrote {} (with vocab.json and merges.txt beside it)",
         args.output.display()
     );
@@ -219,7 +229,8 @@ fn encode(global: &Global, args: EncodeArgs) -> Result<()> {
     let mut flags = Overrides::default();
     flags
         .set("val_fraction", args.val_fraction)
-        .set("shard_tokens", args.shard_tokens);
+        .set("shard_tokens", args.shard_tokens)
+        .switch("skip_invalid", args.inputs.skip_invalid, true);
     let cfg: EncodeConfig =
         settings::resolve(&EncodeConfig::default(), args.config.as_deref(), &flags)?;
     if args.print_config {
@@ -240,7 +251,7 @@ fn encode(global: &Global, args: EncodeArgs) -> Result<()> {
     let docs = m.documents.train + m.documents.val;
     let tokens = m.tokens.train + m.tokens.val;
     let bytes = m.bytes.train + m.bytes.val;
-    println!(
+    outln!(
         "encoded {docs} documents ({} train, {} validation) into {tokens} tokens in {} shards ({:?}) in {:.1} s ({:.1} MB/s); {:.2} characters per token",
         m.documents.train,
         m.documents.val,
@@ -250,7 +261,10 @@ fn encode(global: &Global, args: EncodeArgs) -> Result<()> {
         bytes as f64 / 1e6 / r.seconds.max(1e-9),
         r.chars_per_token()
     );
-    println!(
+    if r.invalid_lines > 0 {
+        outln!("{} invalid input lines skipped", r.invalid_lines);
+    }
+    outln!(
         "wrote {}",
         output.join(corpus::shards::Manifest::FILE).display()
     );

@@ -5,20 +5,30 @@ use clap::Args;
 use train::{RunConfig, StepMetrics};
 
 use crate::Global;
-use crate::error::UsageError;
+use crate::error::{Interrupted, UsageError};
 use crate::progress::Bar;
 use crate::settings::{self, Overrides};
 
 /// `zhcorpus train --data SHARDS --output RUN`
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The shard folder `zhcorpus tokenizer encode` wrote.
-    #[arg(long, short, value_name = "DIR")]
-    data: PathBuf,
+    /// The shard folder `zhcorpus tokenizer encode` wrote (its vocabulary sizes the model).
+    #[arg(
+        long,
+        short,
+        value_name = "DIR",
+        required_unless_present = "print_config"
+    )]
+    data: Option<PathBuf>,
 
     /// The run folder: config.json, metrics.jsonl, loss.png, checkpoint/, tokenizer.json.
-    #[arg(long, short, value_name = "DIR")]
-    output: PathBuf,
+    #[arg(
+        long,
+        short,
+        value_name = "DIR",
+        required_unless_present = "print_config"
+    )]
+    output: Option<PathBuf>,
 
     /// Model and run preset: tiny (CPU tests), small, 124m (GPT-2 small's size).
     #[arg(long, default_value = "tiny", value_name = "NAME")]
@@ -30,8 +40,14 @@ pub struct TrainArgs {
     config: Option<PathBuf>,
 
     /// Continue the run in --output from its checkpoint (same settings), onto the same curve.
-    #[arg(long)]
+    /// A larger --max-steps extends it: the learning rate decays from where it stands to the
+    /// new end (see docs/train.md).
+    #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+
+    /// Replace the run --output holds (without it, a folder with a run is refused).
+    #[arg(long)]
+    overwrite: bool,
 
     /// Optimisation steps (the cosine schedule spans them).
     #[arg(long, value_name = "N")]
@@ -42,7 +58,7 @@ pub struct TrainArgs {
     max_tokens: Option<u64>,
 
     /// Stop after this many seconds, with a checkpoint.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "SECONDS")]
     max_time: Option<f64>,
 
     /// Sequences per micro-batch (preset: 8 for tiny, 16 otherwise).
@@ -58,7 +74,7 @@ pub struct TrainArgs {
     grad_accum: Option<usize>,
 
     /// Peak learning rate.
-    #[arg(long, value_name = "LR")]
+    #[arg(allow_negative_numbers = true, long, value_name = "LR")]
     lr: Option<f64>,
 
     /// Seed of the initial weights and of the batch order (preset: 1).
@@ -76,7 +92,7 @@ pub struct TrainArgs {
     precision: Option<String>,
 
     /// The device's peak FLOP/s, for MFU (default: none on CPU, so no MFU is shown).
-    #[arg(long, value_name = "FLOPS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "FLOPS")]
     peak_flops: Option<f64>,
 
     /// Print the full configuration as TOML and exit.
@@ -129,18 +145,26 @@ fn device(name: Option<&str>) -> Result<candle_core::Device> {
 }
 
 pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
-    let manifest = corpus::shards::Manifest::read(&args.data)
-        .map_err(|e| train::TrainError::Data(e.into()))?;
-    let base = if args.resume && args.output.join("config.json").exists() {
+    // without shards (only --print-config), the preset for the default vocabulary
+    let vocab = match &args.data {
+        Some(data) => {
+            corpus::shards::Manifest::read(data)
+                .map_err(|e| train::TrainError::Data(e.into()))?
+                .vocab_size
+        }
+        None => RunConfig::default().model.vocab_size,
+    };
+    let output = args.output.clone().unwrap_or_default();
+    let base = if args.resume && output.join("config.json").exists() {
         // a resumed run starts from its own settings (flags given must agree with them), but
         // not from the stopping rules of the session that stopped
         RunConfig {
             max_tokens: 0,
             max_time_s: 0.0,
-            ..train::saved_config(&args.output)?
+            ..train::saved_config(&output)?
         }
     } else {
-        RunConfig::preset(&args.preset, manifest.vocab_size).ok_or_else(|| {
+        RunConfig::preset(&args.preset, vocab).ok_or_else(|| {
             UsageError(format!(
                 "unknown preset {:?} (tiny, small, 124m)",
                 args.preset
@@ -171,8 +195,28 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
     if args.print_config {
         return settings::print(&cfg);
     }
+    let Some(data) = args.data.clone() else {
+        unreachable!("clap requires --data without --print-config")
+    };
     for w in cfg.warnings() {
         tracing::warn!("{w}");
+    }
+    if args.overwrite {
+        for name in [
+            "config.json",
+            "metrics.jsonl",
+            "loss.png",
+            "tokenizer.json",
+            "checkpoint",
+            "checkpoint.old",
+        ] {
+            let path = output.join(name);
+            if path.is_dir() {
+                fs_err::remove_dir_all(&path)?;
+            } else if path.exists() {
+                fs_err::remove_file(&path)?;
+            }
+        }
     }
     keep_freed_memory();
     let params = cfg.model.parameters();
@@ -191,15 +235,15 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
         },
     );
     let history = train::train(
-        &args.data,
-        &args.output,
+        &data,
+        &output,
         &cfg,
         args.resume,
         &device,
         &Bar::new(global.quiet),
     )?;
-    let all = read_metrics(&args.output.join("metrics.jsonl"))?;
-    crate::plot::loss_curve(&all, &args.output.join("loss.png"))?;
+    let all = read_metrics(&output.join("metrics.jsonl"))?;
+    crate::plot::loss_curve(&all, &output.join("loss.png"))?;
     let last = all.last();
     let tps = history.iter().map(|m| m.tokens_per_s).sum::<f64>() / history.len().max(1) as f64;
     let rate = if history.is_empty() {
@@ -211,7 +255,7 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
             .unwrap_or_default();
         format!("{tps:.0} tokens/s{mfu}")
     };
-    println!(
+    outln!(
         "trained {} steps ({} this run) to loss {:.3}{}; {}; run folder {}",
         last.map_or(0, |m| m.step),
         history.len(),
@@ -222,11 +266,18 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
             .map(|v| format!(", validation loss {v:.3}"))
             .unwrap_or_default(),
         rate,
-        args.output.display()
+        output.display()
     );
     let skipped = all.iter().filter(|m| m.skipped).count();
     if skipped > 0 {
-        println!("{skipped} steps skipped: their loss or gradient norm was not finite");
+        outln!("{skipped} steps skipped: their loss or gradient norm was not finite");
+    }
+    if crate::cmd::signals::cancelled() {
+        return Err(Interrupted(format!(
+            "stopped by a signal after step {}, checkpoint written: add --resume to go on",
+            last.map_or(0, |m| m.step)
+        ))
+        .into());
     }
     Ok(())
 }
@@ -255,10 +306,10 @@ pub struct SampleArgs {
     tokens: usize,
 
     /// 0 for greedy decoding.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 0.8)]
     temperature: f64,
 
-    /// Sample among this many most likely tokens.
+    /// Sample among this many most likely tokens (0: all of them, as Hugging Face's top_k=0).
     #[arg(long, default_value_t = 50, value_name = "K")]
     top_k: usize,
 
@@ -271,13 +322,39 @@ pub struct SampleArgs {
 }
 
 pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
+    use std::io::Write;
     let device = candle_core::Device::Cpu;
     let run = run_folder(&args.checkpoint);
     let model = train::load_run(&run, &device)?;
     let encoder = tokenizer::Encoder::for_folder(&run)?;
     let prompt = encoder.prompt(&args.prompt)?;
     let eot = encoder.end_of_text()?;
-    let out = train::sample(
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write!(out, "{}", args.prompt)?;
+    out.flush()?;
+    // tokens are printed as they are drawn; bytes of a character cut between two tokens wait
+    // for the rest of it
+    let mut drawn: Vec<u32> = Vec::new();
+    let mut printed = 0usize;
+    let mut failure: Option<std::io::Error> = None;
+    let mut print = |ids: &[u32], last: bool| {
+        let Ok(bytes) = encoder.decode_bytes(ids) else {
+            return;
+        };
+        let rest = &bytes[printed.min(bytes.len())..];
+        let upto = match std::str::from_utf8(rest) {
+            Ok(_) => rest.len(),
+            Err(e) if last || e.error_len().is_some() => rest.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        let text = String::from_utf8_lossy(&rest[..upto]);
+        if let Err(e) = write!(out, "{text}").and_then(|()| out.flush()) {
+            failure.get_or_insert(e);
+        }
+        printed += upto;
+    };
+    train::sample(
         &model,
         &prompt,
         args.tokens,
@@ -285,8 +362,16 @@ pub fn run_sample(_global: &Global, args: SampleArgs) -> Result<()> {
         args.top_k,
         args.seed,
         (!args.ignore_eot).then_some(eot),
+        |id| {
+            drawn.push(id);
+            print(&drawn, false);
+        },
     )?;
-    println!("{}{}", args.prompt, encoder.decode(&out)?);
+    print(&drawn, true);
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    writeln!(std::io::stdout())?;
     Ok(())
 }
 
@@ -317,7 +402,7 @@ pub fn run_export(_global: &Global, args: ExportArgs) -> Result<()> {
     let run = run_folder(&args.checkpoint);
     let encoder = tokenizer::Encoder::for_folder(&run)?;
     train::export_hf(&run, &args.output, encoder.end_of_text()?)?;
-    println!(
+    outln!(
         "wrote a Hugging Face Llama model folder to {} (config.json, model.safetensors{})",
         args.output.display(),
         if matches!(encoder, tokenizer::Encoder::Bpe(_)) {

@@ -2,8 +2,9 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn zhcorpus() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zhcorpus"));
@@ -56,4 +57,27 @@ pub fn count(db: &Path) -> u64 {
         .unwrap()
         .document_count()
         .unwrap()
+}
+
+/// Starts `args` paused at `at` (see the CLI's progress) and waits until it says so.
+pub fn paused(dir: &Path, args: &[&str], at: &str) -> Child {
+    let mut child = zhcorpus()
+        .current_dir(dir)
+        .args(args)
+        .env("ZHCORPUS_PAUSE_AT", at)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut said = String::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if line.contains("paused at") {
+            return child;
+        }
+        said.push_str(&line);
+    }
+    let status = child.wait();
+    panic!("{args:?} never reached {at} ({status:?}): {said}");
 }
