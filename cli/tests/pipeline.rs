@@ -230,3 +230,45 @@ fn a_bad_pipeline_file_exits_2_naming_the_line_and_key() {
         stderr(&o)
     );
 }
+
+/// Ctrl-C during training stops the pipeline after the step with a checkpoint (exit 130); the
+/// same command resumes the run to its end.
+#[test]
+fn a_signal_during_training_stops_the_pipeline_and_the_same_command_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    documents(&dir.path().join("docs.jsonl"));
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        "inputs = [\"docs.jsonl\"]\n[tokenizer]\nvocab_size = 600\n\
+         [train]\nmax_steps = 300\nbatch_size = 4\nseq_len = 32\n[train.optim]\nwarmup_steps = 5\n",
+    )
+    .unwrap();
+    let child = pipeline(dir.path(), "o")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = dir.path().join("o/run/metrics.jsonl");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count()) < 5 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(120));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(r, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted in the train stage"),
+        "{}",
+        stderr(&o)
+    );
+    let done = train::checkpoint_step(&dir.path().join("o/run")).unwrap();
+    assert!(done < 300, "{done}");
+    let again = ok(pipeline(dir.path(), "o").output().unwrap());
+    assert!(again.contains("encode     skipped: complete"), "{again}");
+    assert!(again.contains("train      ran: 300 steps"), "{again}");
+    assert_eq!(train::checkpoint_step(&dir.path().join("o/run")), Some(300));
+}

@@ -417,9 +417,13 @@ fn run_stage(
                 corpus::RunStatus::Failed
             };
             let steps = result.as_ref().ok().and_then(|h| h.last().map(|m| m.step));
-            store
-                .finish_run(run, status, &serde_json::json!({ "steps": steps }))
-                .map_err(&corpus_err)?;
+            // stopped on request before its end: the run stays open (shown as interrupted once
+            // this process ends) and the next call resumes it
+            if !(result.is_ok() && progress.cancelled()) {
+                store
+                    .finish_run(run, status, &serde_json::json!({ "steps": steps }))
+                    .map_err(&corpus_err)?;
+            }
             let history = result.map_err(&bad)?;
             let report = serde_json::json!({
                 "steps": history.last().map(|m| m.step),
