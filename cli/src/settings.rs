@@ -50,14 +50,21 @@ impl Settings for corpus::import::ImportConfig {
 
 /// The flags given on the command line, as keys of the settings (dotted for nested tables).
 #[derive(Default)]
-pub struct Overrides(toml::Table);
+pub struct Overrides(toml::Table, Option<String>);
 
 impl Overrides {
     /// Sets `key` when the flag was given.
     pub fn set<T: Serialize>(&mut self, key: &str, value: Option<T>) -> &mut Self {
         if let Some(v) = value {
-            // every flag's type is one TOML can hold
-            if let Ok(v) = toml::Value::try_from(v) {
+            let v = match toml::Value::try_from(v) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    // a value TOML cannot hold (an integer past 2^63, a path that is not UTF-8)
+                    self.1.get_or_insert(format!("{key}: {e}"));
+                    None
+                }
+            };
+            if let Some(v) = v {
                 let mut table = &mut self.0;
                 let mut parts: Vec<&str> = key.split('.').collect();
                 let last = parts.pop().unwrap_or(key);
@@ -118,6 +125,9 @@ pub fn resolve<C: Settings>(base: &C, file: Option<&Path>, flags: &Overrides) ->
     let mut value = toml::Value::try_from(base).context("the default settings as TOML")?;
     if let Some(path) = file {
         merge(&mut value, toml::Value::Table(read_file::<C>(path)?));
+    }
+    if let Some(e) = &flags.1 {
+        anyhow::bail!(UsageError(format!("invalid flag value for {e}")));
     }
     merge(&mut value, toml::Value::Table(flags.0.clone()));
     // the file alone was read without error: what fails now is a flag's value

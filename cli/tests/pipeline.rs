@@ -272,3 +272,37 @@ fn a_signal_during_training_stops_the_pipeline_and_the_same_command_resumes() {
     assert!(again.contains("train      ran: 300 steps"), "{again}");
     assert_eq!(train::checkpoint_step(&dir.path().join("o/run")), Some(300));
 }
+
+/// A crawl that ended at its own limit is complete: the same command skips every stage and
+/// keeps the trained model.
+#[test]
+fn a_crawl_ended_by_its_limit_is_complete() {
+    let farm = Farm::start(FarmConfig {
+        articles_per_host: 5,
+        traps: false,
+        crawl_delay: 0.0,
+        ..FarmConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    documents(&dir.path().join("docs.jsonl"));
+    let seed = farm.seeds()[0].clone();
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        format!(
+            "inputs = [\"docs.jsonl\"]\n[crawl]\nseeds = [\"{seed}\"]\ndelay = 0.0\nmax_pages = 3\n\
+             [crawl.fetch]\nallow_private = true\n[tokenizer]\nvocab_size = 600\n\
+             [train]\nmax_steps = 3\n[train.optim]\nwarmup_steps = 1\n"
+        ),
+    )
+    .unwrap();
+    let first = ok(pipeline(dir.path(), "o").output().unwrap());
+    assert!(first.contains("crawl      ran: "), "{first}");
+    let model = std::fs::read(dir.path().join("o/run/checkpoint/model.safetensors")).unwrap();
+    let again = ok(pipeline(dir.path(), "o").output().unwrap());
+    assert_eq!(again.matches("skipped: complete").count(), 7, "{again}");
+    assert_eq!(
+        std::fs::read(dir.path().join("o/run/checkpoint/model.safetensors")).unwrap(),
+        model
+    );
+}

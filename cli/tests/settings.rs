@@ -210,3 +210,32 @@ fn settings_that_cannot_work_exit_2_naming_the_key() {
         assert!(stderr(&o).contains(key), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn flag_values_are_never_dropped_and_never_reset_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        dir.path(),
+        &["train", "--print-config", "--seed", "18446744073709551615"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("seed"), "{}", stderr(&o));
+    std::fs::write(dir.path().join("t.toml"), "[optim]\nmin_lr = 0.0\n").unwrap();
+    let printed = ok(run(
+        dir.path(),
+        &[
+            "train",
+            "--print-config",
+            "--config",
+            "t.toml",
+            "--lr",
+            "0.001",
+        ],
+    ));
+    assert!(printed.contains("lr = 0.001\nmin_lr = 0.0\n"), "{printed}");
+    let printed = ok(run(
+        dir.path(),
+        &["train", "--print-config", "--lr", "0.001"],
+    ));
+    assert!(printed.contains("min_lr = 0.0001\n"), "{printed}");
+}

@@ -621,10 +621,11 @@ fn a_closed_pipe_ends_quietly() {
     let d = dir.path();
     documents(&d.join("a.jsonl"), 3000, 7);
     ok(run(d, &["import", "-i", "a.jsonl"]));
+    // outputs far larger than a pipe's buffer, so the writer meets the closed pipe
     for args in [
         vec!["export"],
         vec!["clean", "-i", "a.jsonl", "-o", "-"],
-        vec!["stats"],
+        vec!["dedup", "-i", "a.jsonl", "-o", "-"],
     ] {
         let mut child = zhcorpus()
             .current_dir(d)
@@ -727,6 +728,22 @@ fn a_host_whose_robots_txt_never_answers_is_given_up_and_reported() {
         )
         .unwrap();
     assert_eq!(failed, 1);
+    // out of the host's error budget first: the URLs fail all the same
+    let d2 = dir.path().join("again");
+    std::fs::create_dir(&d2).unwrap();
+    let out = ok(run(
+        &d2,
+        &[
+            "crawl",
+            "--allow-private",
+            "--max-attempts",
+            "5",
+            "--host-error-budget",
+            "1",
+            &seed,
+        ],
+    ));
+    assert!(out.contains("robots_unavailable"), "{out}");
 }
 
 /// Exporting a model never writes over the run it reads, nor into a folder of other files;
@@ -758,4 +775,52 @@ fn exports_and_runs_are_not_overwritten_by_mistake() {
     }
     let printed = ok(run(d, &["train", "--print-config"]));
     assert!(printed.contains("vocab_size = 1024"), "{printed}");
+}
+
+/// Review findings: a clean run again after dedup makes dedup's verdicts stale; a signal in a
+/// stage that stops at once leaves no `.partial` output; a foreign model folder is not an
+/// export to replace; --overwrite keeps the old run when the new one cannot start.
+#[test]
+fn stale_verdicts_partial_outputs_foreign_folders_and_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    documents(&d.join("a.jsonl"), 30, 9);
+    ok(run(d, &["import", "-i", "a.jsonl"]));
+    ok(run(d, &["clean"]));
+    ok(run(d, &["dedup"]));
+    ok(run(d, &["clean"]));
+    let o = run(d, &["tokenizer", "encode", "-t", "bytes", "-o", "s"]);
+    assert_eq!(code(&o), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("clean ran again after it"),
+        "{}",
+        stderr(&o)
+    );
+
+    documents(&d.join("big.jsonl"), 2500, 10);
+    let child = paused(
+        d,
+        &["clean", "-i", "big.jsonl", "-o", "out.jsonl"],
+        "clean:1",
+    );
+    signal(&child, libc::SIGTERM);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), Some(130));
+    assert!(!d.join("out.jsonl.partial").exists());
+    assert!(!d.join("out.jsonl").exists());
+
+    shards(d);
+    ok(train(d, &["--max-steps", "2"]));
+    std::fs::create_dir(d.join("other")).unwrap();
+    std::fs::write(
+        d.join("other/config.json"),
+        "{\"architectures\":[\"Qwen2ForCausalLM\"]}",
+    )
+    .unwrap();
+    let o = run(d, &["hf-export", "--checkpoint", "run", "-o", "other"]);
+    assert_eq!(code(&o), Some(2), "{}", stderr(&o));
+    std::fs::remove_file(d.join("shards/train_000000.bin")).unwrap();
+    let o = train(d, &["--overwrite", "--max-steps", "3"]);
+    assert_eq!(code(&o), Some(2), "{}", stderr(&o));
+    assert_eq!(metrics(d).len(), 2, "the old run is still there");
 }

@@ -252,6 +252,22 @@ impl Drop for Pending {
         if !self.kept {
             let _ = std::fs::remove_file(&self.partial);
         }
+        if let Ok(mut open) = OPEN_PARTIALS.lock() {
+            open.retain(|p| p != &self.partial);
+        }
+    }
+}
+
+/// The `.partial` files being written now, for [`remove_partial_files`].
+static OPEN_PARTIALS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every `.partial` file this process is writing: for a caller about to end the
+/// process without unwinding (a signal handler's exit), so that no temporary file stays.
+pub fn remove_partial_files() {
+    if let Ok(open) = OPEN_PARTIALS.lock() {
+        for p in open.iter() {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
@@ -280,6 +296,9 @@ impl JsonlWriter {
             partial.push(".partial");
             let partial = PathBuf::from(partial);
             let file = fs_err::File::create(&partial)?;
+            if let Ok(mut open) = OPEN_PARTIALS.lock() {
+                open.push(partial.clone());
+            }
             let pending = Pending {
                 partial,
                 path: path.to_path_buf(),

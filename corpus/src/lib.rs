@@ -36,6 +36,7 @@ pub use frontier::{
 };
 pub use jsonl::{
     InvalidLines, JsonlReader, JsonlWriter, check_output, read_all, read_all_skipping,
+    remove_partial_files,
 };
 pub use pages::{
     ExtractionCounts, NewPage, PageExtraction, StoredPage, charset_param, page_document_id,

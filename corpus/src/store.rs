@@ -385,10 +385,24 @@ impl Store {
     /// judge documents (`clean`, `dedup`).
     pub fn require_complete(&self, stage: &str, before: &[&str]) -> Result<()> {
         let unjudged = self.unjudged()?;
+        // each earlier stage's run must also come after the run of the stage before it (a
+        // clean run again after dedup leaves dedup's verdicts stale)
+        let mut previous: Option<(&str, i64)> = None;
         for &earlier in before {
             let Some(last) = self.last_run(earlier)? else {
                 continue;
             };
+            if let Some((prev, prev_id)) = previous
+                && last.id < prev_id
+            {
+                return Err(Error::Incomplete {
+                    path: self.path.clone(),
+                    stage: stage.to_string(),
+                    earlier: earlier.to_string(),
+                    why: format!("{prev} ran again after it: its verdicts are stale"),
+                });
+            }
+            previous = Some((earlier, last.id));
             let missing = match earlier {
                 "clean" => unjudged.clean,
                 "dedup" => unjudged.dedup,
@@ -416,6 +430,20 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The counts the latest run of `stage` recorded, if it recorded any.
+    pub fn last_run_counts(&self, stage: &str) -> Result<Option<Value>> {
+        let counts: Option<Option<String>> = self.sql(
+            self.conn
+                .query_row(
+                    "SELECT counts FROM runs WHERE stage = ?1 ORDER BY id DESC LIMIT 1",
+                    params![stage],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )?;
+        Ok(counts.flatten().and_then(|c| serde_json::from_str(&c).ok()))
     }
 
     /// Records the end of a stage run with its counts, and releases the stage's lock.

@@ -174,6 +174,9 @@ pub struct Report {
     pub elapsed_s: f64,
     /// Stopped before the frontier was empty (Ctrl-C or a limit).
     pub stopped: bool,
+    /// Stopped by the caller (`shutdown`, a signal) rather than by its own limits: the crawl
+    /// has work left that the same settings would do.
+    pub interrupted: bool,
     /// Hosts left alone, with why (robots.txt refused or failing, repeated errors).
     pub parked: std::collections::BTreeMap<String, String>,
     pub warc_files: Vec<String>,
@@ -464,6 +467,7 @@ impl Engine<'_> {
                 () = &mut shutdown, if !stopping => {
                     stopping = true;
                     self.report.stopped = true;
+                    self.report.interrupted = true;
                 }
                 _ = tick.tick() => {
                     self.report.elapsed_s = start.elapsed().as_secs_f64();
@@ -876,7 +880,11 @@ impl Engine<'_> {
                                 .unwrap_or_else(|| format!("status {:?}", robots.status))
                         );
                         self.hosts[h].robots_failures += 1;
-                        if self.hosts[h].robots_failures >= self.config.max_attempts {
+                        // out of tries, or out of the host's error budget: its URLs fail now
+                        // (parking alone would leave them queued with no row)
+                        if self.hosts[h].robots_failures >= self.config.max_attempts
+                            || self.hosts[h].errors + 1 >= self.config.host_error_budget
+                        {
                             self.fail_host(h, ErrorClass::RobotsUnavailable, &why)?;
                         } else {
                             self.report.retries += 1;

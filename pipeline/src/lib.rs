@@ -249,13 +249,27 @@ pub fn run(
 }
 
 /// The id of the stage's last run when it is done and after `upstream`.
+/// For the judging stages, also: no document lacks their verdict (an `extract --db` or a crawl
+/// run by hand on the folder's store adds or replaces documents).
 fn done_after(store: &Store, stage: &str, upstream: i64) -> Result<Option<i64>, Error> {
-    let last = store
-        .last_run(stage)
-        .map_err(stage_error(Stage::Import, corpus::Error::is_bad_input))?;
+    let last = store.last_run(stage).map_err(db_error)?;
+    let unjudged = match stage {
+        "clean" => store.unjudged().map_err(db_error)?.clean,
+        "dedup" => store.unjudged().map_err(db_error)?.dedup,
+        _ => 0,
+    };
     Ok(last
-        .filter(|r| r.is_done() && r.id > upstream)
+        .filter(|r| r.is_done() && r.id > upstream && unjudged == 0)
         .map(|r| r.id))
+}
+
+/// An error of the store itself, between stages.
+fn db_error(e: corpus::Error) -> Error {
+    Error::Stage {
+        stage: "store",
+        bad_input: e.is_bad_input(),
+        source: Box::new(e),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -301,14 +315,21 @@ fn run_stage(
             if config.crawl.seeds.is_empty() {
                 return nothing();
             }
-            // a crawl is complete when its last run finished with nothing queued
+            // a crawl is complete when its last run finished and was not stopped by a signal:
+            // URLs left queued by its own limits (max_pages, parked hosts) stay for a crawl
+            // with other settings
             if (!forced || before_from)
                 && let Some(id) = done_after(store, "crawl", upstream)?
             {
-                let queued = store
-                    .queued_hosts()
+                let last = store
+                    .last_run_counts("crawl")
                     .map_err(stage_error(stage, corpus::Error::is_bad_input))?;
-                if queued.is_empty() {
+                let interrupted = last
+                    .as_ref()
+                    .and_then(|c| c.get("interrupted"))
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false);
+                if !interrupted {
                     return skipped(id);
                 }
             }
@@ -375,21 +396,23 @@ fn run_stage(
                 .map_err(|e| bad(train::TrainError::Data(e.into())))?;
             let mut cfg = config.train.clone();
             cfg.model.vocab_size = manifest.vocab_size;
+            let corpus_err = stage_error(stage, corpus::Error::is_bad_input);
+            // one training per folder: the lock before the run folder is looked at
+            store.lock_stage("train").map_err(&corpus_err)?;
             // the last train run counts only when it started after the shards were written
             let last = store
                 .last_run("train")
-                .map_err(stage_error(stage, corpus::Error::is_bad_input))?
+                .map_err(&corpus_err)?
                 .filter(|r| r.id > upstream && (!forced || before_from));
             let done = train::checkpoint_step(&layout.run);
-            if last.as_ref().is_some_and(|r| r.is_done())
-                && done == Some(cfg.max_steps)
-                && layout.run.join("config.json").exists()
+            let has_run = layout.run.join("config.json").exists();
+            if last.as_ref().is_some_and(|r| r.is_done()) && done == Some(cfg.max_steps) && has_run
             {
                 let id = last.map_or(upstream, |r| r.id);
                 return Ok(("skipped: complete".into(), serde_json::Value::Null, id));
             }
-            // an interrupted run on these shards resumes; anything else starts afresh
-            let resume = last.is_some() && done.is_some();
+            // a run on these shards with a checkpoint resumes; anything else starts afresh
+            let resume = last.is_some() && done.is_some() && has_run;
             if !resume && layout.run.exists() {
                 std::fs::remove_dir_all(&layout.run).map_err(|e| {
                     bad(train::TrainError::Io {
@@ -398,11 +421,8 @@ fn run_stage(
                     })
                 })?;
             }
-            let corpus_err = stage_error(stage, corpus::Error::is_bad_input);
-            let run = match last.filter(|_| resume) {
-                Some(r) => corpus::RunId(r.id),
-                None => store.begin_run("train", &cfg).map_err(&corpus_err)?,
-            };
+            // every session is a run of its own (a refused resume leaves the last one as it was)
+            let run = store.begin_run("train", &cfg).map_err(&corpus_err)?;
             let result = train::train(
                 &layout.shards,
                 &layout.run,
@@ -441,10 +461,7 @@ fn run_stage(
 }
 
 fn last_id(store: &Store, stage: &str) -> Result<i64, Error> {
-    Ok(store
-        .last_run(stage)
-        .map_err(stage_error(Stage::Import, corpus::Error::is_bad_input))?
-        .map_or(0, |r| r.id))
+    Ok(store.last_run(stage).map_err(db_error)?.map_or(0, |r| r.id))
 }
 
 mod erased {

@@ -682,6 +682,9 @@ fn truncate_metrics(path: &Path, steps: u64) -> Result<(), TrainError> {
     std::fs::write(path, kept).map_err(io(path))
 }
 
+/// The file that marks a folder as one `export_hf` wrote (so another export may replace it).
+const EXPORT_MARK: &str = "zhcorpus-export.json";
+
 /// Refuses an export folder that would overwrite the run (the run folder, its checkpoint, a
 /// folder around it) or other files: it must be new, empty, or an earlier export.
 fn check_export_folder(run: &Path, out: &Path) -> Result<(), TrainError> {
@@ -700,10 +703,7 @@ fn check_export_folder(run: &Path, out: &Path) -> Result<(), TrainError> {
             out.display()
         )));
     }
-    let earlier_export = std::fs::read_to_string(out.join("config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|j| j.get("architectures").is_some());
+    let earlier_export = out.join(EXPORT_MARK).exists();
     let empty = std::fs::read_dir(out).map_or(true, |mut d| d.next().is_none());
     if !empty && !earlier_export {
         return Err(TrainError::Invalid(format!(
@@ -796,7 +796,7 @@ pub fn sample(
         if cache.len() + pending.len() > max {
             // the window slides: read its last max - 1 positions afresh
             cache = model::KvCache::default();
-            pending = ids[ids.len() - (max - 1)..].to_vec();
+            pending = ids[ids.len() - max.saturating_sub(1).max(1)..].to_vec();
         }
         let last: Vec<f32> = model.forward_cached(&pending, &mut cache)?.to_vec1()?;
         let mut order: Vec<usize> = (0..last.len()).collect();
@@ -895,5 +895,15 @@ pub fn export_hf(run: &Path, out: &Path, end_of_text: u32) -> Result<(), TrainEr
             }),
         )?;
     }
+    // a byte-level run has no tokenizer: none of an earlier export's may stay
+    if !run.join("tokenizer.json").exists() {
+        for name in ["tokenizer.json", "tokenizer_config.json"] {
+            let _ = std::fs::remove_file(out.join(name));
+        }
+    }
+    write_json(
+        &out.join(EXPORT_MARK),
+        &serde_json::json!({ "run": run, "written_by": "zhcorpus hf-export" }),
+    )?;
     Ok(())
 }

@@ -21,7 +21,9 @@ pub fn install() {
         std::thread::spawn(move || {
             for _ in signals.forever() {
                 if CANCELLED.swap(true, Ordering::SeqCst) || !COOPERATIVE.load(Ordering::SeqCst) {
-                    // every finished batch is committed; the rest is redone by the next run
+                    // every finished batch is committed; the rest is redone by the next run;
+                    // outputs being written are removed, not left half-written
+                    corpus::remove_partial_files();
                     std::process::exit(130);
                 }
                 eprintln!(

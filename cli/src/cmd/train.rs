@@ -175,9 +175,21 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
     let precision = match args.precision.as_deref() {
         Some("bf16") => Some(train::Precision::Bf16),
         Some(_) => Some(train::Precision::F32),
-        // a new run on a GPU computes in bf16; a resumed run keeps what it started with
-        None if !args.resume && device.is_cuda() => Some(train::Precision::Bf16),
         None => None,
+    };
+    let mut base = base;
+    // a new run on a GPU computes in bf16 unless the file or a flag says otherwise; a resumed
+    // run keeps what it started with
+    if !args.resume && device.is_cuda() {
+        base.precision = train::Precision::Bf16;
+    }
+    // --lr also sets min_lr to a tenth of it, unless the file sets min_lr
+    let file_min_lr = match &args.config {
+        Some(path) => settings::read_file::<RunConfig>(path)?
+            .get("optim")
+            .and_then(|o| o.get("min_lr"))
+            .is_some(),
+        None => false,
     };
     let mut flags = Overrides::default();
     flags
@@ -188,7 +200,10 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
         .set("seq_len", args.seq_len)
         .set("grad_accum", args.grad_accum)
         .set("optim.lr", args.lr)
-        .set("optim.min_lr", args.lr.map(|v| v / 10.0))
+        .set(
+            "optim.min_lr",
+            args.lr.filter(|_| !file_min_lr).map(|v| v / 10.0),
+        )
         .set("seed", args.seed)
         .set("precision", precision);
     let cfg: RunConfig = settings::resolve(&base, args.config.as_deref(), &flags)?;
@@ -202,6 +217,9 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
         tracing::warn!("{w}");
     }
     if args.overwrite {
+        // the shards are checked before the old run goes
+        train::Loader::open(&data, corpus::shards::Split::Train, cfg.seq_len + 1)
+            .map_err(train::TrainError::from)?;
         for name in [
             "config.json",
             "metrics.jsonl",
