@@ -30,10 +30,8 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FILE", requires = "input")]
     rejected: Option<PathBuf>,
 
-    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
-    /// named) instead of stopping at the first.
-    #[arg(long)]
-    skip_invalid: bool,
+    #[command(flatten)]
+    skip: crate::cmd::SkipInvalid,
 
     /// A TOML file of settings; every threshold can be set there (see docs/clean.md); flags
     /// override it.
@@ -127,10 +125,8 @@ struct TrainArgs {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
 
-    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
-    /// named) instead of stopping at the first.
-    #[arg(long)]
-    skip_invalid: bool,
+    #[command(flatten)]
+    skip: crate::cmd::SkipInvalid,
 
     /// A TOML file of settings (bits, max_n, epochs, learning_rate, l2, seed, holdout,
     /// skip_invalid).
@@ -154,7 +150,7 @@ fn settings(args: &CleanArgs) -> Result<Config> {
         .set("quality_pareto_alpha", args.quality_pareto)
         .set("words_file", args.words.clone())
         .set("quality_model", args.quality_model.clone())
-        .switch("skip_invalid", args.skip_invalid, true);
+        .switch("skip_invalid", args.skip.skip_invalid, true);
     settings::resolve(&Config::default(), args.config.as_deref(), &flags)
 }
 
@@ -261,7 +257,7 @@ pub fn run_quality(_global: &Global, args: QualityArgs) -> Result<()> {
         .set("epochs", args.epochs)
         .set("bits", args.bits)
         .set("seed", args.seed)
-        .switch("skip_invalid", args.skip_invalid, true);
+        .switch("skip_invalid", args.skip.skip_invalid, true);
     let config: TrainConfig =
         settings::resolve(&TrainConfig::default(), args.config.as_deref(), &flags)?;
     if args.print_config {

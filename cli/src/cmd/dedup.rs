@@ -100,10 +100,8 @@ pub struct DedupArgs {
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
 
-    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
-    /// named) instead of stopping at the first.
-    #[arg(long)]
-    skip_invalid: bool,
+    #[command(flatten)]
+    skip: crate::cmd::SkipInvalid,
 
     /// A TOML file of settings (every key of docs/dedup.md); flags override it.
     #[arg(long, value_name = "FILE")]
@@ -169,7 +167,7 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
             (!args.decontaminate.is_empty()).then_some(args.decontaminate),
         )
         .set("decontaminate_ngram", args.decontaminate_ngram)
-        .switch("skip_invalid", args.skip_invalid, true);
+        .switch("skip_invalid", args.skip.skip_invalid, true);
     let cfg: Config = settings::resolve(&Config::default(), args.config.as_deref(), &flags)?;
     if args.print_config {
         return settings::print(&cfg);

@@ -12,3 +12,12 @@ pub mod signals;
 pub mod stats;
 pub mod tokenizer;
 pub mod train;
+
+/// `--skip-invalid` for the stages that read files.
+#[derive(clap::Args)]
+pub struct SkipInvalid {
+    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
+    /// named) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}

@@ -36,10 +36,8 @@ struct Inputs {
     #[arg(long, short, num_args = 1.., value_name = "FILE")]
     input: Vec<PathBuf>,
 
-    /// With input files: skip lines that are not documents or not UTF-8 (counted, the first
-    /// named) instead of stopping at the first.
-    #[arg(long)]
-    skip_invalid: bool,
+    #[command(flatten)]
+    skip: crate::cmd::SkipInvalid,
 }
 
 impl Inputs {
@@ -184,7 +182,7 @@ fn train(global: &Global, args: TrainArgs) -> Result<()> {
             "specials",
             (!args.specials.is_empty()).then_some(args.specials),
         )
-        .switch("skip_invalid", args.inputs.skip_invalid, true);
+        .switch("skip_invalid", args.inputs.skip.skip_invalid, true);
     let cfg: TrainConfig =
         settings::resolve(&TrainConfig::default(), args.config.as_deref(), &flags)?;
     if args.print_config {
@@ -230,7 +228,7 @@ fn encode(global: &Global, args: EncodeArgs) -> Result<()> {
     flags
         .set("val_fraction", args.val_fraction)
         .set("shard_tokens", args.shard_tokens)
-        .switch("skip_invalid", args.inputs.skip_invalid, true);
+        .switch("skip_invalid", args.inputs.skip.skip_invalid, true);
     let cfg: EncodeConfig =
         settings::resolve(&EncodeConfig::default(), args.config.as_deref(), &flags)?;
     if args.print_config {
