@@ -158,11 +158,7 @@ pub fn run_store(
     })();
     progress.finish();
     report.seconds = start.elapsed().as_secs_f64();
-    let status = if result.is_ok() {
-        corpus::RunStatus::Done
-    } else {
-        corpus::RunStatus::Failed
-    };
+    let status = corpus::RunStatus::of(&result);
     store.finish_run(run, status, &report)?;
     result.map(|()| report)
 }

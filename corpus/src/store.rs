@@ -74,6 +74,17 @@ impl LastRun {
     }
 }
 
+impl RunStatus {
+    /// `Done` for a stage that returned its result, `Failed` for one that returned an error.
+    pub fn of<T, E>(result: &std::result::Result<T, E>) -> RunStatus {
+        if result.is_ok() {
+            RunStatus::Done
+        } else {
+            RunStatus::Failed
+        }
+    }
+}
+
 /// Which documents to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {

@@ -370,11 +370,7 @@ pub async fn crawl(
     let result = engine.run(&seeds, &mut rx, progress, shutdown).await;
     progress.finish();
     let report = engine.finish_report();
-    let status = if result.is_ok() {
-        corpus::RunStatus::Done
-    } else {
-        corpus::RunStatus::Failed
-    };
+    let status = corpus::RunStatus::of(&result);
     engine.store.finish_run(run, status, &report)?;
     result.map(|()| report)
 }

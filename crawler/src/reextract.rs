@@ -77,11 +77,7 @@ pub fn reextract(store: &mut Store, progress: &dyn Progress) -> Result<ExtractRe
         }
     })();
     progress.finish();
-    let status = if result.is_ok() {
-        RunStatus::Done
-    } else {
-        RunStatus::Failed
-    };
+    let status = RunStatus::of(&result);
     store.finish_run(run, status, &report)?;
     result?;
     Ok(report)

@@ -431,11 +431,7 @@ fn run_stage(
                 &candle_core::Device::Cpu,
                 progress,
             );
-            let status = if result.is_ok() {
-                corpus::RunStatus::Done
-            } else {
-                corpus::RunStatus::Failed
-            };
+            let status = corpus::RunStatus::of(&result);
             let steps = result.as_ref().ok().and_then(|h| h.last().map(|m| m.step));
             // stopped on request before its end: the run stays open (shown as interrupted once
             // this process ends) and the next call resumes it

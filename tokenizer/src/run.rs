@@ -194,11 +194,7 @@ pub fn train_tokenizer(
     };
     let result = train_inner(source, cfg, output, progress);
     if let (Some(run), Source::Store(store)) = (run, source) {
-        let status = if result.is_ok() {
-            RunStatus::Done
-        } else {
-            RunStatus::Failed
-        };
+        let status = RunStatus::of(&result);
         store.finish_run(run, status, &result.as_ref().ok())?;
     }
     result
@@ -494,11 +490,7 @@ pub fn encode(
         })
     })();
     if let (Some(run), Source::Store(store)) = (run, source) {
-        let status = if result.is_ok() {
-            RunStatus::Done
-        } else {
-            RunStatus::Failed
-        };
+        let status = RunStatus::of(&result);
         store.finish_run(run, status, &result.as_ref().ok().map(|r| &r.manifest))?;
     }
     result
