@@ -50,6 +50,9 @@ pub(crate) struct Page {
     pub parent: Vec<Option<usize>>,
     /// How each element's tag, class or id marks it.
     pub marks: Vec<Mark>,
+    /// Each element's tag and class attribute, by dense index: siblings with the same one are
+    /// items of one list.
+    pub kinds: Vec<String>,
     /// Whether each element is boilerplate, once [`crate::content::resolve_boilerplate`] ran.
     pub marked: Vec<bool>,
     pub title: Option<String>,
@@ -404,6 +407,9 @@ impl Walker {
             _ => {}
         }
         self.page.marks.push(boilerplate(name, el));
+        self.page
+            .kinds
+            .push(format!("{name}.{}", el.attr("class").unwrap_or("").trim()));
         self.open.push((index, flags));
     }
 

@@ -7,6 +7,17 @@ use crate::blocks::{Block, Mark, Page};
 /// How far up the tree a block's value is carried. Deeper nesting than this is not a layout.
 const MAX_DEPTH: usize = 512;
 
+/// Fewest sibling items of one tag and class that make a list of records.
+const MIN_RECORDS: usize = 4;
+/// Longest line that counts as a record's header (a user name and time, a linked headline, a
+/// date, a reply button), and most characters in one record.
+const MAX_RECORD_HEADER: usize = 30;
+const MAX_RECORD_CHARS: usize = 400;
+const RECORD_TAGS: &[&str] = &["li", "div", "dd", "dl", "section", "article"];
+/// A sibling whose value is above this is a gap in an article (an image, an ad line, an editor's
+/// note) rather than something that separates it from the rest of the page.
+const MAX_GAP: f64 = -40.0;
+
 /// A block's evidence of being article text.
 pub(crate) fn value(b: &Block) -> f64 {
     if b.boiler {
@@ -55,10 +66,62 @@ pub(crate) fn resolve_boilerplate(page: &mut Page) {
             Mark::None => false,
         })
         .collect();
+    let records = records(page);
+    let marked: Vec<bool> = marked.iter().zip(&records).map(|(&m, &r)| m || r).collect();
     for b in page.blocks.iter_mut() {
         b.boiler = ancestors_of(&page.parent, b.owner).any(|i| marked[i]);
     }
     page.marked = marked;
+}
+
+/// The items of lists of records: [`MIN_RECORDS`] or more sibling elements with the same tag
+/// and class, three in four of which hold several text blocks, one of them a short header line
+/// without a sentence (a user name and time, a linked headline, a date), and none more than
+/// [`MAX_RECORD_CHARS`] characters. Comment threads, related stories and news lists have this
+/// shape whatever their class names; an article's paragraphs hold one block each. Only
+/// containers (`li`, `div`, `dd`, `dl`, `section`, `article`) make records: a `<p>` cut into
+/// lines by `<br>` is a paragraph, and table rows lay out the articles of old pages.
+fn records(page: &Page) -> Vec<bool> {
+    let n = page.parent.len();
+    let mut blocks = vec![0usize; n];
+    let mut chars = vec![0usize; n];
+    let mut header = vec![false; n];
+    for b in &page.blocks {
+        let is_header =
+            b.chars <= MAX_RECORD_HEADER && (b.punct == 0 || b.link_chars * 2 > b.chars);
+        for i in ancestors(page, b.owner) {
+            blocks[i] += 1;
+            chars[i] += b.chars;
+            header[i] |= is_header;
+        }
+    }
+    let mut groups: std::collections::HashMap<(usize, &str), Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, p) in page.parent.iter().enumerate() {
+        let kind = page.kinds.get(i).map_or("", String::as_str);
+        if let Some(p) = *p
+            && blocks[i] > 0
+            && RECORD_TAGS.contains(&kind.split('.').next().unwrap_or(""))
+        {
+            groups.entry((p, kind)).or_default().push(i);
+        }
+    }
+    let mut record = vec![false; n];
+    for items in groups.values() {
+        if items.len() < MIN_RECORDS || items.iter().any(|&i| chars[i] > MAX_RECORD_CHARS) {
+            continue;
+        }
+        let shaped = items
+            .iter()
+            .filter(|&&i| blocks[i] >= 2 && header[i])
+            .count();
+        if shaped * 4 >= items.len() * 3 {
+            for &i in items {
+                record[i] = true;
+            }
+        }
+    }
+    record
 }
 
 /// Whether `node` or an ancestor is boilerplate (after [`resolve_boilerplate`]).
@@ -97,14 +160,71 @@ pub(crate) fn main_element(page: &Page) -> Option<usize> {
     best
 }
 
+/// The main element and the siblings that continue its article: a page that splits its text
+/// over several containers (an ad or an image box between two halves) has them side by side.
+/// Going out from `main` both ways, a sibling with prose of its own (positive value from at
+/// least half its characters, two paragraphs that end a sentence, no boilerplate mark: a
+/// one-line promotion is no half of an article) is joined, a small
+/// one (value above [`MAX_GAP`]) is stepped over, and anything else ends the article.
+pub(crate) fn with_siblings(page: &Page, main: usize) -> Vec<usize> {
+    let Some(parent) = page.parent.get(main).copied().flatten() else {
+        return vec![main];
+    };
+    let siblings: Vec<usize> = (parent + 1..page.parent.len())
+        .filter(|&i| page.parent[i] == Some(parent))
+        .collect();
+    let Some(at) = siblings.iter().position(|&i| i == main) else {
+        return vec![main];
+    };
+    let mut sum = vec![0.0f64; page.parent.len()];
+    let mut chars = vec![0usize; page.parent.len()];
+    let mut ends = vec![0usize; page.parent.len()];
+    for b in &page.blocks {
+        let v = value(b);
+        for i in ancestors(page, b.owner) {
+            if page.parent[i] != Some(parent) {
+                continue;
+            }
+            sum[i] += v;
+            chars[i] += b.chars;
+            ends[i] += usize::from(b.ends > 0 && b.link_chars * 2 <= b.chars);
+            break;
+        }
+    }
+    let joins = |i: usize| {
+        !page.marked.get(i).copied().unwrap_or(false)
+            && sum[i] > 0.0
+            && sum[i] * 2.0 >= chars[i] as f64
+            && ends[i] >= 2
+    };
+    let mut out = vec![main];
+    for side in [&siblings[..at], &siblings[at + 1..]] {
+        let order: Box<dyn Iterator<Item = &usize>> = if std::ptr::eq(side, &siblings[..at]) {
+            Box::new(side.iter().rev())
+        } else {
+            Box::new(side.iter())
+        };
+        for &i in order {
+            if joins(i) {
+                out.push(i);
+            } else if page.marked.get(i).copied().unwrap_or(false) || sum[i] <= MAX_GAP {
+                break;
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
 /// Whether element `node` is `ancestor` or inside it.
 pub(crate) fn within(page: &Page, node: usize, ancestor: usize) -> bool {
     ancestors(page, node).any(|i| i == ancestor)
 }
 
-/// The indices of the blocks that make up the main text.
-pub(crate) fn main_blocks(page: &Page, main: Option<usize>) -> Vec<usize> {
-    let inside = |b: &Block| main.is_none_or(|m| within(page, b.owner, m));
+/// The indices of the blocks that make up the main text: those inside the `main` elements, or
+/// every block when there are none.
+pub(crate) fn main_blocks(page: &Page, main: &[usize]) -> Vec<usize> {
+    let inside = |b: &Block| main.is_empty() || main.iter().any(|&m| within(page, b.owner, m));
     let mut keep: Vec<usize> = page
         .blocks
         .iter()

@@ -98,11 +98,12 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
     let mut page = blocks::walk(&doc);
     content::resolve_boilerplate(&mut page);
     let main = content::main_element(&page);
-    let mut kept = content::main_blocks(&page, main);
+    let mains = main.map_or_else(Vec::new, |m| content::with_siblings(&page, m));
+    let mut kept = content::main_blocks(&page, &mains);
     let mut fallback = false;
     if kept.is_empty() {
         fallback = true;
-        kept = content::main_blocks(&page, None);
+        kept = content::main_blocks(&page, &[]);
     }
     let text = kept
         .iter()
@@ -127,7 +128,9 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
         .images
         .iter()
         .filter(|img| !img.tiny && !content::in_boilerplate(&page, img.owner))
-        .filter(|img| main.is_none_or(|m| content::within(&page, img.owner, m)))
+        .filter(|img| {
+            mains.is_empty() || mains.iter().any(|&m| content::within(&page, img.owner, m))
+        })
         .filter_map(|img| {
             let src = img.src.as_deref()?;
             let src = resolve(base.as_deref(), src).unwrap_or_else(|| src.to_string());

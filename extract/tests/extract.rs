@@ -345,3 +345,26 @@ fn links_are_absolute_visible_and_followable() {
     assert!(page.links.is_empty());
     assert!(page.noindex);
 }
+
+#[test]
+fn paragraphs_cut_by_line_breaks_are_not_a_list_of_records() {
+    // an agenda: many <p> of short lines joined by <br>, each shaped like a record header
+    let items: String = (1..=8)
+        .map(|i| format!("<p>12月{i}日 会议<br>地 点：第{i}会议室<br>主持人：某教授</p>"))
+        .collect();
+    let html = format!(
+        "<body><div class=nav><a href=/>首页</a></div><div><p>第四届年会的议程如下，请各位代表按时参加。</p>{items}<p>会议期间请保持手机静音，谢谢合作。</p></div></body>"
+    );
+    let t = text(&html);
+    assert!(t.contains("第4会议室"), "{t}");
+}
+
+#[test]
+fn a_one_line_promotion_beside_the_article_is_not_joined_to_it() {
+    let html = "<body><div class=main><div class=promo>一张榜单尽显经济大势！年度人物评选火热进行中！</div>
+        <div class=body><p>第一段正文讲述了事情的起因，内容足够长。</p><p>第二段正文讲述了事情的经过和结果。</p><p>第三段正文是有关部门的提醒。</p></div>
+        <div class=more><a href=/1>城北公园下月开放市民可以预约</a><a href=/2>本市新建十个口袋公园方便休息</a></div></div></body>";
+    let t = text(html);
+    assert!(!t.contains("榜单"), "{t}");
+    assert!(t.contains("第三段"), "{t}");
+}
