@@ -1,7 +1,7 @@
 """Builds the cleaning benchmark's input from the real text in ../shared/data/text: one JSONL
 document per review, post, headline, article, paragraph, poem or manual page, with its genre as
-`source`. Also writes the classifier's training sets and the Tang poems for the traditional to
-simplified check.
+`source`. Also writes the Tang poems for the traditional to simplified check (the classifier's
+labelled set is make_quality_set.py's).
 
 usage: make_set.py DATA_TEXT_DIR OUT_DIR
 """
@@ -40,15 +40,6 @@ with open(f"{out}/all.jsonl", "w", encoding="utf-8") as f:
     for g, texts in genres.items():
         for i, t in enumerate(texts):
             f.write(json.dumps({"id": f"{g}-{i}", "text": t, "source": g}, ensure_ascii=False) + "\n")
-# the classifier: edited text (encyclopedia, news) against short user text (reviews, headlines)
-with open(f"{out}/positive.jsonl", "w", encoding="utf-8") as f:
-    for g in ("encyclopedia", "news"):
-        for i, t in enumerate(genres[g]):
-            f.write(json.dumps({"id": f"{g}-{i}", "text": t}, ensure_ascii=False) + "\n")
-with open(f"{out}/negative.jsonl", "w", encoding="utf-8") as f:
-    for g in ("reviews", "headlines", "weibo"):
-        for i, t in enumerate(genres[g][:500]):
-            f.write(json.dumps({"id": f"{g}-{i}", "text": t}, ensure_ascii=False) + "\n")
 with open(f"{out}/tang.jsonl", "w", encoding="utf-8") as f:
     for i, p in enumerate(tang):
         f.write(json.dumps({"id": f"tang-{i}", "text": p["text"]}, ensure_ascii=False) + "\n")

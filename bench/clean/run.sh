@@ -2,8 +2,9 @@
 # Cleaning benchmark: zhcorpus clean against datatrove's Gopher repetition, Gopher quality, C4
 # and FineWeb quality filters (throwaway venv; Chinese words by spaCy with jieba) on the same
 # real Chinese text in one run: documents/s, MB/s, the share each keeps, and the rejection table
-# per genre. Then the quality classifier's held-out accuracy and AUC on real text, and the
-# traditional-to-simplified conversion against OpenCC on Tang poems.
+# per genre. Then the labelled quality set (good prose against web junk, a dev part and a part
+# kept aside): what the rules and the classifier keep per genre and what each rule removes
+# (quality_eval.py), and the traditional-to-simplified conversion against OpenCC on Tang poems.
 #   bench/clean/run.sh [DATA_DIR]        (default ../shared/data beside the repository)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,8 +27,8 @@ python3 bench/measure.py -- env RAYON_NUM_THREADS=1 "$z" clean --quiet --input "
     --output "$out/zhcorpus1.kept.jsonl" > "$out/zhcorpus1.json"
 python3 bench/measure.py -- "$venv/bin/python" bench/clean/peer_datatrove.py "$out/all.jsonl" "$out/datatrove" \
     > "$out/datatrove.json"
-"$z" quality train --positive "$out/positive.jsonl" --negative "$out/negative.jsonl" --output "$out/quality.bin" \
-    --holdout 0.2 > "$out/quality.txt"
+"$venv/bin/python" bench/clean/make_quality_set.py "$data" "$out" > "$out/quality_set.json"
+python3 bench/clean/quality_eval.py "$z" "$out/quality_set.jsonl" "$out" > "$out/quality_eval.txt"
 
 # traditional to simplified: every rule off, conversion on
 cat > "$out/convert-only.toml" <<'TOML'
@@ -109,10 +110,12 @@ for g in by_genre:
     drops = ", ".join(f"{r} {c}" for r, c in Counter(dt["dropped"].get(g, {})).most_common())
     print(f"  {g:<17} {by_genre[g]:>6} docs, kept {dt['kept'].get(g, 0) / by_genre[g]:>6.1%}  {drops}")
 print()
-print("quality classifier, encyclopedia + news against reviews + headlines + weibo: " + open(f"{out}/quality.txt").read().strip().replace("\n", "; "))
 c = json.load(open(f"{out}/t2s.cmp.json"))
 t = json.load(open(f"{out}/t2s.json"))
 print(f"traditional to simplified on {c['poems']} Tang poems: zhcorpus (zhconv) agrees with OpenCC t2s on "
       f"{c['agree'] / c['chars']:.2%} of {c['chars']:,} characters (OpenCC changed {c['opencc_changed']:,}); "
       f"zhcorpus {t['wall_s']:.2f} s, OpenCC (Python) {c['opencc_s']:.2f} s")
 PY
+echo
+echo "labelled quality set (bench/clean/make_quality_set.py): dev part tuned on, heldout part never"
+cat "$out/quality_eval.txt"

@@ -126,6 +126,51 @@ pub struct LinesDropped {
     pub recurring: u32,
     /// Short lines with a boilerplate phrase.
     pub phrase: u32,
+    /// Sentences repeating an earlier sentence of the same document.
+    pub repeated_sentences: u32,
+}
+
+/// A sentence shorter than this (blanks not counted) is never dropped as a repeat: "是的。"
+/// may well occur twice in good text.
+const REPEAT_MIN_CHARS: usize = 15;
+
+/// Drops every full sentence (ending in terminal punctuation, at least 15 characters) that
+/// repeats an earlier sentence of the same document, and the lines left empty. Dumps and
+/// scrapes often hold an article twice, its paragraphs joined into one line (THUCNews has
+/// about 3% of such articles): the copy goes and the article stays, where Gopher's repetition
+/// rules would drop the whole document. Unfinished pieces (a byline, a menu) are left for the
+/// line and repetition rules to judge.
+pub fn drop_repeated_sentences(text: &str) -> (String, u32) {
+    let mut seen = HashSet::new();
+    let mut dropped = 0u32;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut kept = String::new();
+        for s in crate::rules::sentences(line) {
+            let key: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+            let full = s.trim_end().ends_with(crate::rules::TERMINAL);
+            if full
+                && key.chars().count() >= REPEAT_MIN_CHARS
+                && !seen.insert(xxh3_64(key.as_bytes()))
+            {
+                dropped += 1;
+                continue;
+            }
+            kept.push_str(s);
+        }
+        let kept = kept.trim();
+        if kept.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(kept);
+    }
+    if dropped == 0 {
+        return (text.to_string(), 0);
+    }
+    (out, dropped)
 }
 
 /// Drops boilerplate lines from `text`. A line is recurring when at least `min_docs`

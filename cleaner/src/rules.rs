@@ -20,9 +20,15 @@ pub struct Thresholds {
     pub max_kana_hangul_ratio: f64,
     /// Least average line length, in characters.
     pub min_avg_line_chars: f64,
-    /// A line with fewer Han characters than this is short.
+    /// A line with fewer Han characters than this, and fewer than `short_line_chars`
+    /// characters, is short.
     pub short_line_han: usize,
-    /// Most share of short lines.
+    /// A line of at least this many characters is never short, whatever its script: a line of
+    /// code or an English sentence in a manual is not a menu item.
+    pub short_line_chars: usize,
+    /// Most share of the characters that stand in short lines: a page that is mostly menu
+    /// items, table cells and link text. Weighted by characters, so a manual's tables and
+    /// lists between paragraphs of prose do not count as much as the prose.
     pub max_short_line_ratio: f64,
     /// Most share of lines that repeat an earlier line.
     pub max_dup_line_ratio: f64,
@@ -32,8 +38,11 @@ pub struct Thresholds {
     pub dup_ngram: usize,
     /// Most share of characters covered by character n-grams that occur more than once.
     pub max_dup_ngram_char_ratio: f64,
-    /// Least share of lines ending in terminal punctuation.
+    /// Least share of lines ending in terminal punctuation (long lines counted by sentences).
     pub min_terminal_punct_ratio: f64,
+    /// A line longer than this many characters is judged by its sentences: joined paragraphs
+    /// (one line per article, as in THUCNews and many dumps) are not one unfinished line.
+    pub sentence_split_chars: usize,
     /// Most `#` and ellipses per character.
     pub max_symbol_ratio: f64,
     /// Most share of ASCII digits among characters.
@@ -51,12 +60,14 @@ impl Default for Thresholds {
             max_kana_hangul_ratio: 0.1,
             min_avg_line_chars: 10.0,
             short_line_han: 10,
-            max_short_line_ratio: 0.67,
+            short_line_chars: 30,
+            max_short_line_ratio: 0.5,
             max_dup_line_ratio: 0.3,
             max_dup_line_char_ratio: 0.2,
             dup_ngram: 13,
             max_dup_ngram_char_ratio: 0.5,
             min_terminal_punct_ratio: 0.12,
+            sentence_split_chars: 100,
             max_symbol_ratio: 0.05,
             max_digit_ratio: 0.3,
             max_bad_words_per_line: 0.5,
@@ -96,11 +107,72 @@ fn is_kana_hangul(c: char) -> bool {
     matches!(c as u32, 0x3040..=0x30FF | 0x31F0..=0x31FF | 0xAC00..=0xD7AF | 0x1100..=0x11FF | 0x3130..=0x318F)
 }
 
-const TERMINAL: &[char] = &[
+pub(crate) const TERMINAL: &[char] = &[
     '。', '！', '？', '…', '.', '!', '?', '”', '」', '』', '"', '）', ')', '；',
 ];
 
-/// Measures every rule on `text` (already normalised, one paragraph per line).
+/// Closing quotes and brackets that may follow a sentence's terminal punctuation.
+const CLOSERS: &[char] = &['”', '」', '』', '"', '）', ')', '’', '\''];
+
+/// Splits a line into sentences after Chinese sentence-ending punctuation (`。！？；…` and
+/// `!?`, with the closing quotes that follow them). A period only ends a sentence when a
+/// blank or the line's end follows it, so `5.3` and `e.g.在` stay whole. The last piece may be
+/// an unfinished sentence (a byline, "我要评论").
+pub fn sentences(line: &str) -> impl Iterator<Item = &str> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = None;
+        let mut it = rest.char_indices().peekable();
+        while let Some((i, c)) = it.next() {
+            let ends = match c {
+                '。' | '！' | '？' | '；' | '!' | '?' | '…' => true,
+                '.' => it.peek().is_none_or(|&(_, n)| n.is_whitespace()),
+                _ => false,
+            };
+            if ends {
+                let mut stop = i + c.len_utf8();
+                // a run of terminals and the closers after them belong to this sentence
+                while let Some(&(j, n)) = it.peek() {
+                    if matches!(n, '。' | '！' | '？' | '!' | '?' | '…' | '.')
+                        || CLOSERS.contains(&n)
+                    {
+                        stop = j + n.len_utf8();
+                        it.next();
+                    } else {
+                        break;
+                    }
+                }
+                end = Some(stop);
+                break;
+            }
+        }
+        let stop = end.unwrap_or(rest.len());
+        let (head, tail) = rest.split_at(stop);
+        rest = tail;
+        Some(head)
+    })
+    .filter(|s| !s.trim().is_empty())
+}
+
+/// The units the line-end rules count: each line, or the sentences of a line longer than
+/// `split_chars` characters.
+fn units<'a>(lines: &'a [&'a str], split_chars: usize) -> impl Iterator<Item = &'a str> + 'a {
+    lines.iter().flat_map(move |&l| {
+        let long = l.chars().nth(split_chars).is_some();
+        let (whole, split) = if long {
+            (None, Some(sentences(l)))
+        } else {
+            (Some(l), None)
+        };
+        whole.into_iter().chain(split.into_iter().flatten())
+    })
+}
+
+/// Measures every rule on `text` (already normalised, one paragraph per line, or paragraphs
+/// joined into long lines: the line-end rules then count sentences).
 /// `bad_words` counts word-list matches per line.
 pub fn measure(text: &str, t: &Thresholds, bad_words: &dyn Fn(&str) -> usize) -> Vec<Measure> {
     let mut chars = 0usize;
@@ -137,14 +209,26 @@ pub fn measure(text: &str, t: &Thresholds, bad_words: &dyn Fn(&str) -> usize) ->
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let n_lines = lines.len().max(1) as f64;
     let line_chars: usize = lines.iter().map(|l| l.chars().count()).sum();
-    let short = lines
+    let short_chars: usize = lines
         .iter()
-        .filter(|l| l.chars().filter(|&c| is_han(c)).count() < t.short_line_han)
-        .count();
-    let terminal = lines
-        .iter()
-        .filter(|l| l.trim_end().ends_with(TERMINAL))
-        .count();
+        .filter(|l| {
+            l.chars().filter(|&c| is_han(c)).count() < t.short_line_han
+                && l.chars()
+                    .filter(|c| !c.is_whitespace())
+                    .nth(t.short_line_chars.saturating_sub(1))
+                    .is_none()
+        })
+        .map(|l| l.chars().count())
+        .sum();
+    let mut n_units = 0usize;
+    let mut terminal = 0usize;
+    for u in units(&lines, t.sentence_split_chars) {
+        n_units += 1;
+        if u.trim_end().ends_with(TERMINAL) {
+            terminal += 1;
+        }
+    }
+    let n_units_f = n_units.max(1) as f64;
     // repeated lines (Gopher): a line counts as a duplicate from its second occurrence
     let mut seen: HashMap<u64, ()> = HashMap::with_capacity(lines.len());
     let mut dup_lines = 0usize;
@@ -155,7 +239,7 @@ pub fn measure(text: &str, t: &Thresholds, bad_words: &dyn Fn(&str) -> usize) ->
             dup_line_chars += l.chars().count();
         }
     }
-    let bad: usize = lines.iter().map(|l| bad_words(l)).sum();
+    let bad: usize = units(&lines, t.sentence_split_chars).map(bad_words).sum();
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let dup_ngram = dup_ngram_char_ratio(text, t.dup_ngram);
     let cjk = han + kana;
@@ -191,7 +275,7 @@ pub fn measure(text: &str, t: &Thresholds, bad_words: &dyn Fn(&str) -> usize) ->
         ),
         at_most(
             "short_line_ratio",
-            short as f64 / n_lines,
+            ratio(short_chars, line_chars),
             t.max_short_line_ratio,
         ),
         at_most(
@@ -211,14 +295,14 @@ pub fn measure(text: &str, t: &Thresholds, bad_words: &dyn Fn(&str) -> usize) ->
         ),
         at_least(
             "terminal_punct_ratio",
-            terminal as f64 / n_lines,
+            terminal as f64 / n_units_f,
             t.min_terminal_punct_ratio,
         ),
         at_most("symbol_ratio", ratio(symbols, chars), t.max_symbol_ratio),
         at_most("digit_ratio", ratio(digits, chars), t.max_digit_ratio),
         at_most(
             "bad_words_per_line",
-            bad as f64 / n_lines,
+            bad as f64 / n_units_f,
             t.max_bad_words_per_line,
         ),
     ]
@@ -255,4 +339,29 @@ fn dup_ngram_char_ratio(text: &str, n: usize) -> f64 {
         }
     }
     covered.iter().filter(|&&c| c).count() as f64 / chars.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentences;
+
+    #[test]
+    fn sentences_split_after_chinese_terminals_and_keep_their_closers() {
+        let s: Vec<&str> =
+            sentences("他说：“走吧。”我们就走了！5.3级地震。e.g.在句中；End. 最后一句没有句号")
+                .collect();
+        assert_eq!(
+            s,
+            [
+                "他说：“走吧。”",
+                "我们就走了！",
+                "5.3级地震。",
+                "e.g.在句中；",
+                "End.",
+                " 最后一句没有句号"
+            ]
+        );
+        assert_eq!(sentences("").count(), 0);
+        assert_eq!(sentences("……").collect::<Vec<_>>(), ["……"]);
+    }
 }

@@ -25,6 +25,7 @@ pub struct Report {
     pub pii: PiiCounts,
     pub recurring_lines_dropped: u64,
     pub phrase_lines_dropped: u64,
+    pub repeated_sentences_dropped: u64,
     /// Documents whose text the cleaning changed.
     pub changed: u64,
     pub characters_in: u64,
@@ -52,6 +53,7 @@ impl Report {
         self.pii.ip += v.pii.ip;
         self.recurring_lines_dropped += u64::from(v.lines.recurring);
         self.phrase_lines_dropped += u64::from(v.lines.phrase);
+        self.repeated_sentences_dropped += u64::from(v.lines.repeated_sentences);
         if v.text != original {
             self.changed += 1;
         }

@@ -47,8 +47,20 @@ fn each_rule_on_its_case() {
         ),
         (
             "repeated lines",
-            &(ARTICLE.lines().next().unwrap().to_string() + "\n").repeat(6),
+            &format!(
+                "{ARTICLE}\n{}",
+                "更多北京装修公司的报价和案例图片请见本站的专题页面\n".repeat(6)
+            ),
             Some("dup_line_ratio"),
+        ),
+        (
+            "a menu page with one paragraph",
+            &format!(
+                "{}\n{}",
+                ARTICLE.lines().next().unwrap(),
+                "新闻 国内 国际 社会\n体育 足球 篮球 综合\n财经 股票 基金 理财\n科技 手机 数码 网络\n娱乐 电影 电视 音乐\n汽车 新车 用车 车型\n房产 新房 二手房\n教育 高考 考研 留学\n旅游 国内游 出境游\n健康 养生 疾病 医院"
+            ),
+            Some("short_line_ratio"),
         ),
         (
             "no sentences (a list of keywords)",
@@ -74,6 +86,82 @@ fn each_rule_on_its_case() {
     for (name, text, want) in cases {
         assert_eq!(rule(text), *want, "{name}");
     }
+}
+
+/// THUCNews and many dumps store an article as one line: its paragraphs joined, a byline or
+/// "我要评论" at the end. The line-end rules judge such a line by its sentences.
+#[test]
+fn joined_paragraphs_are_judged_by_their_sentences() {
+    let joined = ARTICLE.lines().collect::<String>();
+    for tail in ["○本报记者 张三 文", "我要评论", ""] {
+        let v = cleaner().clean(&format!("{joined}{tail}"), "a.cn", None);
+        assert!(v.keep, "{tail:?}: {:?} {:?}", v.rule, v.value);
+    }
+    // a long line without sentences stays one unfinished unit
+    let v = cleaner().clean(
+        concat!(
+            "北京装修公司 上海装修公司 广州装修公司 深圳装修公司 杭州装修公司 成都装修公司 武汉装修公司 西安装修公司 ",
+            "南京装修公司 重庆装修公司 天津装修公司 苏州装修公司 郑州装修公司 长沙装修公司 东莞装修公司 青岛装修公司 ",
+            "沈阳装修公司 宁波装修公司 昆明装修公司 合肥装修公司 厦门装修公司 福州装修公司 济南装修公司 大连装修公司"
+        ),
+        "a.cn",
+        None,
+    );
+    assert_eq!(v.rule, Some("terminal_punct_ratio"));
+    // with the split turned off, the joined article is one line ending in a byline
+    let config: Config = toml::from_str("[rules]\nsentence_split_chars = 100000\n").unwrap();
+    let v =
+        Cleaner::new(config, &[], None)
+            .unwrap()
+            .clean(&format!("{joined}我要评论"), "a.cn", None);
+    assert_eq!(v.rule, Some("terminal_punct_ratio"));
+}
+
+/// An article stored twice (a scraping artefact) keeps one copy instead of failing the
+/// repetition rules; short sentences and unfinished pieces are not touched.
+#[test]
+fn repeated_sentences_go_and_the_article_stays() {
+    let joined = ARTICLE.lines().collect::<String>();
+    let v = cleaner().clean(&format!("{joined}{joined}"), "a.cn", None);
+    assert!(v.keep, "{:?} {:?}", v.rule, v.value);
+    assert_eq!(v.text, joined);
+    assert_eq!(v.lines.repeated_sentences, 4);
+    let v = cleaner().clean(&format!("{ARTICLE}\n{ARTICLE}"), "a.cn", None);
+    assert_eq!((v.text.as_str(), v.lines.repeated_sentences), (ARTICLE, 4));
+    let short = format!("{ARTICLE}\n是的。\n是的。");
+    assert_eq!(
+        cleaner()
+            .clean(&short, "a.cn", None)
+            .lines
+            .repeated_sentences,
+        0
+    );
+    let config = Config {
+        drop_repeated_sentences: false,
+        ..Config::default()
+    };
+    let v =
+        Cleaner::new(config, &[], None)
+            .unwrap()
+            .clean(&format!("{joined}{joined}"), "a.cn", None);
+    assert_eq!(v.rule, Some("dup_ngram_char_ratio"));
+}
+
+/// A manual's tables and lists between paragraphs are short lines, but few of its characters.
+#[test]
+fn short_lines_are_weighted_by_characters() {
+    let table = "软件包\n流行度\n大小\n说明\nlocales\nV:1, I:17\n4.5 MB\nGNU C 库的本地化数据\nman-db\nV:9, I:93\n2.8 MB\n手册页\n";
+    let prose: Vec<&str> = ARTICLE.lines().collect();
+    let page = format!(
+        "{}\n{}\n{table}{}\n{}",
+        prose[0], prose[1], prose[2], prose[3]
+    );
+    let v = cleaner().clean(&page, "a.cn", None);
+    assert!(v.keep, "{:?} {:?}", v.rule, v.value);
+    let lines = page.lines().count() as f64;
+    let short = table.lines().count() as f64;
+    assert!(short / lines > 0.5, "more than half the lines are short");
+    assert!(v.details()["rules"]["short_line_ratio"].as_f64().unwrap() < 0.3);
 }
 
 #[test]

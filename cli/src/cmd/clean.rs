@@ -58,7 +58,7 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FILE")]
     quality_model: Option<PathBuf>,
 
-    /// With a model: keep documents scoring at least this [default: 0.5].
+    /// With a model: keep documents scoring at least this [default: 0.3].
     #[arg(allow_negative_numbers = true, long, value_name = "P")]
     quality_threshold: Option<f64>,
 
@@ -117,7 +117,7 @@ struct TrainArgs {
     #[arg(long, value_name = "N")]
     epochs: Option<u32>,
 
-    /// Feature buckets as a power of two (18: 262,144 buckets, a 1 MiB model) [default: 18].
+    /// Feature buckets as a power of two (22: 4,194,304 buckets, a 16 MiB model) [default: 22].
     #[arg(long, value_name = "BITS")]
     bits: Option<u32>,
 
@@ -196,9 +196,10 @@ pub fn run(global: &Global, args: CleanArgs) -> Result<()> {
         }
     }
     outln!(
-        "lines dropped: {} recurring on their host, {} boilerplate phrases; personal data masked: {}",
+        "lines dropped: {} recurring on their host, {} boilerplate phrases; {} repeated sentences dropped; personal data masked: {}",
         report.recurring_lines_dropped,
         report.phrase_lines_dropped,
+        report.repeated_sentences_dropped,
         serde_json::to_string(&report.pii)?
     );
     Ok(())
@@ -230,9 +231,10 @@ fn explain(db: &Db, cleaner: &Cleaner, id: &str) -> Result<()> {
         );
     }
     outln!(
-        "  lines dropped: {} recurring, {} boilerplate phrases; personal data: {}",
+        "  lines dropped: {} recurring, {} boilerplate phrases; {} repeated sentences; personal data: {}",
         v.lines.recurring,
         v.lines.phrase,
+        v.lines.repeated_sentences,
         serde_json::to_string(&v.pii)?
     );
     match &x.stored {
