@@ -163,3 +163,20 @@ with open(os.path.join(out, "gne_dev_per_page.tsv"), "w") as f:
     f.write("page\tzhcorpus\ttrafilatura\n")
     for p, r in sorted(gne_dev_rows.items()):
         f.write(f"{p}\t{r['zhcorpus']:.3f}\t{r['trafilatura']:.3f}\n")
+
+# the generated pages of the three failure kinds (written by extract's `fixtures` example)
+fx_dir = os.path.join(out, "fixtures")
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+subprocess.run(["cargo", "run", "--release", "-q", "-p", "extract", "--example", "fixtures", "--", fx_dir],
+               check=True, cwd=root)
+fx = json.load(open(os.path.join(fx_dir, "fixtures.json"), encoding="utf-8"))
+fnames = sorted(fx)
+flines, _ = run_zhcorpus([os.path.join(fx_dir, n + ".html") for n in fnames])
+fz = {n: l["text"] for n, l in zip(fnames, flines)}
+ft = {n: trafilatura.extract(open(os.path.join(fx_dir, n + ".html"), encoding="utf-8").read()) for n in fnames}
+print(f"{'failure kind (generated)':<30} {'pages':>5} {'zhcorpus F1':>12} {'trafilatura F1':>15}")
+for kind in sorted({v["kind"] for v in fx.values()}):
+    ns = [n for n in fnames if fx[n]["kind"] == kind]
+    z = sum(score(fz[n], fx[n]["truth"])[2] for n in ns) / len(ns)
+    t = sum(score(ft[n], fx[n]["truth"])[2] for n in ns) / len(ns)
+    print(f"{kind:<30} {len(ns):>5} {z:>12.3f} {t:>15.3f}")

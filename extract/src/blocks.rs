@@ -57,6 +57,11 @@ pub(crate) struct Page {
     pub marked: Vec<bool>,
     pub title: Option<String>,
     pub h1: Vec<(usize, String)>,
+    /// Other headings (`h2` to `h6`): the element, the number of blocks before it, the text.
+    pub headings: Vec<(usize, usize, String)>,
+    /// Elements whose tag, class or id names an image caption (`figcaption`, `caption`,
+    /// `pic-text`, `img_desc`...), by dense index.
+    pub caption_like: Vec<bool>,
     /// `<meta>` name/property/itemprop (lower case) and content, in order.
     pub meta: Vec<(String, String)>,
     /// `<time datetime>` values.
@@ -335,6 +340,24 @@ fn hidden(el: &Element) -> bool {
     })
 }
 
+/// Class or id fragments that name an image caption.
+const CAPTION_PARTS: &[&str] = &[
+    "caption", "figcap", "pictext", "pic_text", "pic-text", "pictxt", "imgtext", "img_text",
+    "img-text", "imgtxt", "img-txt", "picinfo", "pic-info", "pic_info", "imgdesc", "img-desc",
+    "img_desc", "picdesc", "pic-desc", "pic_desc", "picnote", "pic-note", "imgnote", "img-note",
+];
+
+fn caption_like(name: &str, el: &Element) -> bool {
+    if matches!(name, "figcaption" | "caption") {
+        return true;
+    }
+    [el.attr("id"), el.attr("class")]
+        .into_iter()
+        .flatten()
+        .map(str::to_ascii_lowercase)
+        .any(|v| CAPTION_PARTS.iter().any(|p| v.contains(p)))
+}
+
 fn boilerplate(name: &str, el: &Element) -> Mark {
     match name {
         "nav" | "footer" => return Mark::Section,
@@ -391,7 +414,7 @@ impl Walker {
                 self.link += 1;
                 self.link_target(el);
             }
-            "h1" => {
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
                 flags |= F_TITLE;
                 self.capture = Some(String::new());
             }
@@ -407,6 +430,7 @@ impl Walker {
             _ => {}
         }
         self.page.marks.push(boilerplate(name, el));
+        self.page.caption_like.push(caption_like(name, el));
         self.page
             .kinds
             .push(format!("{name}.{}", el.attr("class").unwrap_or("").trim()));
@@ -428,8 +452,18 @@ impl Walker {
             && let Some(t) = self.capture.take()
         {
             let t = collapse(&t);
-            if !t.is_empty() {
+            let h1 = self
+                .page
+                .kinds
+                .get(index)
+                .is_some_and(|k| k.starts_with("h1."));
+            if t.is_empty() {
+                // an empty heading names nothing
+            } else if h1 {
                 self.page.h1.push((index, t));
+            } else {
+                let before = self.page.blocks.len().saturating_sub(1);
+                self.page.headings.push((index, before, t));
             }
         }
         if flags & F_FIGCAPTION != 0

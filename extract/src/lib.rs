@@ -69,7 +69,8 @@ pub struct Image {
     pub src: String,
     pub alt: Option<String>,
     pub title: Option<String>,
-    /// `<figcaption>`, else a short caption-like line right after the image.
+    /// `<figcaption>`, else a short line right after the image that sits in a caption element
+    /// (by tag or class) or reads as a caption (`图为…`, `…摄`, `…供图`).
     pub caption: Option<String>,
 }
 
@@ -138,6 +139,7 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
                 page.blocks
                     .get(img.next_block)
                     .filter(|b| b.chars <= MAX_CAPTION_CHARS && b.link_chars * 2 <= b.chars)
+                    .filter(|b| caption_place(&page, b.owner) || caption_words(&b.text))
                     .map(|b| b.text.clone())
             });
             Some(Image {
@@ -164,7 +166,7 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
     Extraction {
         links,
         noindex: has("noindex"),
-        title: meta::title(&page, main),
+        title: meta::title(&page, main, start),
         author: meta::author(&page, &near),
         published: meta::published(&page, &near, &all),
         text,
@@ -172,6 +174,30 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
         images,
         fallback,
     }
+}
+
+/// Whether the element holding a line, or its parent, is a caption by its tag or class.
+fn caption_place(page: &blocks::Page, owner: usize) -> bool {
+    let parent = page.parent.get(owner).copied().flatten();
+    [Some(owner), parent]
+        .into_iter()
+        .flatten()
+        .any(|i| page.caption_like.get(i).copied().unwrap_or(false))
+}
+
+/// Whether a line reads as a Chinese photo caption: `图为…`, `（图…）`, `…摄`, `…供图`,
+/// `资料图`. A body paragraph, a `为你推荐` heading or an editor's name does not.
+fn caption_words(text: &str) -> bool {
+    let t = text.trim().trim_end_matches(['。', '）', ')', ' ']);
+    t.starts_with("图为")
+        || t.starts_with("图：")
+        || t.starts_with("图/")
+        || t.starts_with("（图")
+        || t.starts_with("(图")
+        || t.ends_with('摄')
+        || t.ends_with("供图")
+        || t.ends_with("资料图")
+        || t.ends_with("视觉中国")
 }
 
 /// Links made absolute, http(s) only, fragments cut, duplicates dropped.

@@ -16,9 +16,21 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static AUTHOR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:作者|记者|撰文|文/|文：)\s*[:：]?\s*([\p{Han}A-Za-z·]{2,12})")
+    Regex::new(r"(?:作者|记者|撰文|文/|文：)\s*[:：]?\s*([\p{Han}·]{2,8}|[A-Za-z][A-Za-z .]{1,20})")
         .expect("valid regex")
 });
+
+/// Words that follow `记者` or `作者` in a sentence but are no name: `记者获悉`, `原作者女儿`.
+const NOT_NAMES: &[&str] = &[
+    "获悉", "了解", "表示", "发现", "注意", "看到", "采访", "调查", "走访", "来到", "从", "在",
+    "对", "向", "近日", "日前", "昨日", "今日", "今天", "昨天", "女儿", "儿子", "父亲", "母亲",
+    "妈妈", "爸爸", "本人", "朋友", "团队", "介绍", "说", "称", "问", "注", "们", "会", "站",
+];
+
+/// What follows a name in a byline: `记者李四报道`, `张三摄`.
+const NAME_ENDS: &[&str] = &[
+    "报道", "摄影", "整理", "编译", "发自", "综合", "摄", "报", "讯",
+];
 
 const DATE_META: &[&str] = &[
     "article:published_time",
@@ -114,11 +126,82 @@ fn json_ld(page: &Page, key: &str) -> Option<String> {
     })
 }
 
+/// The site's own names: `og:site_name`, `application-name`, and the parts of the `<title>`
+/// beside its longest one (`标题_新浪财经_新浪网`).
+fn site_names(page: &Page) -> Vec<String> {
+    let mut names: Vec<String> = page
+        .meta
+        .iter()
+        .filter(|(k, v)| {
+            matches!(
+                k.as_str(),
+                "og:site_name" | "application-name" | "site_name"
+            ) && !v.is_empty()
+        })
+        .map(|(_, v)| v.clone())
+        .collect();
+    if let Some(t) = page.title.as_deref() {
+        let parts = title_parts(t);
+        let longest = parts.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+        let mut skipped = false;
+        for p in parts {
+            if p.chars().count() == longest && !skipped {
+                skipped = true;
+            } else if p.chars().count() >= 2 {
+                names.push(p.to_string());
+            }
+        }
+        if let Some((_, tail)) = t.rsplit_once('-') {
+            let tail = tail.trim();
+            if (2..=16).contains(&tail.chars().count()) {
+                names.push(tail.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// A `<title>` cut at the separators sites put between the article's title and their names.
+fn title_parts(t: &str) -> Vec<&str> {
+    t.split(['_', '|', '－', '—'])
+        .flat_map(|p| p.split(" - "))
+        .flat_map(|p| p.split("--"))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// A title without the site's name: the longest part between separators, then a short tail
+/// after a bare `-` that is a site name or holds Chinese (`标题-新华网`, `标题-EDN 电子技术设计`)
+/// and not a number (`COVID-19` keeps its number).
+fn strip_site(t: &str, sites: &[String]) -> String {
+    let parts = title_parts(t);
+    let mut core = parts
+        .iter()
+        .copied()
+        .max_by_key(|p| p.chars().count())
+        .unwrap_or(t)
+        .to_string();
+    if let Some((head, tail)) = core.rsplit_once('-') {
+        let (head, tail) = (head.trim(), tail.trim());
+        let tail_len = tail.chars().count();
+        let is_site = sites.iter().any(|s| s == tail)
+            || tail.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        if is_site && tail_len <= 16 && head.chars().count() > tail_len.max(2) {
+            core = head.to_string();
+        }
+    }
+    core
+}
+
 /// The page's title: the first `<h1>` that the `<title>` contains (the title usually adds the
-/// site's name), else `og:title` or JSON-LD `headline`, else the `<title>` without its site
-/// suffix.
-pub(crate) fn title(page: &Page, main: Option<usize>) -> Option<String> {
+/// site's name), else another heading before the article that the `<title>` contains, else
+/// `og:title` or JSON-LD `headline`, else the `<title>` without its site's name; when that is
+/// shown in no heading and a heading sits just before the article (`start`, a block index),
+/// the `<title>` names the site or a section and the heading is the article's.
+pub(crate) fn title(page: &Page, main: Option<usize>, start: usize) -> Option<String> {
     let title = page.title.as_deref().filter(|t| !t.is_empty());
+    let sites = site_names(page);
     let h1 = |in_title: bool| {
         page.h1.iter().find(|(node, h)| {
             (!in_title || title.is_some_and(|t| t.contains(h.as_str())))
@@ -130,19 +213,40 @@ pub(crate) fn title(page: &Page, main: Option<usize>) -> Option<String> {
     if let Some((_, h)) = h1(true) {
         return Some(h.clone());
     }
+    // headings up to a dozen blocks before the article's first line
+    let before = page
+        .headings
+        .iter()
+        .filter(|(node, at, h)| {
+            *at <= start
+                && *at + 12 >= start
+                && h.chars().count() >= 6
+                && !crate::content::in_boilerplate(page, *node)
+        })
+        .map(|(_, _, h)| h.as_str());
+    if let Some(t) = title
+        && let Some(h) = before.clone().find(|h| t.contains(h))
+    {
+        return Some(h.to_string());
+    }
     if let Some(t) = meta_value(page, &["og:title", "twitter:title"]) {
-        return Some(t.to_string());
+        return Some(strip_site(t, &sites));
     }
     if let Some(t) = json_ld(page, "headline") {
         return Some(t);
     }
     if let Some(t) = title {
-        // "标题_新浪网", "标题 - 搜狐", "标题|某某论坛": keep the longest part
-        let parts = t.split(['_', '|', '－', '—']).flat_map(|p| p.split(" - "));
-        return parts
-            .map(str::trim)
-            .max_by_key(|p| p.chars().count())
-            .map(str::to_string);
+        let core = strip_site(t, &sites);
+        let shown = page
+            .h1
+            .iter()
+            .map(|(_, h)| h)
+            .chain(page.headings.iter().map(|(_, _, h)| h))
+            .any(|h| h.contains(core.as_str()));
+        if !shown && let Some(h) = before.clone().next_back() {
+            return Some(h.to_string());
+        }
+        return Some(core);
     }
     h1(false).map(|(_, h)| h.clone())
 }
@@ -160,20 +264,61 @@ pub(crate) fn published(page: &Page, near: &[&str], all: &[&str]) -> Option<Stri
     near.iter().chain(all.iter()).find_map(|t| find_date(t))
 }
 
-/// The author: meta tags, JSON-LD, or a byline such as `作者：张三` near the article.
+/// The author: meta tags, JSON-LD, or a byline such as `作者：张三` near the article; each
+/// only when it reads as a name (see [`as_name`]).
 pub(crate) fn author(page: &Page, near: &[&str]) -> Option<String> {
-    if let Some(a) = meta_value(page, AUTHOR_META) {
-        return Some(a.to_string());
+    let sites = site_names(page);
+    let from_meta = AUTHOR_META.iter().find_map(|k| {
+        page.meta
+            .iter()
+            .filter(|(name, _)| name == k)
+            .find_map(|(_, v)| as_name(v, &sites))
+    });
+    if from_meta.is_some() {
+        return from_meta;
     }
-    if let Some(a) = json_ld(page, "author") {
+    if let Some(a) = json_ld(page, "author").and_then(|a| as_name(&a, &sites)) {
         return Some(a);
     }
     near.iter().find_map(|t| {
-        AUTHOR
-            .captures(t)
-            .and_then(|c| c.get(1))
-            .map(|m| m.as_str().to_string())
+        AUTHOR.captures_iter(t).find_map(|c| {
+            let mut name = c.get(1)?.as_str().trim();
+            for end in NAME_ENDS {
+                if let Some(n) = name.strip_suffix(end) {
+                    name = n;
+                }
+            }
+            let han = name.chars().filter(|c| !c.is_ascii()).count();
+            if han > 0 && !(2..=4).contains(&name.chars().filter(|&c| c != '·').count()) {
+                return None;
+            }
+            if NOT_NAMES.iter().any(|w| name.starts_with(w)) {
+                return None;
+            }
+            as_name(name, &sites)
+        })
     })
+}
+
+/// `value` when it can be a person's or an author's name: not empty, at most 30 characters, no
+/// e-mail address, link or digit (a template's `name, email@gmail.com`, a user number such as
+/// `104363`), and not the site's own name (`网易` on `标题_网易新闻`).
+fn as_name(value: &str, sites: &[String]) -> Option<String> {
+    let v = value.trim();
+    let len = v.chars().count();
+    if len == 0 || len > 30 || v.contains('@') || v.contains("http") {
+        return None;
+    }
+    if v.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if sites
+        .iter()
+        .any(|s| s.contains(v) || (s.chars().count() >= 2 && v.contains(s.as_str())))
+    {
+        return None;
+    }
+    Some(v.to_string())
 }
 
 #[cfg(test)]

@@ -235,11 +235,12 @@ fn lazy_images_and_srcset_resolve_against_the_page() {
                 None,
                 Some("图为清晨的江边。")
             ),
+            // a body paragraph after an image is no caption
             (
                 "http://img.example.cn/base/l.jpg",
                 None,
                 Some("第二张"),
-                Some("正文第二段，说明了拍摄的地点和时间。")
+                None
             ),
         ]
     );
@@ -367,4 +368,140 @@ fn a_one_line_promotion_beside_the_article_is_not_joined_to_it() {
     let t = text(html);
     assert!(!t.contains("榜单"), "{t}");
     assert!(t.contains("第三段"), "{t}");
+}
+
+/// A page with the given head and a byline line before a two-paragraph article.
+fn meta_page(head: &str, before: &str) -> extract::Extraction {
+    let html = format!(
+        "<html><head><meta charset=utf-8>{head}</head><body><div class=nav><a href=/>首页</a></div>
+        <div class=art>{before}<p>这是正文的第一段，说明了事情的经过和原因。</p><p>这是第二段，补充了更多的细节。</p></div></body></html>"
+    );
+    extract(html.as_bytes(), &Options::default())
+}
+
+#[test]
+fn titles_lose_the_site_name() {
+    let cases = [
+        // a bare hyphen before the site's name
+        (
+            "<title>法国全国大罢工再次严重影响交通-新华网</title>",
+            "",
+            "法国全国大罢工再次严重影响交通",
+        ),
+        (
+            "<title>阿里发布最强AI芯片：性能吊打同行-EDN 电子技术设计</title>",
+            "",
+            "阿里发布最强AI芯片：性能吊打同行",
+        ),
+        // og:title with the suffix
+        (
+            "<meta property=og:title content=\"某市地铁三号线开通-示例网\">",
+            "",
+            "某市地铁三号线开通",
+        ),
+        // a number after a hyphen is part of the title
+        (
+            "<title>COVID-19疫苗接种指南</title>",
+            "",
+            "COVID-19疫苗接种指南",
+        ),
+        // the <title> names the site's section; the heading before the article is the title
+        (
+            "<title>新闻动态--中国某某学会官网</title>",
+            "<h5>2019年学术年会在重庆成功举行！</h5><div>发布时间：2019-05-18</div>",
+            "2019年学术年会在重庆成功举行！",
+        ),
+        // a heading that the <title> contains
+        (
+            "<title>苹果回应劳动法指控：大多数指控错误_示例网</title>",
+            "<h3>苹果回应劳动法指控：大多数指控错误</h3>",
+            "苹果回应劳动法指控：大多数指控错误",
+        ),
+    ];
+    for (head, before, want) in cases {
+        assert_eq!(
+            meta_page(head, before).title.as_deref(),
+            Some(want),
+            "{head}"
+        );
+    }
+}
+
+#[test]
+fn authors_must_read_as_names() {
+    let cases = [
+        // a template's placeholder, a user number, the site's own name
+        (
+            "<meta name=author content=\"name, email@gmail.com\">",
+            "",
+            None,
+        ),
+        ("<meta name=author content=\"104363\">", "", None),
+        (
+            "<title>城市公园改造完成_网易新闻</title><meta name=author content=\"网易\">",
+            "",
+            None,
+        ),
+        // a verb or a relative after 记者 / 作者 in a sentence
+        ("", "<p>记者获悉，该项目已于昨日开工。</p>", None),
+        ("", "<p>原作者女儿表示，改成这样不合适。</p>", None),
+        // real bylines
+        (
+            "",
+            "<p>新京报快讯（记者 裴剑飞）今日有网友爆料。</p>",
+            Some("裴剑飞"),
+        ),
+        (
+            "",
+            "<p>长江网10月4日讯（记者陈智 整合）国庆长假过半。</p>",
+            Some("陈智"),
+        ),
+        ("", "<div>作者：张三</div>", Some("张三")),
+        (
+            "<meta name=author content=\"kingname\">",
+            "",
+            Some("kingname"),
+        ),
+        // a bad meta value falls through to the byline
+        (
+            "<meta name=author content=\"104363\">",
+            "<div>记者 李四</div>",
+            Some("李四"),
+        ),
+    ];
+    for (head, before, want) in cases {
+        assert_eq!(
+            meta_page(head, before).author.as_deref(),
+            want,
+            "{head} {before}"
+        );
+    }
+}
+
+#[test]
+fn captions_come_only_from_caption_places() {
+    let page = |after: &str| {
+        let html = format!(
+            "<body><div class=art><p>这是正文的第一段，说明了事情的经过和原因。</p><img src=/a.jpg>{after}<p>这是第二段，补充了更多的细节。</p><p>第三段。</p></div></body>"
+        );
+        extract(html.as_bytes(), &Options::default()).images[0]
+            .caption
+            .clone()
+    };
+    let cases = [
+        ("<p>为你推荐</p>", None),
+        ("<p>（责任编辑：王五）</p>", None),
+        ("<p>这是一段正文，紧跟在图片后面。</p>", None),
+        ("<p class=pic-text>江边的清晨</p>", Some("江边的清晨")),
+        ("<div class=img_desc>江边的清晨</div>", Some("江边的清晨")),
+        ("<p>图为清晨的江边。</p>", Some("图为清晨的江边。")),
+        ("<p>沙坪坝区公安分局供图</p>", Some("沙坪坝区公安分局供图")),
+        (
+            "<p>江边的清晨。（记者 张三 摄）</p>",
+            Some("江边的清晨。（记者 张三 摄）"),
+        ),
+    ];
+    for (after, want) in cases {
+        assert_eq!(page(after).as_deref(), want, "{after}");
+    }
 }
