@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Extraction benchmark: zhcorpus, trafilatura (in a throwaway venv) and a keep-all-visible-text
-# baseline on the same real Chinese pages, scored against hand-made ground truth, in one run.
+# baseline on the same real Chinese pages (cwced-dev, and the gne news pages against the
+# hand-made truth in gne_truth.json), plus the generated failure-kind pages, in one run.
 #   bench/extract/run.sh [DATA_DIR]      (default ../shared/data beside the repository)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +17,6 @@ cd "$root"
 cargo build --release -q -p zhcorpus
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q trafilatura lxml_html_clean
+    "$venv/bin/pip" install -q trafilatura lxml_html_clean cssselect
 fi
 "$venv/bin/python" bench/extract/eval.py "$root/target/release/zhcorpus" "$data/extract" "$out"
