@@ -5,7 +5,8 @@ user would (import, clean --db), and reports on both parts, `dev` (tuned on) and
 1. what the rules keep per genre, and the first failing rule;
 2. per rule, the share of each genre the rule alone would remove: false removals on good
    prose, true removals on junk (every rule's value is in the verdict's details);
-3. the quality classifier trained on the dev part (length-matched good text against junk):
+3. the quality classifier trained on the dev part (good text, whole and cut to the junk's
+   lengths, against junk):
    held-out ROC AUC overall and per junk kind, and what rules plus classifier keep per genre
    at the default threshold.
 
@@ -145,7 +146,9 @@ with open(pos, "w", encoding="utf-8") as fp, open(neg, "w", encoding="utf-8") as
     for i, d in docs.items():
         if d["part"] != "dev":
             continue
-        if d["genre"] == "good_short":
+        # good text whole and cut to the junk's lengths (the paragraph version of each article
+        # would count it twice)
+        if d["label"] == 1 and d["genre"] != "news_paragraphs":
             fp.write(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n")
         elif d["label"] == 0:
             fn.write(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n")
@@ -153,7 +156,7 @@ model = os.path.join(out, "quality.bin")
 sh(zhcorpus, "quality", "train", "--quiet", "--positive", pos, "--negative", neg, "--output", model, "--holdout", "0")
 sh(zhcorpus, "clean", "--quiet", "--db", db, "--quality-model", model)
 v = verdicts()
-print("quality classifier trained on the dev part (good_short against every junk kind), scored on heldout:")
+print("quality classifier trained on the dev part (good text, whole and length-matched, against every junk kind), scored on heldout:")
 cls = {}
 for p in PARTS:
     good = [v[i]["score"] for i, d in docs.items() if d["part"] == p and d["genre"] == "good_short"]
@@ -182,7 +185,7 @@ def tune():
     dev = {i: d for i, d in docs.items() if d["part"] == "dev"}
     with open(pos, "w", encoding="utf-8") as fp, open(neg, "w", encoding="utf-8") as fn:
         for i, d in dev.items():
-            if half(d) == 0 and d["genre"] == "good_short":
+            if half(d) == 0 and d["label"] == 1 and d["genre"] != "news_paragraphs":
                 fp.write(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n")
             elif half(d) == 0 and d["label"] == 0:
                 fn.write(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n")
