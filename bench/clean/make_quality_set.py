@@ -10,8 +10,9 @@ Good prose (label 1):
                    sentence that passes 120 characters), as extractors and most dumps give them
   encyclopedia     Chinese Wikipedia paragraphs (CMRC 2018 contexts, duplicates removed)
   technical        Debian's Chinese manuals, the visible text of each page
-  good_short       length-matched good text: a run of whole sentences of news, encyclopedia or
-                   manual text cut to the length of one junk document (for the classifier)
+  good_short       length-matched good text: a run of whole sentences of news (one paragraph
+                   per line), encyclopedia or manual prose cut to the length of one junk
+                   document, paragraph breaks kept (for the classifier)
 Junk (label 0):
   boilerplate      the visible text of the real pages of cwced-dev minus their article (lines
                    not in the hand-made ground truth, compared without blanks and
@@ -274,22 +275,27 @@ for k in range(300):
 # ---- length-matched good text: one cut per junk document, from good text of the same part
 good_by_part = {"dev": [], "heldout": []}
 for d in docs:
-    if d["genre"] in ("news_joined", "encyclopedia", "technical"):
+    if d["genre"] in ("news_paragraphs", "encyclopedia", "technical"):
         good_by_part[d["part"]].append(d)
 junk = [d for d in docs if d["label"] == 0]
 for j, d in enumerate(junk):
     want = len(d["text"])
     src = rng.choice(good_by_part[d["part"]])
     # manual pages: their prose lines only (a run of menu or code lines is not good text)
-    body = src["text"] if src["genre"] != "technical" else "".join(
+    body = src["text"] if src["genre"] != "technical" else "\n".join(
         x for x in src["text"].splitlines() if len(x) >= 30 and re.search(r"[。！？]$", x.strip()))
-    ss = sentences(body.replace("\n", "")) or [body]
+    # whole sentences, a line break after each line's last, so a cut keeps its paragraphs
+    ss = []
+    for line in body.splitlines():
+        parts = sentences(line) or [line]
+        ss += parts[:-1] + [parts[-1] + "\n"]
     start = rng.randrange(len(ss))
     cut = ""
     for s in ss[start:] + ss[:start]:
         if len(cut) >= want:
             break
         cut += s
+    cut = cut.strip()
     # the cut keeps the part of the text it came from
     # its own host: cuts of one article must not make its lines recur on the article's host
     docs.append({"genre": "good_short", "label": 1, "part": d["part"], "origin": src["origin"], "text": cut,

@@ -30,12 +30,16 @@ def sh(*args):
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
 
 
+# settings to try (a TOML file), on the clean runs; none: the defaults
+CLEAN = ["--config", os.environ["CLEAN_CONFIG"]] if os.environ.get("CLEAN_CONFIG") else []
+
+
 db = os.path.join(out, "quality.db")
 for suffix in ("", "-wal", "-shm"):
     if os.path.exists(db + suffix):
         os.remove(db + suffix)
 sh(zhcorpus, "import", "--quiet", "--db", db, "--input", set_path)
-config = subprocess.run([zhcorpus, "clean", "--db", db, "--print-config"], check=True, capture_output=True, text=True).stdout
+config = subprocess.run([zhcorpus, "clean", "--db", db, "--print-config", *CLEAN], check=True, capture_output=True, text=True).stdout
 
 
 def thresholds():
@@ -132,7 +136,7 @@ def auc(pos, neg):
 
 
 report = {}
-sh(zhcorpus, "clean", "--quiet", "--db", db)
+sh(zhcorpus, "clean", "--quiet", "--db", db, *CLEAN)
 v = verdicts()
 report["rules_kept"] = kept_table(v, "rules alone (zhcorpus clean, defaults):")
 print()
@@ -146,15 +150,14 @@ with open(pos, "w", encoding="utf-8") as fp, open(neg, "w", encoding="utf-8") as
     for i, d in docs.items():
         if d["part"] != "dev":
             continue
-        # good text whole and cut to the junk's lengths (the paragraph version of each article
-        # would count it twice)
-        if d["label"] == 1 and d["genre"] != "news_paragraphs":
+        # good text whole (each article in both its forms) and cut to the junk's lengths
+        if d["label"] == 1:
             fp.write(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n")
         elif d["label"] == 0:
             fn.write(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n")
 model = os.path.join(out, "quality.bin")
 sh(zhcorpus, "quality", "train", "--quiet", "--positive", pos, "--negative", neg, "--output", model, "--holdout", "0")
-sh(zhcorpus, "clean", "--quiet", "--db", db, "--quality-model", model)
+sh(zhcorpus, "clean", "--quiet", "--db", db, "--quality-model", model, *CLEAN)
 v = verdicts()
 print("quality classifier trained on the dev part (good text, whole and length-matched, against every junk kind), scored on heldout:")
 cls = {}
@@ -185,13 +188,13 @@ def tune():
     dev = {i: d for i, d in docs.items() if d["part"] == "dev"}
     with open(pos, "w", encoding="utf-8") as fp, open(neg, "w", encoding="utf-8") as fn:
         for i, d in dev.items():
-            if half(d) == 0 and d["label"] == 1 and d["genre"] != "news_paragraphs":
+            if half(d) == 0 and d["label"] == 1:
                 fp.write(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n")
             elif half(d) == 0 and d["label"] == 0:
                 fn.write(json.dumps({"id": i, "text": d["text"]}, ensure_ascii=False) + "\n")
     extra = ["--config", os.environ["QUALITY_CONFIG"]] if os.environ.get("QUALITY_CONFIG") else []
     sh(zhcorpus, "quality", "train", "--quiet", "--positive", pos, "--negative", neg, "--output", model, "--holdout", "0", *extra)
-    sh(zhcorpus, "clean", "--quiet", "--db", db, "--quality-model", model, "--quality-threshold", "0")
+    sh(zhcorpus, "clean", "--quiet", "--db", db, "--quality-model", model, "--quality-threshold", "0", *CLEAN)
     v = verdicts()
     print("threshold tuning on dev: trained on one half, measured on the other")
     print("  " + f"{'threshold':>9}" + "".join(f"{g[:12]:>14}" for g in GOOD[:4] + JUNK))

@@ -38,6 +38,42 @@ pub const BOILERPLATE_PHRASES: &[&str] = &[
 /// text, not furniture.
 const PHRASE_LINE_MAX_CHARS: usize = 40;
 
+/// A line opening with one of these is a site's notice, whatever its length (up to
+/// [`NOTICE_LINE_MAX_CHARS`]), as C4 drops every line that mentions terms of use or a
+/// privacy policy: "版权声明：本站是托管服务提供商，如本文牵涉版权问题……".
+const NOTICE_PREFIXES: &[&str] = &[
+    "版权声明",
+    "免责声明",
+    "郑重声明",
+    "特别声明",
+    "法律声明",
+    "本站声明",
+    "本网声明",
+];
+
+/// Phrases that make a line a notice wherever they stand in it.
+const NOTICE_PHRASES: &[&str] = &[
+    "不代表本站观点",
+    "不代表本网观点",
+    "不代表本网站观点",
+    "仅代表作者本人观点",
+    "仅代表作者个人观点",
+    "本站仅提供信息存储空间服务",
+];
+
+/// Longer lines are paragraphs that happen to open with a notice word, not notices.
+const NOTICE_LINE_MAX_CHARS: usize = 200;
+
+/// Whether `line` is a site's notice (copyright, disclaimer, "does not represent our views").
+fn is_notice(line: &str) -> bool {
+    let start = line.trim_start_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '【' | '[' | '(' | '（' | '★' | '※' | '*')
+    });
+    line.chars().nth(NOTICE_LINE_MAX_CHARS).is_none()
+        && (NOTICE_PREFIXES.iter().any(|p| start.starts_with(p))
+            || NOTICE_PHRASES.iter().any(|p| line.contains(p)))
+}
+
 /// The line key: whitespace and case ignored.
 fn line_key(line: &str) -> u64 {
     let folded: String = line
@@ -174,13 +210,14 @@ pub fn drop_repeated_sentences(text: &str) -> (String, u32) {
 }
 
 /// Drops boilerplate lines from `text`. A line is recurring when at least `min_docs`
-/// documents of the host hold it.
+/// documents of the host hold it; with `phrases`, short lines holding one of them and
+/// notices of any length (up to 200 characters) go too.
 pub fn drop_lines(
     text: &str,
     host: &str,
     counts: Option<&LineCounts>,
     min_docs: u32,
-    phrases: &aho_corasick::AhoCorasick,
+    phrases: Option<&aho_corasick::AhoCorasick>,
 ) -> (String, LinesDropped) {
     let h = xxh3_64(host.as_bytes());
     let mut dropped = LinesDropped::default();
@@ -190,7 +227,11 @@ pub fn drop_lines(
             dropped.recurring += 1;
             continue;
         }
-        if line.chars().count() <= PHRASE_LINE_MAX_CHARS && phrases.is_match(&line.to_lowercase()) {
+        let phrase = phrases.is_some_and(|p| {
+            (line.chars().count() <= PHRASE_LINE_MAX_CHARS && p.is_match(&line.to_lowercase()))
+                || is_notice(line)
+        });
+        if phrase {
             dropped.phrase += 1;
             continue;
         }

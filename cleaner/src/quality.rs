@@ -12,13 +12,16 @@ use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-const MAGIC: &[u8; 8] = b"ZHQMODL1";
+/// Models written before line shapes were features (n-grams only).
+const MAGIC_V1: &[u8; 8] = b"ZHQMODL1";
+const MAGIC: &[u8; 8] = b"ZHQMODL2";
 
 /// A trained model.
 #[derive(Debug, Clone)]
 pub struct QualityModel {
     bits: u32,
     max_n: u32,
+    line_shapes: bool,
     bias: f32,
     weights: Vec<f32>,
 }
@@ -32,6 +35,10 @@ pub struct TrainConfig {
     pub bits: u32,
     /// Longest character n-gram hashed.
     pub max_n: u32,
+    /// Each line's shape (its length, whether it ends a sentence, its share of Han
+    /// characters) as features too: n-grams do not see lines, and a page of short unfinished
+    /// lines (a menu, a footer, a link list) is junk whatever its words.
+    pub line_shapes: bool,
     /// Passes over the training set.
     pub epochs: u32,
     pub learning_rate: f32,
@@ -116,7 +123,7 @@ pub fn train_files(
         rng.shuffle(&mut idx);
         let n_held = (texts.len() as f64 * config.holdout).round() as usize;
         for (k, &i) in idx.iter().enumerate() {
-            let f = features(&texts[i], config.bits, config.max_n);
+            let f = features_with(&texts[i], config.bits, config.max_n, config.line_shapes);
             if k < n_held {
                 held.push((f, label));
             } else {
@@ -157,6 +164,7 @@ impl Default for TrainConfig {
         TrainConfig {
             bits: 22,
             max_n: 3,
+            line_shapes: true,
             epochs: 5,
             learning_rate: 0.5,
             l2: 1e-6,
@@ -172,6 +180,12 @@ pub type Features = Vec<(u32, f32)>;
 
 /// The hashed n-gram features of `text`.
 pub fn features(text: &str, bits: u32, max_n: u32) -> Features {
+    features_with(text, bits, max_n, false)
+}
+
+/// The hashed features of `text`: character n-grams, and with `line_shapes` one token per
+/// line for its shape (length class, sentence end, Han share).
+pub fn features_with(text: &str, bits: u32, max_n: u32, line_shapes: bool) -> Features {
     let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
     let mask = (1u64 << bits) - 1;
     let mut counts: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
@@ -181,6 +195,20 @@ pub fn features(text: &str, bits: u32, max_n: u32) -> Features {
             buf.clear();
             buf.extend(w);
             let b = (xxh3_64_with_seed(buf.as_bytes(), n as u64) & mask) as u32;
+            *counts.entry(b).or_default() += 1.0;
+        }
+    }
+    if line_shapes {
+        for line in text.lines() {
+            let n = line.chars().filter(|c| !c.is_whitespace()).count();
+            if n == 0 {
+                continue;
+            }
+            let han = line.chars().filter(|&c| crate::rules::is_han(c)).count();
+            let length = (usize::BITS - n.leading_zeros()).min(10) as u8;
+            let ends = u8::from(line.trim_end().ends_with(crate::rules::TERMINAL));
+            let han_share = (han * 4 / n).min(3) as u8;
+            let b = (xxh3_64_with_seed(&[length, ends, han_share], 100) & mask) as u32;
             *counts.entry(b).or_default() += 1.0;
         }
     }
@@ -240,6 +268,7 @@ impl QualityModel {
         QualityModel {
             bits: config.bits,
             max_n: config.max_n,
+            line_shapes: config.line_shapes,
             bias,
             weights: w,
         }
@@ -247,7 +276,12 @@ impl QualityModel {
 
     /// The probability that `text` is like the positive examples.
     pub fn score(&self, text: &str) -> f64 {
-        self.score_features(&features(text, self.bits, self.max_n))
+        self.score_features(&features_with(
+            text,
+            self.bits,
+            self.max_n,
+            self.line_shapes,
+        ))
     }
 
     pub fn score_features(&self, x: &Features) -> f64 {
@@ -266,12 +300,19 @@ impl QualityModel {
         self.max_n
     }
 
-    /// Writes the model: magic, bits, max n, bias, then the weights, little-endian.
+    /// Whether line shapes are features of this model.
+    pub fn line_shapes(&self) -> bool {
+        self.line_shapes
+    }
+
+    /// Writes the model: magic, bits, max n, flags (1: line shapes), bias, then the weights,
+    /// little-endian.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(20 + self.weights.len() * 4);
+        let mut out = Vec::with_capacity(24 + self.weights.len() * 4);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.bits.to_le_bytes());
         out.extend_from_slice(&self.max_n.to_le_bytes());
+        out.extend_from_slice(&u32::from(self.line_shapes).to_le_bytes());
         out.extend_from_slice(&self.bias.to_le_bytes());
         for w in &self.weights {
             out.extend_from_slice(&w.to_le_bytes());
@@ -290,27 +331,30 @@ impl QualityModel {
             .and_then(|mut f| f.read_to_end(&mut data))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let bad = || format!("{}: not a zhcorpus quality model", path.display());
-        if data.len() < 20 || &data[..8] != MAGIC {
+        let v1 = data.len() >= 20 && &data[..8] == MAGIC_V1;
+        if !v1 && (data.len() < 24 || &data[..8] != MAGIC) {
             return Err(bad());
         }
         let u32_at = |i: usize| u32::from_le_bytes(data[i..i + 4].try_into().unwrap_or_default());
         let bits = u32_at(8);
         let max_n = u32_at(12);
-        if !(8..=24).contains(&bits) || !(1..=5).contains(&max_n) {
+        let (flags, header) = if v1 { (0, 20) } else { (u32_at(16), 24) };
+        if !(8..=24).contains(&bits) || !(1..=5).contains(&max_n) || flags > 1 {
             return Err(bad());
         }
-        let bias = f32::from_le_bytes(data[16..20].try_into().unwrap_or_default());
+        let bias = f32::from_le_bytes(data[header - 4..header].try_into().unwrap_or_default());
         let dims = 1usize << bits;
-        if data.len() != 20 + dims * 4 {
+        if data.len() != header + dims * 4 {
             return Err(bad());
         }
-        let weights = data[20..]
+        let weights = data[header..]
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()))
             .collect();
         Ok(QualityModel {
             bits,
             max_n,
+            line_shapes: flags == 1,
             bias,
             weights,
         })
@@ -348,4 +392,42 @@ pub fn pareto_keep(score: f64, alpha: f64, key: &str) -> bool {
     // numpy.random.pareto: Lomax, (1 - u)^(-1/α) - 1
     let draw = (1.0 - u).powf(-1.0 / alpha) - 1.0;
     draw > 1.0 - score
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model written before line shapes were features still loads, and scores n-grams only.
+    #[test]
+    fn first_format_models_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.bin");
+        let bits = 10u32;
+        let mut data = Vec::new();
+        data.extend_from_slice(MAGIC_V1);
+        data.extend_from_slice(&bits.to_le_bytes());
+        data.extend_from_slice(&3u32.to_le_bytes());
+        data.extend_from_slice(&0.25f32.to_le_bytes());
+        for i in 0..1u32 << bits {
+            data.extend_from_slice(&((i % 7) as f32 * 0.01).to_le_bytes());
+        }
+        std::fs::write(&path, &data).unwrap();
+        let model = QualityModel::load(&path).unwrap();
+        assert!(!model.line_shapes());
+        let text = "第一行文字。\n第二行";
+        let expected = model.score_features(&features(text, bits, 3));
+        assert_eq!(model.score(text), expected);
+        // saved again, it is the second format and the same model
+        let again = dir.path().join("v2.bin");
+        model.save(&again).unwrap();
+        let reloaded = QualityModel::load(&again).unwrap();
+        assert_eq!(reloaded.score(text), expected);
+        assert!(!reloaded.line_shapes());
+        // a second-format header with an unknown flag is refused
+        let mut bad = std::fs::read(&again).unwrap();
+        bad[16] = 7;
+        std::fs::write(&again, &bad).unwrap();
+        assert!(QualityModel::load(&again).is_err());
+    }
 }

@@ -54,7 +54,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            min_chars: 100,
+            min_chars: 60,
             max_chars: 500_000,
             min_han_ratio: 0.3,
             max_kana_hangul_ratio: 0.1,

@@ -295,17 +295,13 @@ fn the_classifier_learns_a_separable_set() {
         ..TrainConfig::default()
     };
     let mut train = Vec::new();
+    let features =
+        |t: &str| cleaner::quality::features_with(t, config.bits, config.max_n, config.line_shapes);
     for t in generated(300, true, 1) {
-        train.push((
-            cleaner::quality::features(&t, config.bits, config.max_n),
-            true,
-        ));
+        train.push((features(&t), true));
     }
     for t in generated(300, false, 2) {
-        train.push((
-            cleaner::quality::features(&t, config.bits, config.max_n),
-            false,
-        ));
+        train.push((features(&t), false));
     }
     let model = QualityModel::train(&train, &config);
     let held: Vec<(f64, bool)> = generated(100, true, 3)
@@ -332,6 +328,8 @@ fn the_classifier_learns_a_separable_set() {
     assert_eq!(loaded.score(t), model.score(t));
     std::fs::write(dir.path().join("bad.bin"), b"not a model").unwrap();
     assert!(QualityModel::load(&dir.path().join("bad.bin")).is_err());
+
+    assert!(loaded.line_shapes());
 
     // with the model, bad text is rejected by the quality rule
     let c = Cleaner::new(Config::default(), &[], Some(model)).unwrap();
@@ -450,4 +448,80 @@ fn a_corrupt_line_is_named() {
     .unwrap_err();
     assert!(err.to_string().contains("bad.jsonl:2"), "{err}");
     assert!(!dir.path().join("out.jsonl").exists());
+}
+
+/// The same characters as paragraphs or cut into menu-like short lines: n-grams cannot tell
+/// them apart (blanks are not features), line shapes can.
+#[test]
+fn line_shapes_tell_what_ngrams_cannot() {
+    let as_menu = |t: &str| -> String {
+        let chars: Vec<char> = t.chars().filter(|c| *c != '\n').collect();
+        chars
+            .chunks(6)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let set = |seed: u64, n: usize| -> Vec<(String, bool)> {
+        generated(n, true, seed)
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i % 2 == 0 {
+                    (t, true)
+                } else {
+                    (as_menu(&t), false)
+                }
+            })
+            .collect()
+    };
+    for line_shapes in [true, false] {
+        let config = TrainConfig {
+            bits: 14,
+            line_shapes,
+            ..TrainConfig::default()
+        };
+        let f =
+            |t: &str| cleaner::quality::features_with(t, config.bits, config.max_n, line_shapes);
+        let train: Vec<_> = set(11, 400).iter().map(|(t, y)| (f(t), *y)).collect();
+        let model = QualityModel::train(&train, &config);
+        let held: Vec<(f64, bool)> = set(12, 200)
+            .iter()
+            .map(|(t, y)| (model.score(t), *y))
+            .collect();
+        let auc = cleaner::quality::auc(&held);
+        if line_shapes {
+            assert!(auc > 0.95, "with line shapes: AUC {auc}");
+        } else {
+            assert!(auc < 0.75, "n-grams alone should not see lines: AUC {auc}");
+        }
+    }
+}
+
+/// C4 drops every line naming terms of use or a privacy policy; a site's copyright notice or
+/// disclaimer goes whatever its length, a paragraph that merely opens with the word stays.
+#[test]
+fn notices_go_whatever_their_length() {
+    let notice = "版权声明：本站是博客托管服务提供商。如本文牵涉版权问题，本站不承担相关责任，请版权拥有者直接与文章作者联系解决。";
+    let view = "（本文仅代表作者本人观点，不代表本站观点，文章内容仅供读者参考，据此操作风险自担，转载时请与作者联系取得授权。）";
+    let text = format!("{ARTICLE}\n{notice}\n{view}");
+    let v = cleaner().clean(&text, "a.cn", None);
+    assert_eq!(v.text, ARTICLE);
+    assert_eq!(v.lines.phrase, 2);
+    let joined = ARTICLE.lines().collect::<String>();
+    let long = format!("版权声明{joined}{joined}");
+    assert!(long.chars().count() > 200);
+    let v = cleaner().clean(&long, "a.cn", None);
+    assert_eq!(
+        v.lines.phrase, 0,
+        "a paragraph opening with the word is text"
+    );
+    let config = Config {
+        drop_phrase_lines: false,
+        ..Config::default()
+    };
+    let v = Cleaner::new(config, &[], None)
+        .unwrap()
+        .clean(&text, "a.cn", None);
+    assert_eq!(v.lines.phrase, 0);
 }

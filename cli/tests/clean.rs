@@ -110,7 +110,7 @@ fn file_mode_config_and_bad_input() {
 
     let out = ok(run(dir.path(), &["clean", "--print-config"]));
     let config: toml::Value = toml::from_str(&out).unwrap();
-    assert_eq!(config["rules"]["min_chars"].as_integer(), Some(100));
+    assert_eq!(config["rules"]["min_chars"].as_integer(), Some(60));
 }
 
 #[test]

@@ -128,7 +128,7 @@ struct TrainArgs {
     #[command(flatten)]
     skip: crate::cmd::SkipInvalid,
 
-    /// A TOML file of settings (bits, max_n, epochs, learning_rate, l2, seed, holdout,
+    /// A TOML file of settings (bits, max_n, line_shapes, epochs, learning_rate, l2, seed, holdout,
     /// skip_invalid).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
