@@ -7,7 +7,7 @@ Metric: precision, recall and F1 over multisets of character bigrams after remov
 whitespace (the ground truth keeps the pages' hard line wraps), per page, then averaged
 over pages (macro). Timing: pages/s over all pages, each tool in one process.
 """
-import collections, json, os, subprocess, sys, time
+import collections, json, os, re, subprocess, sys, time
 from importlib.metadata import version
 
 import lxml.html
@@ -108,10 +108,29 @@ with open(os.path.join(out, "per_page.tsv"), "w") as f:
 worst = sorted(ids, key=lambda i: per_page[i]["zhcorpus"])[:5]
 print("lowest zhcorpus F1:", ", ".join(f"{i[:8]} {per_page[i]['zhcorpus']:.2f}" for i in worst))
 
-dates = [(zh[i].get("published"), open(os.path.join(cw, "date", i + ".txt")).read().strip()) for i in ids]
-known = [(p, g) for p, g in dates if g != "UNKNOWN"]
-day = sum(1 for p, g in known if p and p[:10] == g[:10].replace("/", "-"))
-print(f"dates: {day}/{len(known)} pages with a known date got the right day")
+def truth_date(g):
+    """A cwced date file as `YYYY-MM-DD`, or `YYYY-MM` where it gives only the month (`2003-5`);
+    None for `UNKNOWN`, its misspellings and empty files. Months and days are often unpadded
+    (`2005-8-12`)."""
+    m = re.match(r"(\d{4})[-/.](\d{1,2})(?:[-/.](\d{1,2}))?", g)
+    if not m:
+        return None
+    return f"{int(m[1]):04}-{int(m[2]):02}" + (f"-{int(m[3]):02}" if m[3] else "")
+
+
+def read(kind, i):
+    return open(os.path.join(cw, kind, i + ".txt"), encoding="utf-8").read().strip()
+
+
+dates = [(zh[i].get("published"), truth_date(read("date", i))) for i in ids]
+known = [(p, g) for p, g in dates if g]
+day = sum(1 for p, g in known if p and p[:len(g)] == g)
+print(f"dates: {day}/{len(known)} pages with a known date got the right day (the month where the truth gives only the month)")
+# authors: a name of the truth file (several are space-separated) in the answer, or no answer
+# where the truth is UNKNOWN
+authors = [(zh[i].get("author"), read("author", i)) for i in ids]
+right = sum((not p) if g == "UNKNOWN" else (bool(p) and any(n in p for n in g.split())) for p, g in authors)
+print(f"authors: {right}/{len(authors)} right")
 
 # gne-news-pages: charset decisions, and scores against the hand-made truth
 gne = os.path.join(data, "gne-news-pages")

@@ -55,6 +55,9 @@ pub(crate) struct Page {
     pub kinds: Vec<String>,
     /// Whether each element is boilerplate, once [`crate::content::resolve_boilerplate`] ran.
     pub marked: Vec<bool>,
+    /// Whether each element is an item of a list of records (comments, related stories, news
+    /// lists), once [`crate::content::resolve_boilerplate`] ran.
+    pub records: Vec<bool>,
     pub title: Option<String>,
     pub h1: Vec<(usize, String)>,
     /// Other headings (`h2` to `h6`): the element, the number of blocks before it, the text.
@@ -64,8 +67,8 @@ pub(crate) struct Page {
     pub caption_like: Vec<bool>,
     /// `<meta>` name/property/itemprop (lower case) and content, in order.
     pub meta: Vec<(String, String)>,
-    /// `<time datetime>` values.
-    pub times: Vec<String>,
+    /// `<time datetime>` elements: the element (dense index) and the value.
+    pub times: Vec<(usize, String)>,
     /// Texts of `application/ld+json` scripts.
     pub json_ld: Vec<String>,
     pub base: Option<String>,
@@ -263,9 +266,10 @@ pub(crate) fn walk(html: &Html) -> Page {
                             w.page.title = Some(node_text(node));
                         }
                         "meta" => meta(&mut w.page, el),
-                        "time" => {
+                        "time" if !hidden(el) => {
                             if let Some(d) = el.attr("datetime") {
-                                w.page.times.push(d.to_string());
+                                // the index the element gets when it opens below
+                                w.page.times.push((w.page.parent.len(), d.to_string()));
                             }
                         }
                         "base" if w.page.base.is_none() => {

@@ -72,6 +72,7 @@ pub(crate) fn resolve_boilerplate(page: &mut Page) {
         b.boiler = ancestors_of(&page.parent, b.owner).any(|i| marked[i]);
     }
     page.marked = marked;
+    page.records = records;
 }
 
 /// The items of lists of records: [`MIN_RECORDS`] or more sibling elements with the same tag
@@ -127,6 +128,12 @@ fn records(page: &Page) -> Vec<bool> {
 /// Whether `node` or an ancestor is boilerplate (after [`resolve_boilerplate`]).
 pub(crate) fn in_boilerplate(page: &Page, node: usize) -> bool {
     ancestors(page, node).any(|i| page.marked.get(i).copied().unwrap_or(false))
+}
+
+/// Whether `node` or an ancestor is an item of a list of records (after
+/// [`resolve_boilerplate`]).
+pub(crate) fn in_records(page: &Page, node: usize) -> bool {
+    ancestors(page, node).any(|i| page.records.get(i).copied().unwrap_or(false))
 }
 
 /// `node` and its ancestors, nearest first, at most [`MAX_DEPTH`] of them.

@@ -21,13 +21,14 @@
 mod blocks;
 pub mod charset;
 mod content;
+mod date;
 mod meta;
 
 use scraper::Html;
 use serde::Serialize;
 
 pub use charset::{Charset, CharsetSource};
-pub use meta::find_date;
+pub use date::find_date;
 
 /// What the caller knows about the page besides its bytes.
 #[derive(Debug, Clone, Default)]
@@ -112,13 +113,12 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
         .collect::<Vec<_>>()
         .join("\n");
 
-    // text around the start of the article, for the byline and date
+    // text around the start of the article, for the byline
     let start = kept.first().copied().unwrap_or(0);
     let near: Vec<&str> = page.blocks[start.saturating_sub(12)..(start + 3).min(page.blocks.len())]
         .iter()
         .map(|b| b.text.as_str())
         .collect();
-    let all: Vec<&str> = page.blocks.iter().map(|b| b.text.as_str()).collect();
 
     let base = page
         .base
@@ -168,7 +168,7 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
         noindex: has("noindex"),
         title: meta::title(&page, main, start),
         author: meta::author(&page, &near),
-        published: meta::published(&page, &near, &all),
+        published: date::published(&page, &kept),
         text,
         charset,
         images,

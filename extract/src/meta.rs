@@ -1,5 +1,5 @@
-//! Title, author and publication date: from meta tags and JSON-LD first, then from the text
-//! around the article (Chinese date patterns such as `2023年5月1日 08:30`).
+//! Title and author: from meta tags and JSON-LD first, then from the headings and the byline
+//! around the article. The date has its own module, [`crate::date`].
 
 use std::sync::LazyLock;
 
@@ -7,13 +7,6 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::blocks::Page;
-
-static DATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"((?:19|20)\d{2})\s*[年\-/.]\s*(\d{1,2})\s*[月\-/.]\s*(\d{1,2})\s*日?(?:[T\s]*(\d{1,2})\s*[:：时]\s*(\d{1,2})(?:\s*[:：分]\s*(\d{1,2}))?)?",
-    )
-    .expect("valid regex")
-});
 
 static AUTHOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:作者|记者|撰文|文/|文：)\s*[:：]?\s*([\p{Han}·]{2,8}|[A-Za-z][A-Za-z .]{1,20})")
@@ -32,46 +25,7 @@ const NAME_ENDS: &[&str] = &[
     "报道", "摄影", "整理", "编译", "发自", "综合", "摄", "报", "讯",
 ];
 
-const DATE_META: &[&str] = &[
-    "article:published_time",
-    "og:published_time",
-    "og:release_date",
-    "datepublished",
-    "publishdate",
-    "publish_date",
-    "publish-date",
-    "pubdate",
-    "pubtime",
-    "dc.date.issued",
-    "dc.date",
-    "date",
-    "sailthru.date",
-];
-
 const AUTHOR_META: &[&str] = &["author", "article:author", "dc.creator", "byl"];
-
-/// The first date in `text`, normalised to `YYYY-MM-DD`, with ` HH:MM` or ` HH:MM:SS` when a
-/// time follows it.
-pub fn find_date(text: &str) -> Option<String> {
-    DATE.captures_iter(text).find_map(|c| {
-        let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
-        let (y, m, d) = (num(1)?, num(2)?, num(3)?);
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-            return None;
-        }
-        let mut out = format!("{y:04}-{m:02}-{d:02}");
-        if let (Some(h), Some(min)) = (num(4), num(5))
-            && h < 24
-            && min < 60
-        {
-            out.push_str(&format!(" {h:02}:{min:02}"));
-            if let Some(s) = num(6).filter(|s| *s < 60) {
-                out.push_str(&format!(":{s:02}"));
-            }
-        }
-        Some(out)
-    })
-}
 
 fn meta_value<'a>(page: &'a Page, keys: &[&str]) -> Option<&'a str> {
     keys.iter().find_map(|k| {
@@ -83,7 +37,7 @@ fn meta_value<'a>(page: &'a Page, keys: &[&str]) -> Option<&'a str> {
 }
 
 /// Values of `key` anywhere in the page's JSON-LD.
-fn json_ld(page: &Page, key: &str) -> Option<String> {
+pub(crate) fn json_ld(page: &Page, key: &str) -> Option<String> {
     fn search(v: &Value, key: &str, depth: usize) -> Option<String> {
         if depth > 16 {
             return None;
@@ -251,19 +205,6 @@ pub(crate) fn title(page: &Page, main: Option<usize>, start: usize) -> Option<St
     h1(false).map(|(_, h)| h.clone())
 }
 
-/// The publication date: meta tags, `<time datetime>`, JSON-LD, then the first date in the
-/// text near the start of the article, then anywhere on the page.
-pub(crate) fn published(page: &Page, near: &[&str], all: &[&str]) -> Option<String> {
-    let from_meta = meta_value(page, DATE_META)
-        .map(str::to_string)
-        .or_else(|| page.times.first().cloned())
-        .or_else(|| json_ld(page, "datePublished"));
-    if let Some(d) = from_meta.as_deref().and_then(find_date) {
-        return Some(d);
-    }
-    near.iter().chain(all.iter()).find_map(|t| find_date(t))
-}
-
 /// The author: meta tags, JSON-LD, or a byline such as `作者：张三` near the article; each
 /// only when it reads as a name (see [`as_name`]).
 pub(crate) fn author(page: &Page, near: &[&str]) -> Option<String> {
@@ -319,28 +260,4 @@ fn as_name(value: &str, sites: &[String]) -> Option<String> {
         return None;
     }
     Some(v.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find_date;
-
-    #[test]
-    fn dates() {
-        let cases = [
-            ("发布时间：2023年5月1日 08:30", Some("2023-05-01 08:30")),
-            ("2005-07-31 12:30 来源：新华网", Some("2005-07-31 12:30")),
-            ("2022-02-13 20:04:17", Some("2022-02-13 20:04:17")),
-            ("2004/12/10", Some("2004-12-10")),
-            ("2006年12月27日", Some("2006-12-27")),
-            ("2019.3.8", Some("2019-03-08")),
-            ("电话 2023-13-01 或 2023-02-40", None),
-            ("2023年2月3日20时15分", Some("2023-02-03 20:15")),
-            ("没有日期", None),
-            ("2021-04-05T10:11:12+08:00", Some("2021-04-05 10:11:12")),
-        ];
-        for (text, want) in cases {
-            assert_eq!(find_date(text).as_deref(), want, "{text}");
-        }
-    }
 }
