@@ -20,6 +20,57 @@ const NOT_NAMES: &[&str] = &[
     "妈妈", "爸爸", "本人", "朋友", "团队", "介绍", "说", "称", "问", "注", "们", "会", "站",
 ];
 
+/// Media outlets whose names have none of the endings in [`OUTLET_ENDS`].
+const OUTLETS: &[&str] = &[
+    "参考消息",
+    "新华社",
+    "中新社",
+    "网易",
+    "新浪",
+    "腾讯",
+    "搜狐",
+    "凤凰",
+    "财新",
+    "今日头条",
+    "本报",
+    "本网",
+    "本台",
+    "本站",
+    "本刊",
+];
+
+/// Endings of media outlets' names (`新京报`, `中国新闻网`, `央视新闻`, `南方周刊`). `社` and
+/// `台` alone are given names too (`王建社`), so only their outlets' words count.
+const OUTLET_ENDS: &[&str] = &[
+    "报",
+    "网",
+    "新闻",
+    "周刊",
+    "杂志",
+    "传媒",
+    "集团",
+    "频道",
+    "客户端",
+    "通讯社",
+    "新华社",
+    "中新社",
+    "出版社",
+    "杂志社",
+    "报社",
+    "电视台",
+    "电台",
+    "广播台",
+    "卫视",
+];
+
+/// Whether `name` names a media outlet, a source rather than an author: one of [`OUTLETS`], or
+/// three or more characters ending as in [`OUTLET_ENDS`] (two-character names are people's:
+/// `李网` is rare, but no outlet is that short).
+fn is_outlet(name: &str) -> bool {
+    let n = name.trim();
+    OUTLETS.contains(&n) || (n.chars().count() >= 3 && OUTLET_ENDS.iter().any(|e| n.ends_with(e)))
+}
+
 /// What follows a name in a byline: `记者李四报道`, `张三摄`.
 const NAME_ENDS: &[&str] = &[
     "报道", "摄影", "整理", "编译", "发自", "综合", "摄", "报", "讯",
@@ -224,6 +275,10 @@ pub(crate) fn author(page: &Page, near: &[&str]) -> Option<String> {
     near.iter().find_map(|t| {
         AUTHOR.captures_iter(t).find_map(|c| {
             let mut name = c.get(1)?.as_str().trim();
+            // before cutting `报道` or `报` off a name: `文/新京报` names an outlet
+            if is_outlet(name) {
+                return None;
+            }
             for end in NAME_ENDS {
                 if let Some(n) = name.strip_suffix(end) {
                     name = n;
@@ -243,9 +298,13 @@ pub(crate) fn author(page: &Page, near: &[&str]) -> Option<String> {
 
 /// `value` when it can be a person's or an author's name: not empty, at most 30 characters, no
 /// e-mail address, link or digit (a template's `name, email@gmail.com`, a user number such as
-/// `104363`), and not the site's own name (`网易` on `标题_网易新闻`).
+/// `104363`), not the site's own name (`网易` on `标题_网易新闻`), and naming no media outlet
+/// (`参考消息`, `新京报`, `www.example.cn,某某日报报业集团`: see [`is_outlet`]).
 fn as_name(value: &str, sites: &[String]) -> Option<String> {
     let v = value.trim();
+    if v.split([',', '，', '、', '/', ' ']).any(is_outlet) {
+        return None;
+    }
     let len = v.chars().count();
     if len == 0 || len > 30 || v.contains('@') || v.contains("http") {
         return None;

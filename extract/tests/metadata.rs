@@ -154,3 +154,45 @@ fn a_date_in_a_sentence_of_the_article_is_no_byline() {
     let page = extract(html.as_bytes(), &Options::default());
     assert_eq!(page.published.as_deref(), Some("2021-03-04"));
 }
+
+#[test]
+fn media_outlets_are_sources_not_authors() {
+    let author = |head: &str, top: &str| page(head, top, "").author;
+    let cases = [
+        // meta and JSON-LD values that name an outlet
+        ("<meta property=article:author content=参考消息>", "", None),
+        ("<meta name=author content=新华社>", "", None),
+        (
+            r#"<script type="application/ld+json">{"author":{"name":"人民日报"}}</script>"#,
+            "",
+            None,
+        ),
+        ("<meta name=author content=央视新闻>", "", None),
+        ("<meta name=author content=中国新闻网>", "", None),
+        ("<meta name=author content=某某晚报>", "", None),
+        ("<meta name=author content=南方周刊>", "", None),
+        ("<meta name=author content=某某杂志>", "", None),
+        ("<meta name=author content=某某电视台>", "", None),
+        (
+            "<meta name=author content=\"www.example.cn,某某日报报业集团,某某网\">",
+            "",
+            None,
+        ),
+        // in a byline
+        ("", "<div class=info>作者：中国新闻网</div>", None),
+        ("", "<div class=info>文/新京报</div>", None),
+        // an outlet in the meta tag falls through to the reporter in the byline
+        (
+            "<meta name=author content=新京报>",
+            "<p>新京报快讯（记者 裴剑飞）今日有网友爆料。</p>",
+            Some("裴剑飞"),
+        ),
+        // people keep their names, those ending in 社 or 台 included
+        ("<meta name=author content=王建社>", "", Some("王建社")),
+        ("<meta name=author content=李金台>", "", Some("李金台")),
+        ("<meta name=author content=张网>", "", Some("张网")),
+    ];
+    for (head, top, want) in cases {
+        assert_eq!(author(head, top).as_deref(), want, "{head} {top}");
+    }
+}
