@@ -14,7 +14,10 @@ Good prose (label 1):
                    per line), encyclopedia or manual prose cut to the length of one junk
                    document, paragraph breaks kept (for the classifier)
 Junk (label 0):
-  boilerplate      the visible text of the real pages of cwced-dev minus their article (lines
+  boilerplate      the visible text of the real pages of cwced-dev and of the modern news
+                   pages (gne) minus their article (for gne, the site's own article container
+                   named in bench/extract/gne_truth.json, whose split by site the pages keep;
+                   lines
                    not in the hand-made ground truth, compared without blanks and
                    punctuation, or sharing most 6-grams with it): navigation, footers, link
                    lists, comment widgets; one document per run of such lines of 60+
@@ -60,10 +63,10 @@ def part(origin):
 docs = []
 
 
-def add(genre, label, origin, text, source):
+def add(genre, label, origin, text, source, fixed_part=None):
     text = text.strip()
     if text:
-        docs.append({"genre": genre, "label": label, "part": part(origin), "origin": origin,
+        docs.append({"genre": genre, "label": label, "part": fixed_part or part(origin), "origin": origin,
                      "text": text, "source": source})
 
 
@@ -131,10 +134,10 @@ def grams(s, n=6):
     return {s[k:k + n] for k in range(max(len(s) - n + 1, 1))}
 
 
-for pid in sorted(truth):
-    raw = open(f"{cw}/original/{pid}.html", "rb").read()
-    text = re.sub(r"^<text [^>]*>", "", decode(raw).lstrip())
-    gold = squash(html.unescape(truth[pid]["articleBody"]))
+def add_boilerplate(origin, text, gold, source, fixed_part=None):
+    """The page's visible lines that are not its article (`gold`), as one document for the
+    page and one per run of 60+ characters of them."""
+    gold = squash(gold)
     gold_grams = grams(gold)
     lines = [html.unescape(l).strip() for l in page_text(text, collapse=True).splitlines()]
     lines = [l for l in lines if l]
@@ -157,15 +160,32 @@ for pid in sorted(truth):
     lines = [l for l in lines if not prose(l)]
     flags = [article(l) for l in lines]
     junk = [l for l, a in zip(lines, flags) if not a]
-    add("boilerplate", 0, f"page:{pid}", "\n".join(junk), f"page-{pid[:8]}")
+    add("boilerplate", 0, origin, "\n".join(junk), source, fixed_part)
     run = []
     for l, a in list(zip(lines, flags)) + [(None, True)]:
         if not a:
             run.append(l)
             continue
         if sum(len(x) for x in run) >= 60:
-            add("boilerplate", 0, f"page:{pid}", "\n".join(run), f"page-{pid[:8]}")
+            add("boilerplate", 0, origin, "\n".join(run), source, fixed_part)
         run = []
+
+
+for pid in sorted(truth):
+    raw = open(f"{cw}/original/{pid}.html", "rb").read()
+    text = re.sub(r"^<text [^>]*>", "", decode(raw).lstrip())
+    add_boilerplate(f"page:{pid}", text, html.unescape(truth[pid]["articleBody"]), f"page-{pid[:8]}")
+
+# the modern news pages: the article is the site's own container named in the extraction
+# benchmark's hand-made truth; the pages keep that benchmark's split by site
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "extract"))
+import gne  # noqa: E402
+
+_, gne_pages = gne.load(f"{data}/extract")
+for page, (split, raw, gold) in gne_pages.items():
+    site = page.split("/")[0]
+    add_boilerplate(f"gne:{page}", raw.decode("utf-8", errors="replace"), gold, f"gne-{site}",
+                    "heldout" if split == "held_out" else "dev")
 
 headlines = [l.split("---", 1)[1].strip() for l in open(f"{text_dir}/news/toutiao_ent_headlines.test.txt", encoding="utf-8") if "---" in l]
 for k in range(300):

@@ -18,7 +18,7 @@ cd "$root"
 cargo build --release -q -p zhcorpus
 z="$root/target/release/zhcorpus"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q datatrove spacy jieba orjson regex tokenizers xxhash opencc-python-reimplemented
+"$venv/bin/pip" install -q datatrove spacy jieba orjson regex tokenizers xxhash opencc-python-reimplemented lxml cssselect
 
 python3 bench/clean/make_set.py "$data/text" "$out" > "$out/genres.json"
 python3 bench/measure.py -- "$z" clean --quiet --input "$out/all.jsonl" --output "$out/zhcorpus.kept.jsonl" \
