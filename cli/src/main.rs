@@ -26,6 +26,7 @@ mod error;
 mod plot;
 mod progress;
 mod settings;
+mod threads;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,11 @@ pub struct Global {
     /// More logging on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// Threads for every stage: the data-parallel pool, the trainer's CPU kernels, the
+    /// crawler's workers [default: $ZHCORPUS_THREADS, else $RAYON_NUM_THREADS, else every core].
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// The corpus database, for the commands that read or write one.
@@ -100,6 +106,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
+    match threads::resolve(cli.global.threads, |name| std::env::var(name).ok()) {
+        Ok((n, source)) => {
+            let n = threads::configure(n);
+            let s = if n == 1 { "" } else { "s" };
+            tracing::info!("{n} thread{s} (from {})", source.describe());
+        }
+        Err(err) => return error::report(&anyhow::Error::new(err)),
+    }
     cmd::signals::install();
     let g = &cli.global;
     let result = match cli.command {

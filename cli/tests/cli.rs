@@ -315,3 +315,66 @@ fn every_command_explains_its_flags() {
         assert!(help.contains("--quiet"), "{cmd}: {help}");
     }
 }
+
+/// One thread budget for the whole process: the flag, else `ZHCORPUS_THREADS`, else
+/// `RAYON_NUM_THREADS`; the log says the size read back from the pool, a bad value exits 2
+/// naming it, and the work does not depend on it.
+#[test]
+fn threads_come_from_the_flag_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<corpus::Document> = (0..40)
+        .map(|i| corpus::Document {
+            id: format!("d{i}"),
+            text: format!("第{i}篇文章。北京时间昨天晚上，国家统计局发布了最新一期的经济数据，显示前三个季度国内生产总值同比增长。分析人士认为，消费和投资的稳定恢复是经济增长的主要动力。"),
+            source: Some("example.cn".into()),
+            ..corpus::Document::default()
+        })
+        .collect();
+    write_jsonl(&dir.path().join("in.jsonl"), &docs);
+    let clean = |threads: &str, out: &str| {
+        let o = run(
+            dir.path(),
+            &[
+                "--threads",
+                threads,
+                "-v",
+                "clean",
+                "--input",
+                "in.jsonl",
+                "--output",
+                out,
+            ],
+        );
+        let err = stderr(&o);
+        ok(o);
+        err
+    };
+    assert!(clean("3", "three.jsonl").contains("3 threads (from --threads)"));
+    assert!(clean("1", "one.jsonl").contains("1 thread (from --threads)"));
+    assert_eq!(
+        fs::read(dir.path().join("three.jsonl")).unwrap(),
+        fs::read(dir.path().join("one.jsonl")).unwrap()
+    );
+    let o = common::zhcorpus()
+        .current_dir(dir.path())
+        .env("ZHCORPUS_THREADS", "2")
+        .env("RAYON_NUM_THREADS", "5")
+        .args(["-v", "stats", "--db", "none.db"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("2 threads (from ZHCORPUS_THREADS)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = common::zhcorpus()
+        .current_dir(dir.path())
+        .env("ZHCORPUS_THREADS", "many")
+        .args(["stats", "--db", "none.db"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ZHCORPUS_THREADS"), "{}", stderr(&o));
+    let o = run(dir.path(), &["--threads", "0", "stats"]);
+    assert_eq!(o.status.code(), Some(2));
+}

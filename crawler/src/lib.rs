@@ -49,16 +49,16 @@ pub enum Error {
     Corpus(#[from] corpus::Error),
 }
 
-/// Runs [`crawl`] on a runtime of its own (two worker threads), for callers that have none:
-/// the crawl is the workspace's only async code. It stops, as on `shutdown`, once
-/// `progress.cancelled()` says so.
+/// Runs [`crawl`] on a runtime of its own, as many worker threads as rayon's global pool
+/// (the process's thread budget), for callers that have none: the crawl is the workspace's
+/// only async code. It stops, as on `shutdown`, once `progress.cancelled()` says so.
 pub fn crawl_blocking(
     store: &mut corpus::Store,
     config: Config,
     progress: &dyn corpus::Progress,
 ) -> Result<Report, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(rayon::current_num_threads().max(1))
         .enable_all()
         .build()
         .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
