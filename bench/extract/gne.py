@@ -59,3 +59,22 @@ def meta_scores(truth, preds):
             dn += 1
             d += bool(date) and date[:10] == want["date"]
     return t, tn, a, an, d, dn
+
+
+def caption_scores(truth, preds):
+    """(right, predicted, found, truth) over `preds`: {page: [caption, ...]}, for the pages whose
+    truth lists captions. A predicted caption is right when it equals a truth caption after
+    removing whitespace; each distinct caption counts once per page. Precision is right /
+    predicted, recall found / truth."""
+    right = npred = found = ntruth = 0
+    for page, captions in preds.items():
+        want = truth["pages"][page].get("captions")
+        if want is None:
+            continue
+        want = {norm(c) for c in want}
+        got = {norm(c) for c in captions if norm(c)}
+        right += len(got & want)
+        npred += len(got)
+        found += len(want & got)
+        ntruth += len(want)
+    return right, npred, found, ntruth
