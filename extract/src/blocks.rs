@@ -19,6 +19,9 @@ pub(crate) struct Block {
     pub punct: usize,
     /// Sentence-ending punctuation: `。！？；…!?;`.
     pub ends: usize,
+    /// Characters inside an inline element whose class or id names a caption
+    /// (`<span class=img_descr>`).
+    pub caption_chars: usize,
     /// Dense index of the innermost block-level element holding the text.
     pub owner: usize,
     /// Inside an element marked as boilerplate (navigation, footer, comments, sharing...);
@@ -225,6 +228,7 @@ fn is_sentence_end(c: char) -> bool {
 
 const F_BLOCK: u8 = 1;
 const F_LINK: u8 = 2;
+const F_CAPTION: u8 = 4;
 const F_FIGURE: u8 = 16;
 const F_FIGCAPTION: u8 = 32;
 const F_TITLE: u8 = 64;
@@ -237,8 +241,11 @@ struct Walker {
     link_chars: usize,
     punct: usize,
     ends: usize,
+    caption_chars: usize,
     pending_space: bool,
     link: usize,
+    /// Open inline elements that name a caption.
+    caption: usize,
     /// Open elements: dense index and flags.
     open: Vec<(usize, u8)>,
     /// Innermost open block element.
@@ -434,7 +441,12 @@ impl Walker {
             _ => {}
         }
         self.page.marks.push(boilerplate(name, el));
-        self.page.caption_like.push(caption_like(name, el));
+        let caption = caption_like(name, el);
+        if caption && flags & F_BLOCK == 0 {
+            flags |= F_CAPTION;
+            self.caption += 1;
+        }
+        self.page.caption_like.push(caption);
         self.page
             .kinds
             .push(format!("{name}.{}", el.attr("class").unwrap_or("").trim()));
@@ -451,6 +463,9 @@ impl Walker {
         }
         if flags & F_LINK != 0 {
             self.link -= 1;
+        }
+        if flags & F_CAPTION != 0 {
+            self.caption -= 1;
         }
         if flags & F_TITLE != 0
             && let Some(t) = self.capture.take()
@@ -546,6 +561,9 @@ impl Walker {
             if self.link > 0 {
                 self.link_chars += 1;
             }
+            if self.caption > 0 {
+                self.caption_chars += 1;
+            }
             if is_punct(c) {
                 self.punct += 1;
                 if is_sentence_end(c) {
@@ -563,6 +581,7 @@ impl Walker {
                 link_chars: self.link_chars,
                 punct: self.punct,
                 ends: self.ends,
+                caption_chars: self.caption_chars,
                 owner: self.blocks.last().copied().unwrap_or(0),
                 boiler: false,
             });
@@ -572,6 +591,7 @@ impl Walker {
         self.link_chars = 0;
         self.punct = 0;
         self.ends = 0;
+        self.caption_chars = 0;
         self.pending_space = false;
     }
 }

@@ -139,7 +139,11 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
                 page.blocks
                     .get(img.next_block)
                     .filter(|b| b.chars <= MAX_CAPTION_CHARS && b.link_chars * 2 <= b.chars)
-                    .filter(|b| caption_place(&page, b.owner) || caption_words(&b.text))
+                    .filter(|b| {
+                        b.caption_chars * 2 > b.chars
+                            || caption_place(&page, b.owner)
+                            || caption_words(&b.text)
+                    })
                     .map(|b| b.text.clone())
             });
             Some(Image {
@@ -176,7 +180,8 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
     }
 }
 
-/// Whether the element holding a line, or its parent, is a caption by its tag or class.
+/// Whether the element holding a line, or its parent, is a caption by its tag or class (a
+/// line mostly inside an inline caption element, `<span class=img_descr>`, is one too).
 fn caption_place(page: &blocks::Page, owner: usize) -> bool {
     let parent = page.parent.get(owner).copied().flatten();
     [Some(owner), parent]
@@ -185,11 +190,14 @@ fn caption_place(page: &blocks::Page, owner: usize) -> bool {
         .any(|i| page.caption_like.get(i).copied().unwrap_or(false))
 }
 
-/// Whether a line reads as a Chinese photo caption: `图为…`, `（图…）`, `…摄`, `…供图`,
-/// `资料图`. A body paragraph, a `为你推荐` heading or an editor's name does not.
+/// Whether a line reads as a Chinese photo caption: `图为…`, `图片来源：…`, `▲…`, `（图…）`,
+/// `…摄`, `…供图`, `资料图`, `…截图`. A body paragraph, a `为你推荐` heading or an editor's name does not.
 fn caption_words(text: &str) -> bool {
     let t = text.trim().trim_end_matches(['。', '）', ')', ' ']);
     t.starts_with("图为")
+        || t.starts_with("图片来源")
+        || t.starts_with("图片来自")
+        || t.starts_with('▲')
         || t.starts_with("图：")
         || t.starts_with("图/")
         || t.starts_with("（图")
@@ -198,6 +206,7 @@ fn caption_words(text: &str) -> bool {
         || t.ends_with("供图")
         || t.ends_with("资料图")
         || t.ends_with("视觉中国")
+        || t.ends_with("截图")
 }
 
 /// Links made absolute, http(s) only, fragments cut, duplicates dropped.

@@ -196,3 +196,40 @@ fn media_outlets_are_sources_not_authors() {
         assert_eq!(author(head, top).as_deref(), want, "{head} {top}");
     }
 }
+
+#[test]
+fn captions_from_inline_caption_elements_and_credit_lines() {
+    let caption = |after: &str| {
+        let html = format!(
+            "<body><div class=art><p>这是正文的第一段，说明了事情的经过和原因。</p>\
+             <div class=img_wrapper><img src=/a.jpg>{after}</div>\
+             <p>这是第二段，补充了更多的细节。</p><p>第三段。</p></div></body>"
+        );
+        extract(html.as_bytes(), &Options::default()).images[0]
+            .caption
+            .clone()
+    };
+    let cases = [
+        // a caption class on an inline element inside the image's box
+        (
+            "<span class=img_descr>江边的清晨</span>",
+            Some("江边的清晨"),
+        ),
+        ("<span class=pic-info>江边的清晨</span>", Some("江边的清晨")),
+        // an inline element without a caption class is no caption
+        ("<span class=tip>江边的清晨</span>", None),
+        // credit lines and the caption marker
+        (
+            "<p>图片来源：某某大学官网</p>",
+            Some("图片来源：某某大学官网"),
+        ),
+        ("<p>▲江边的清晨。</p>", Some("▲江边的清晨。")),
+        (
+            "<p>姚明场边支招。视频截图</p>",
+            Some("姚明场边支招。视频截图"),
+        ),
+    ];
+    for (after, want) in cases {
+        assert_eq!(caption(after).as_deref(), want, "{after}");
+    }
+}
