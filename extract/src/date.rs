@@ -107,15 +107,9 @@ fn own_text(page: &Page, b: &Block) -> bool {
 /// The first date in a byline line that is not an update (`最后更新: 2019-09-07 15:14`).
 fn byline_date(text: &str) -> Option<String> {
     DATE.find_iter(text).find_map(|m| {
-        let before: String = text[..m.start()]
-            .chars()
-            .rev()
-            .take(8)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<String>()
-            .to_lowercase();
+        let head = &text[..m.start()];
+        let from = head.char_indices().rev().nth(7).map_or(0, |(i, _)| i);
+        let before = head[from..].to_lowercase();
         if UPDATED.iter().any(|w| before.contains(w)) {
             return None;
         }
@@ -125,9 +119,9 @@ fn byline_date(text: &str) -> Option<String> {
 
 /// The date shown in the byline: the nearest dated line before the article's first line, else
 /// one of the lines up to its third (`kept`: the article's blocks). A line with a full stop is
-/// prose, and its dates are what the article tells of (`2001年1月1日的事。`). Bylines often sit in elements marked
-/// as boilerplate (a share bar, an `aside`, a `post-footer`), so only the marks of lists of
-/// records count here: a related story's date is no byline.
+/// prose, and its dates are what the article tells of (`2001年1月1日的事。`). Bylines often sit
+/// in elements marked as boilerplate (a share bar, an `aside`, a `post-footer`), so only the
+/// marks of lists of records count here: a related story's date is no byline.
 fn byline(page: &Page, kept: &[usize]) -> Option<String> {
     let start = kept.first().copied().unwrap_or(0).min(page.blocks.len());
     let before = page.blocks[start.saturating_sub(BYLINE_BEFORE)..start]
