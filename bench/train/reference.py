@@ -3,9 +3,17 @@
 architecture (RMSNorm, half-split rotary embeddings, SwiGLU, tied embeddings), the same initial
 weights (read from a zhcorpus checkpoint), the same batches (zhcorpus's window sampler,
 reimplemented here), AdamW with the same groups and schedule, global-norm clipping.
-Prints one JSON line per step and a summary.
-usage: reference.py RUN_DIR_WITH_STEP0_CHECKPOINT SHARD_DIR STEPS THREADS (STEPS is also the
-schedule's length, as zhcorpus's --max-steps)"""
+Prints one JSON line per step: the first says the mode and the threads PyTorch runs with.
+
+MODE:
+  naive    explicit mask and softmax, RMSNorm by hand, AdamW's default (for-each) path: the
+           script as first written
+  sdpa     what PyTorch's documentation recommends for a decoder on the CPU:
+           F.scaled_dot_product_attention(is_causal=True), F.rms_norm, AdamW(fused=True)
+  compile  sdpa, and the model under torch.compile (inductor, C++ code for this CPU)
+
+usage: reference.py RUN_DIR_WITH_STEP0_CHECKPOINT SHARD_DIR STEPS THREADS [MODE] (STEPS is also
+the schedule's length, as zhcorpus's --max-steps; MODE defaults to sdpa)"""
 import json, math, sys, time
 
 import numpy as np
@@ -13,6 +21,9 @@ import torch
 from safetensors.torch import load_file
 
 run, shards, steps, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+mode = sys.argv[5] if len(sys.argv) > 5 else "sdpa"
+assert mode in ("naive", "sdpa", "compile"), mode
+F = torch.nn.functional
 torch.set_num_threads(threads)
 cfg = json.load(open(f"{run}/config.json"))["run"]
 mc, oc = cfg["model"], cfg["optim"]
@@ -60,6 +71,8 @@ def get_batch(k):
 
 
 def rms_norm(x, w, eps):
+    if mode != "naive":
+        return F.rms_norm(x, (x.shape[-1],), w, eps)
     return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
@@ -86,15 +99,19 @@ class Model(torch.nn.Module):
         nh, d = mc["n_head"], mc["d_model"]
         emb = self.w("model.embed_tokens.weight")
         x = emb[ids]
-        mask = torch.full((t, t), float("-inf")).triu(1)
+        mask = torch.full((t, t), float("-inf")).triu(1) if mode == "naive" else None
         for i in range(mc["n_layer"]):
             L = lambda n: self.w(f"model.layers.{i}.{n}")
             h = rms_norm(x, L("input_layernorm.weight"), mc["norm_eps"])
             q, k, v = (h @ L(f"self_attn.{n}_proj.weight").T for n in "qkv")
             q, k, v = (z.view(b, t, nh, d // nh).transpose(1, 2) for z in (q, k, v))
             q, k = self.rope(q, t), self.rope(k, t)
-            att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // nh) + mask, -1)
-            y = (att @ v).transpose(1, 2).reshape(b, t, d)
+            if mode == "naive":
+                att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // nh) + mask, -1)
+                y = att @ v
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = y.transpose(1, 2).reshape(b, t, d)
             x = x + y @ L("self_attn.o_proj.weight").T
             h = rms_norm(x, L("post_attention_layernorm.weight"), mc["norm_eps"])
             g = h @ L("mlp.gate_proj.weight").T
@@ -109,7 +126,10 @@ decay = [p for n, p in model.p.items() if not n.endswith("norm__weight")]
 no_decay = [p for n, p in model.p.items() if n.endswith("norm__weight")]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": oc["weight_decay"]},
                          {"params": no_decay, "weight_decay": 0.0}],
-                        lr=oc["lr"], betas=(oc["beta1"], oc["beta2"]), eps=oc["eps"])
+                        lr=oc["lr"], betas=(oc["beta1"], oc["beta2"]), eps=oc["eps"],
+                        **({} if mode == "naive" else {"fused": True}))
+forward = torch.compile(model) if mode == "compile" else model
+print(json.dumps({"mode": mode, "threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
 
 
 def lr_at(step):
@@ -130,7 +150,7 @@ for step in range(steps):
     total_loss = 0.0
     for micro in range(cfg["grad_accum"]):
         x, y = get_batch(step * cfg["grad_accum"] + micro)
-        logits = model(x)
+        logits = forward(x)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         (loss / cfg["grad_accum"]).backward()
         total_loss += loss.item() / cfg["grad_accum"]

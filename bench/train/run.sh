@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Training benchmark on the CPU: zhcorpus against a PyTorch reference (CPU threads pinned to the
-# same count, a nanoGPT-style script written here, bench/train/reference.py) with the same model,
-# initial weights (zhcorpus's step-0 checkpoint, loaded by the reference), batches (zhcorpus's
-# sampler reimplemented), optimiser and schedule: tokens/s and the ratio, and the loss of both
-# at every step, to show they compute the same thing.
+# Training benchmark on the CPU: zhcorpus against a PyTorch reference (bench/train/reference.py)
+# with the same model, initial weights (zhcorpus's step-0 checkpoint, loaded by the reference),
+# batches (zhcorpus's sampler reimplemented), optimiser and schedule, both on the same number of
+# threads (read back from each run and printed): tokens/s and the ratio, and the loss of both at
+# every step, to show they compute the same thing. PyTorch runs three ways: as PyTorch's
+# documentation recommends for a decoder on the CPU (scaled_dot_product_attention with
+# is_causal, F.rms_norm, fused AdamW), the same under torch.compile, and the naive script
+# (explicit mask and softmax) it replaced; the ratio that counts is against the fastest.
 #   bench/train/run.sh [DATA_DIR]     (default ../shared/data; the shards come from its text)
-#   STEPS=30 PRESET=small SEQ=256 BATCH=8
+#   STEPS=30 PRESET=small SEQ=256 BATCH=8 ROUNDS=2 THREADS=$(nproc)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 data=${1:-$root/../shared/data}
@@ -18,7 +21,7 @@ cd "$root"
 cargo build --release -q -p zhcorpus
 z="$root/target/release/zhcorpus"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q torch numpy safetensors
+"$venv/bin/pip" install -q torch==2.15.0 numpy safetensors
 
 # shards: an 8,000-token tokenizer over the tokenizer benchmark's sample
 python3 bench/tokenizer/make_set.py "$data/text" "$out/text" 2> /dev/null
@@ -29,35 +32,57 @@ args=(--data "$out/shards" --preset "${PRESET:-small}" --seq-len "${SEQ:-256}" -
 rm -rf "$out/init" "$out/run"
 # the initial weights: a run of 0 steps writes its step-0 checkpoint
 "$z" -q train "${args[@]}" --output "$out/init" --max-steps 0 > /dev/null
-# two rounds, each tool in turn, so that both see the same machine (shared machines drift)
+threads=${THREADS:-$(nproc)}
+modes=(sdpa compile naive)
+# rounds, each tool in turn, so that all see the same machine (shared machines drift)
 rounds=${ROUNDS:-2}
 for r in $(seq "$rounds"); do
   rm -rf "$out/run"
-  "$z" -q train "${args[@]}" --max-steps "$steps" --output "$out/run" > /dev/null
+  "$z" -v --threads "$threads" train "${args[@]}" --max-steps "$steps" --output "$out/run" > /dev/null 2> "$out/zhcorpus-$r.log"
   cp "$out/run/metrics.jsonl" "$out/zhcorpus-$r.jsonl"
-  "$venv/bin/python" bench/train/reference.py "$out/init" "$out/shards" "$steps" 2 > "$out/torch-$r.jsonl"
+  for m in "${modes[@]}"; do
+    # torch.compile needs a C++ compiler and may not work on every CPU: a failure is reported
+    "$venv/bin/python" bench/train/reference.py "$out/init" "$out/shards" "$steps" "$threads" "$m" \
+      > "$out/torch-$m-$r.jsonl" 2> "$out/torch-$m-$r.log" || echo "{\"failed\": true}" >> "$out/torch-$m-$r.jsonl"
+  done
 done
 
-python3 - "$out" "$("$venv/bin/pip" show torch | grep ^Version | cut -d' ' -f2)" "$rounds" <<'PY'
-import json, statistics, sys
-out, version, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+python3 - "$out" "$("$venv/bin/pip" show torch | grep ^Version | cut -d' ' -f2)" "$rounds" "$threads" <<'PY'
+import json, re, statistics, sys
+out, version, rounds, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 load = lambda p: [json.loads(l) for l in open(p)]
 zs = [load(f"{out}/zhcorpus-{r}.jsonl") for r in range(1, rounds + 1)]
-ts = [load(f"{out}/torch-{r}.jsonl") for r in range(1, rounds + 1)]
-z, t = zs[0], ts[0]
+z_threads = {re.search(r"(\d+) threads? \(from", open(f"{out}/zhcorpus-{r}.log").read()).group(1) for r in range(1, rounds + 1)}
 cfg = json.load(open(f"{out}/run/config.json"))["run"]
-skip = 3  # the first steps warm caches and allocators
-# the median step of each round and of all rounds: robust to the odd slow step
+skip = 3  # the first steps warm caches and allocators (and compile, under torch.compile)
 rate = lambda runs: statistics.median(m["tokens_per_s"] for run in runs for m in run[skip:])
-zr, tr = rate(zs), rate(ts)
 m = cfg["model"]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
+flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+vec = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_bf16", "amx_tile") if f in flags]
+print(f"{cpu}; vector units: {' '.join(vec)}")
 print(f"model: {m['n_layer']} layers, d_model {m['d_model']}, {m['n_head']} heads, vocabulary {m['vocab_size']}; "
-      f"T={cfg['seq_len']}, batch {cfg['batch_size']}; {len(z)} steps x {rounds} rounds; PyTorch {version}, 2 threads each")
-print(f"{'median tokens/s':<16}" + "".join(f"{'round ' + str(r + 1):>10}" for r in range(rounds)) + f"{'all':>10}")
-for name, runs, all_ in (("zhcorpus", zs, zr), ("PyTorch", ts, tr)):
-    print(f"{name:<16}" + "".join(f"{rate([run]):>10.0f}" for run in runs) + f"{all_:>10.0f}")
-print(f"ratio: {zr / tr:.2f}x PyTorch's tokens/s")
-print("loss by step (zhcorpus, PyTorch, difference):")
+      f"T={cfg['seq_len']}, batch {cfg['batch_size']}; {len(zs[0])} steps x {rounds} rounds; PyTorch {version}")
+rows = [("zhcorpus", zs, f"{','.join(sorted(z_threads))} threads")]
+for mode in ("sdpa", "compile", "naive"):
+    runs = [load(f"{out}/torch-{mode}-{r}.jsonl") for r in range(1, rounds + 1)]
+    if any(l.get("failed") for run in runs for l in run):
+        print(f"PyTorch {mode}: failed (see {out}/torch-{mode}-1.log)")
+        continue
+    head = runs[0][0]
+    rows.append((f"PyTorch {mode}", [run[1:] for run in runs], f"{head['threads']} threads"))
+print(f"{'median tokens/s':<18}" + "".join(f"{'round ' + str(r + 1):>10}" for r in range(rounds)) + f"{'all':>10}  threads (read back)")
+rates = {}
+for name, runs, th in rows:
+    rates[name] = rate(runs)
+    print(f"{name:<18}" + "".join(f"{rate([run]):>10.0f}" for run in runs) + f"{rates[name]:>10.0f}  {th}")
+best = max((n for n in rates if n != "zhcorpus"), key=rates.get)
+for name in rates:
+    if name != "zhcorpus":
+        print(f"ratio: {rates['zhcorpus'] / rates[name]:.2f}x {name}'s tokens/s" + ("  (the fastest PyTorch)" if name == best else ""))
+z = zs[0]
+t = [l for l in load(f"{out}/torch-sdpa-1.jsonl")[1:]]
+print("loss by step (zhcorpus, PyTorch sdpa, difference):")
 worst = 0.0
 for a, b in zip(z, t):
     d = abs(a["loss"] - b["loss"])

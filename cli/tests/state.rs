@@ -437,7 +437,6 @@ fn numbers_are_validated() {
     for (extra, key) in [
         (vec!["--lr", "nan"], "optim.lr"),
         (vec!["--lr=-1"], "optim.lr"),
-        (vec!["--max-steps", "0"], "max_steps"),
         (vec!["--grad-accum", "0"], "grad_accum"),
         (vec!["--batch-size", "0"], "batch_size"),
     ] {
@@ -461,6 +460,12 @@ fn numbers_are_validated() {
         assert_eq!(code(&o), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(key), "{args:?}: {}", stderr(&o));
     }
+    // 0 steps: the initialised model as the step-0 checkpoint, to start another trainer from
+    let o = train(d, &["--max-steps", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(train::checkpoint_step(&d.join("run")), Some(0));
+    assert_eq!(metrics_lines(d), 0);
+    std::fs::remove_dir_all(d.join("run")).unwrap();
     let o = train(d, &["--max-steps", "5"]);
     assert!(o.status.success());
     assert!(

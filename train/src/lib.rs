@@ -132,9 +132,6 @@ impl RunConfig {
         if self.grad_accum == 0 {
             return bad("grad_accum", "must be at least 1");
         }
-        if self.max_steps == 0 {
-            return bad("max_steps", "must be at least 1");
-        }
         if self.eval_every > 0 && self.eval_batches == 0 {
             return bad("eval_batches", "must be at least 1 when eval_every is set");
         }
@@ -144,7 +141,7 @@ impl RunConfig {
     /// Legal settings that are surely not what was meant, one sentence each.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.optim.warmup_steps >= self.max_steps {
+        if self.max_steps > 0 && self.optim.warmup_steps >= self.max_steps {
             out.push(format!(
                 "optim.warmup_steps ({}) is not below max_steps ({}): the learning rate never \
                  reaches its peak {}",
