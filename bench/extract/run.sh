@@ -15,8 +15,8 @@ venv="$root/bench/out/venv-extract"
 mkdir -p "$out"
 cd "$root"
 cargo build --release -q -p zhcorpus
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q trafilatura lxml_html_clean cssselect
-fi
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# peers pinned: trafilatura (with lxml_html_clean, which its import needs) and resiliparse,
+# DCLM's extractor and the speed anchor of today's pipelines
+"$venv/bin/pip" install -q trafilatura==2.3.1 lxml_html_clean resiliparse==2.0.1 cssselect
 "$venv/bin/python" bench/extract/eval.py "$root/target/release/zhcorpus" "$data/extract" "$out"
