@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """sentencepiece BPE on the training sample (one sentence per line), with the settings
 ../shared/PEERS.md gives for Chinese: character coverage 0.9995, byte fallback, digits split,
-two threads. usage: peer_sentencepiece.py TRAIN_TXT OUT_PREFIX VOCAB_SIZE"""
+on THREADS threads. usage: peer_sentencepiece.py TRAIN_TXT OUT_PREFIX VOCAB_SIZE THREADS"""
 import sys
 import sentencepiece as spm
 
-inp, prefix, vocab = sys.argv[1], sys.argv[2], int(sys.argv[3])
+inp, prefix, vocab, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 spm.SentencePieceTrainer.train(
     input=inp, model_prefix=prefix, vocab_size=vocab, model_type="bpe",
-    character_coverage=0.9995, byte_fallback=True, split_digits=True, num_threads=2,
+    character_coverage=0.9995, byte_fallback=True, split_digits=True, num_threads=threads,
     input_sentence_size=0, shuffle_input_sentence=False, max_sentence_length=1 << 20,
     train_extremely_large_corpus=False, minloglevel=2)
