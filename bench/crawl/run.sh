@@ -20,7 +20,7 @@ cd "$root"
 cargo build --release -q -p zhcorpus -p farm
 z="$root/target/release/zhcorpus"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q scrapy warcio
+"$venv/bin/pip" install -q scrapy==2.19.0 warcio==1.8.1
 
 # one farm for both crawlers: hosts on 127.0.0.10.. (one port), since Scrapy keys its
 # per-host slots by host name alone
@@ -31,7 +31,7 @@ trap 'kill $farm 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s "$out/farm.json" ] && break; sleep 0.1; done
 python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['seeds']))" "$out/farm.json" > "$out/seeds.txt"
 
-python3 bench/measure.py -- "$z" --db "$out/zhcorpus.db" crawl --quiet --seeds "$out/seeds.txt" --allow-private \
+python3 bench/measure.py -- "$z" crawl --db "$out/zhcorpus.db" --quiet --seeds "$out/seeds.txt" --allow-private \
     --delay "$delay" --per-host 1 --concurrency "$concurrency" --no-sitemaps --warc "$out/warc" > "$out/zhcorpus.json"
 python3 bench/measure.py -- "$venv/bin/python" bench/crawl/peer_scrapy.py "$out/seeds.txt" "$out/scrapy.jsonl" \
     "$concurrency" "$delay" > "$out/scrapy.json"
