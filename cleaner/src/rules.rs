@@ -220,13 +220,16 @@ pub fn measure(text: &str, t: &Thresholds, bad_words: &dyn Fn(&str) -> usize) ->
         })
         .map(|l| l.chars().count())
         .sum();
+    // one pass over the units (sentences of long lines are split once) for both line-end rules
     let mut n_units = 0usize;
     let mut terminal = 0usize;
+    let mut bad = 0usize;
     for u in units(&lines, t.sentence_split_chars) {
         n_units += 1;
         if u.trim_end().ends_with(TERMINAL) {
             terminal += 1;
         }
+        bad += bad_words(u);
     }
     let n_units_f = n_units.max(1) as f64;
     // repeated lines (Gopher): a line counts as a duplicate from its second occurrence
@@ -239,7 +242,6 @@ pub fn measure(text: &str, t: &Thresholds, bad_words: &dyn Fn(&str) -> usize) ->
             dup_line_chars += l.chars().count();
         }
     }
-    let bad: usize = units(&lines, t.sentence_split_chars).map(bad_words).sum();
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let dup_ngram = dup_ngram_char_ratio(text, t.dup_ngram);
     let cjk = han + kana;

@@ -205,20 +205,18 @@ pub(crate) fn with_siblings(page: &Page, main: usize) -> Vec<usize> {
             && ends[i] >= 2
     };
     let mut out = vec![main];
-    for side in [&siblings[..at], &siblings[at + 1..]] {
-        let order: Box<dyn Iterator<Item = &usize>> = if std::ptr::eq(side, &siblings[..at]) {
-            Box::new(side.iter().rev())
-        } else {
-            Box::new(side.iter())
-        };
-        for &i in order {
+    // outwards from `main`: back towards the first sibling, then on towards the last
+    let mut walk = |side: &mut dyn Iterator<Item = &usize>| {
+        for &i in side {
             if joins(i) {
                 out.push(i);
             } else if page.marked.get(i).copied().unwrap_or(false) || sum[i] <= MAX_GAP {
                 break;
             }
         }
-    }
+    };
+    walk(&mut siblings[..at].iter().rev());
+    walk(&mut siblings[at + 1..].iter());
     out.sort_unstable();
     out
 }
