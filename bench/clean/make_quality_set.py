@@ -9,7 +9,8 @@ Good prose (label 1):
   news_paragraphs  the same articles with one paragraph per line (a line break after the
                    sentence that passes 120 characters), as extractors and most dumps give them
   encyclopedia     Chinese Wikipedia paragraphs (CMRC 2018 contexts, duplicates removed)
-  technical        Debian's Chinese manuals, the visible text of each page
+  technical        Debian's Chinese manuals, the visible text of each page but the index
+                   pages (a table of contents is navigation, not an article)
   good_short       length-matched good text: a run of whole sentences of news (one paragraph
                    per line), encyclopedia or manual prose cut to the length of one junk
                    document, paragraph breaks kept (for the classifier)
@@ -315,6 +316,11 @@ for j, d in enumerate(junk):
     # its own host: cuts of one article must not make its lines recur on the article's host
     docs.append({"genre": "good_short", "label": 1, "part": d["part"], "origin": src["origin"], "text": cut,
                  "source": f"excerpt{j % 40}.example.cn"})
+
+# a manual's index page is its table of contents: navigation, not an article. Its prose lines
+# still feed the cuts above, and the page stays out of the set (dropped after the cuts are made,
+# so every other document keeps its part and its cut)
+docs = [d for d in docs if not (d["genre"] == "technical" and d["origin"].startswith("manual:index."))]
 
 os.makedirs(out, exist_ok=True)
 counts = {}

@@ -58,7 +58,7 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FILE")]
     quality_model: Option<PathBuf>,
 
-    /// With a model: keep documents scoring at least this [default: 0.3].
+    /// With a model: keep documents scoring at least this [default: 0.2].
     #[arg(allow_negative_numbers = true, long, value_name = "P")]
     quality_threshold: Option<f64>,
 
