@@ -6,19 +6,12 @@
 # kept aside): what the rules and the classifier keep per genre and what each rule removes
 # (quality_eval.py), and the traditional-to-simplified conversion against OpenCC on Tang poems.
 #   bench/clean/run.sh [DATA_DIR]        (default ../shared/data beside the repository)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-data=${1:-$root/../shared/data}
+source "$(dirname "$0")/../common.sh"
 [ -d "$data/text" ] || { echo "no text folder at $data/text (pass the data folder)" >&2; exit 2; }
 out="$root/bench/out/clean"
-venv="$root/bench/out/venv-clean"
 rm -rf "$out"
 mkdir -p "$out"
-cd "$root"
-cargo build --release -q -p zhcorpus
-z="$root/target/release/zhcorpus"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q datatrove spacy jieba orjson regex tokenizers xxhash opencc-python-reimplemented lxml cssselect
+venv clean datatrove spacy jieba orjson regex tokenizers xxhash opencc-python-reimplemented lxml cssselect
 
 python3 bench/clean/make_set.py "$data/text" "$out" > "$out/genres.json"
 python3 bench/measure.py -- "$z" clean --quiet --input "$out/all.jsonl" --output "$out/zhcorpus.kept.jsonl" \
@@ -77,9 +70,10 @@ json.dump({"chars": total, "agree": same, "opencc_changed": changed_src, "opencc
 PY
 
 python3 - "$out" "$("$venv/bin/pip" show datatrove | grep ^Version | cut -d' ' -f2)" <<'PY'
-import json, sys
+import json, os, sys
 from collections import Counter, defaultdict
 out, version = sys.argv[1], sys.argv[2]
+threads = int(os.environ["THREADS"])
 docs = [json.loads(l) for l in open(f"{out}/all.jsonl", encoding="utf-8")]
 mb = sum(len(d["text"].encode()) for d in docs) / 2**20
 by_genre = Counter(d["source"] for d in docs)
@@ -93,7 +87,7 @@ dt = json.load(open(f"{out}/datatrove/summary.json"))
 n = len(docs)
 print(f"{n} documents, {mb:.1f} MB of real Chinese text in {len(by_genre)} genres; datatrove {version}")
 print(f"{'tool':<24} {'docs/s':>8} {'MB/s':>7} {'kept':>7} {'peak RSS MiB':>13}")
-for name, key, kept in (("zhcorpus (2 threads)", "zhcorpus", sum(z_kept.values())),
+for name, key, kept in ((f"zhcorpus ({threads} threads)", "zhcorpus", sum(z_kept.values())),
                         ("zhcorpus (1 thread)", "zhcorpus1", sum(z_kept.values())),
                         ("datatrove (1 task)", "datatrove", sum(dt["kept"].values()))):
     w = m[key]["wall_s"]

@@ -5,22 +5,17 @@
 # run. Prints pages/s, CPU seconds per 1,000 pages, peak RSS, the ratios, and pages/s against
 # the ideal the politeness settings allow. Needs no data beyond what the farm generates.
 #   HOSTS=20 ARTICLES=250 LATENCY_MS=50 DELAY=0.1 bench/crawl/run.sh
-set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+packages=(zhcorpus farm)
+source "$(dirname "$0")/../common.sh"
 hosts=${HOSTS:-20}
 articles=${ARTICLES:-250}
 latency=${LATENCY_MS:-50}
 delay=${DELAY:-0.1}
 concurrency=${CONCURRENCY:-32}
 out="$root/bench/out/crawl"
-venv="$root/bench/out/venv-crawl"
 rm -rf "$out"
 mkdir -p "$out"
-cd "$root"
-cargo build --release -q -p zhcorpus -p farm
-z="$root/target/release/zhcorpus"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q scrapy==2.19.0 warcio==1.8.1
+venv crawl scrapy==2.19.0 warcio==1.8.1
 
 # one farm for both crawlers: hosts on 127.0.0.10.. (one port), since Scrapy keys its
 # per-host slots by host name alone

@@ -57,6 +57,8 @@ def baseline(raw):
 
 
 paths = [os.path.join(cw, "original", i + ".html") for i in ids]
+# the threads of the timed all-core run: bench/common.sh exports RAYON_NUM_THREADS (THREADS)
+threads = os.environ.get("RAYON_NUM_THREADS") or str(os.cpu_count())
 # timed on the page list five times over in one process (31 pages alone take less time than
 # starting the process), best of three runs, on all cores and on one
 REPEAT = 5
@@ -113,7 +115,7 @@ for name, preds in tools.items():
     rows[name] = [sum(v[k] for v in s) / len(s) for k in range(3)]
 
 print(f"cwced-dev: {len(ids)} pages; trafilatura {version('trafilatura')} (comments left out), "
-      f"resiliparse {version('resiliparse')} (main_content=True); peers on one thread, zhcorpus on 1 and on all cores")
+      f"resiliparse {version('resiliparse')} (main_content=True); peers on one thread, zhcorpus on 1 and on {threads} threads")
 print(f"{'tool':<26} {'P':>6} {'R':>6} {'F1':>6} {'pages/s':>9}")
 for name, (p, r, f) in rows.items():
     print(f"{name:<26} {p:>6.3f} {r:>6.3f} {f:>6.3f} {len(ids) / secs[name]:>9.1f}")
@@ -122,7 +124,7 @@ for name, (p, r, f) in rows.items():
 zf = rows["zhcorpus"][2]
 t = secs["trafilatura (raw bytes)"]
 print(f"zhcorpus / trafilatura (raw): F1 {zf - rows['trafilatura (raw bytes)'][2]:+.3f}, "
-      f"speed {t / zh_secs:.1f}x ({os.cpu_count()} cores), {t / zh1_secs:.1f}x on one thread")
+      f"speed {t / zh_secs:.1f}x ({threads} threads), {t / zh1_secs:.1f}x on one thread")
 print(f"zhcorpus / resiliparse: F1 {zf - rows['resiliparse'][2]:+.3f}, "
       f"speed {resi_secs / zh1_secs:.2f}x per core (both on one thread)")
 
@@ -236,3 +238,8 @@ for kind in sorted({v["kind"] for v in fx.values()}):
     z = sum(score(fz[n], fx[n]["truth"])[2] for n in ns) / len(ns)
     t = sum(score(ft[n], fx[n]["truth"])[2] for n in ns) / len(ns)
     print(f"{kind:<30} {len(ns):>5} {z:>12.3f} {t:>15.3f}")
+# the speed ratios on cwced-dev once more, in the form bench/all.sh collects
+print(f"ratio: trafilatura: {traf_secs / zh_secs:.1f}x pages/s on {threads} threads, {traf_secs / zh1_secs:.1f}x on one "
+      f"(cwced-dev; F1 {zf - rows['trafilatura (raw bytes)'][2]:+.3f})")
+print(f"ratio: resiliparse: {resi_secs / zh1_secs:.2f}x pages/s, both on one thread "
+      f"(cwced-dev; F1 {zf - rows['resiliparse'][2]:+.3f})")

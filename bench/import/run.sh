@@ -2,22 +2,18 @@
 # Import benchmark: `zhcorpus import` against a Python json + sqlite3 loader doing the same
 # work, on the same generated JSONL, in one run. Prints documents/s, peak RSS and the ratio.
 #   N=1000000 bench/import/run.sh
-set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/../common.sh"
 n=${N:-1000000}
 out="$root/bench/out/import"
 mkdir -p "$out"
-cd "$root"
-
-cargo build --release -q -p zhcorpus
-zhcorpus="$root/target/release/zhcorpus"
+zhcorpus=$z
 echo "generating $n documents" >&2
 python3 bench/import/gen.py "$n" > "$out/docs.jsonl"
 size=$(stat -c %s "$out/docs.jsonl")
 
 run() { # name, command...
     local name=$1; shift
-    rm -f "$out"/"$name".db*
+    rm -rf "$out"/"$name".db*  # the database, its -wal and -shm, and its .locks folder
     python3 bench/measure.py -- "$@" > "$out/$name.json"
 }
 run zhcorpus "$zhcorpus" import --quiet --db "$out/zhcorpus.db" --input "$out/docs.jsonl"

@@ -7,20 +7,13 @@
 # pre-tokenizer settings (Han run cap, jieba) do to compression and speed.
 #   bench/tokenizer/run.sh [DATA_DIR]        (default ../shared/data beside the repository)
 #   PRETOK=0 skips the pre-tokenizer table; THREADS=N (default: every core) for every tool
-set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-data=${1:-$root/../shared/data}
+source "$(dirname "$0")/../common.sh"
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
 out="$root/bench/out/tokenizer"
-venv="$root/bench/out/venv-tokenizer"
 mkdir -p "$out"
-cd "$root"
-cargo build --release -q -p zhcorpus
-z="$root/target/release/zhcorpus"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q tokenizers==0.23.3 sentencepiece==0.2.3 tiktoken==0.14.0
+venv tokenizer tokenizers==0.23.3 sentencepiece==0.2.3 tiktoken==0.14.0
 m() { python3 bench/measure.py -- "$@"; }
-threads=${THREADS:-$(nproc)}
+threads=$THREADS
 
 python3 bench/tokenizer/make_set.py "$data/text" "$out" 2> "$out/set.json"
 m "$z" -q --threads "$threads" tokenizer train -i "$out/train.jsonl" --vocab-size 32000 -o "$out/z/tokenizer.json" > "$out/train-zhcorpus.json"

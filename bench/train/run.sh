@@ -9,19 +9,12 @@
 # (explicit mask and softmax) it replaced; the ratio that counts is against the fastest.
 #   bench/train/run.sh [DATA_DIR]     (default ../shared/data; the shards come from its text)
 #   STEPS=30 PRESET=small SEQ=256 BATCH=8 ROUNDS=2 THREADS=$(nproc)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-data=${1:-$root/../shared/data}
+source "$(dirname "$0")/../common.sh"
 steps=${STEPS:-30}
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
 out="$root/bench/out/train"
-venv="$root/bench/out/venv-train"
 mkdir -p "$out"
-cd "$root"
-cargo build --release -q -p zhcorpus
-z="$root/target/release/zhcorpus"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q torch==2.15.0 numpy safetensors
+venv train torch==2.15.0 numpy safetensors
 
 # shards: an 8,000-token tokenizer over the tokenizer benchmark's sample
 python3 bench/tokenizer/make_set.py "$data/text" "$out/text" 2> /dev/null
@@ -32,7 +25,7 @@ args=(--data "$out/shards" --preset "${PRESET:-small}" --seq-len "${SEQ:-256}" -
 rm -rf "$out/init" "$out/run"
 # the initial weights: a run of 0 steps writes its step-0 checkpoint
 "$z" -q train "${args[@]}" --output "$out/init" --max-steps 0 > /dev/null
-threads=${THREADS:-$(nproc)}
+threads=$THREADS
 modes=(sdpa compile naive)
 # rounds, each tool in turn, so that all see the same machine (shared machines drift)
 rounds=${ROUNDS:-2}
