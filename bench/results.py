@@ -113,7 +113,7 @@ def write(machine, commit, data, run_now):
           f"- git commit: {commit}",
           f"- data: `{relative(data)}`",
           f"- run this time: {', '.join(run_now) or 'none'}"
-          + ("" if set(run_now) >= set(info) else "; the other sections are the latest report of an earlier run, dated"),
+          + ("" if set(run_now) >= set(info) else "; the other stages show the latest report of an earlier run, with its date"),
           "", "Each ratio is copied from a line of the stage's report that begins with `ratio` (read its "
           "unit: most are zhcorpus's speed over the peer's); the sections below hold the whole reports.", "",
           "| stage | zhcorpus against | ratio | where |", "|---|---|---|---|"]
