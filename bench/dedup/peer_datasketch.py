@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """datasketch MinHashLSH on the same documents, shingles and settings as zhcorpus: character
-n-grams of the text with full-width folded, case and whitespace ignored; candidates joined by
-union-find into clusters (what a dedup job does with LSH results). Writes clusters as JSONL."""
+n-grams of the text with full-width folded, case and whitespace ignored. Each document is
+queried before it is inserted; every candidate pair (LSH band matches, unverified) is written as
+JSONL `[id, id]`, and verify.py joins them into clusters, with and without the exact check."""
 import json, sys
 from datasketch import MinHash, MinHashLSH
 
@@ -13,29 +14,14 @@ def normalize(t):
     return "".join(t.split()).lower()
 
 ids, lsh = [], MinHashLSH(threshold=threshold, num_perm=num_perm, params=(bands, rows))
-parent = []
-def find(x):
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
-for line in open(path, encoding="utf-8"):
-    d = json.loads(line)
-    t = normalize(d["text"])
-    m = MinHash(num_perm=num_perm)
-    m.update_batch([t[i:i + n].encode() for i in range(max(1, len(t) - n + 1))])
-    i = len(ids)
-    ids.append(d["id"])
-    parent.append(i)
-    for j in lsh.query(m):
-        a, b = find(i), find(j)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    lsh.insert(i, m)
-clusters = {}
-for i in range(len(ids)):
-    clusters.setdefault(find(i), []).append(ids[i])
-with open(out, "w") as f:
-    for members in clusters.values():
-        if len(members) > 1:
-            f.write(json.dumps({"members": members}) + "\n")
+with open(out, "w", encoding="utf-8") as f:
+    for line in open(path, encoding="utf-8"):
+        d = json.loads(line)
+        t = normalize(d["text"])
+        m = MinHash(num_perm=num_perm)
+        m.update_batch([t[i:i + n].encode() for i in range(max(1, len(t) - n + 1))])
+        i = len(ids)
+        ids.append(d["id"])
+        for j in lsh.query(m):
+            f.write(json.dumps([ids[j], d["id"]]) + "\n")
+        lsh.insert(i, m)

@@ -3,7 +3,8 @@
 documents. datatrove shingles word n-grams from a per-language tokenizer; to compare at the
 same shingles its input carries the normalised text with characters separated by spaces, so
 its n-grams are character n-grams. Same bands x rows as zhcorpus, 64-bit sha1 hashes (the
-notes on datatrove's pitfalls), two tasks on two workers. Writes the clusters as JSONL."""
+notes on datatrove's pitfalls), as many tasks and workers as the benchmark's threads (the
+clustering stage is one task by design). Writes the clusters as JSONL."""
 import json, os, sys
 
 from datatrove.executor import LocalPipelineExecutor
@@ -17,13 +18,14 @@ from datatrove.utils.hashing import HashConfig
 if __name__ == "__main__":
     inp, work, out, bands, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     n = int(sys.argv[6])
+    k = int(sys.argv[7]) if len(sys.argv) > 7 else 2
     cfg = MinhashConfig(n_grams=n, num_buckets=bands, hashes_per_bucket=rows,
                         hash_config=HashConfig(precision=64, hash_fc="sha1"))
     logs = f"{work}/logs"
     LocalPipelineExecutor(pipeline=[JsonlReader(inp), MinhashDedupSignature(f"{work}/sigs", config=cfg)],
-                          tasks=2, workers=2, logging_dir=f"{logs}/1").run()
+                          tasks=k, workers=k, logging_dir=f"{logs}/1").run()
     LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(f"{work}/sigs", f"{work}/buckets", config=cfg)],
-                          tasks=bands, workers=2, logging_dir=f"{logs}/2").run()
+                          tasks=bands, workers=k, logging_dir=f"{logs}/2").run()
     LocalPipelineExecutor(pipeline=[MinhashDedupCluster(f"{work}/buckets", f"{work}/remove", config=cfg,
                                                         save_cluster_id=True)],
                           tasks=1, logging_dir=f"{logs}/3").run()
@@ -31,7 +33,7 @@ if __name__ == "__main__":
                                     MinhashDedupFilter(f"{work}/remove", load_cluster_ids=True,
                                                        exclusion_writer=JsonlWriter(f"{work}/removed", compression=None)),
                                     JsonlWriter(f"{work}/kept", compression=None)],
-                          tasks=2, workers=2, logging_dir=f"{logs}/4").run()
+                          tasks=k, workers=k, logging_dir=f"{logs}/4").run()
     clusters = {}
     for sub in ("kept", "removed"):
         for name in os.listdir(f"{work}/{sub}"):

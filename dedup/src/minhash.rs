@@ -248,10 +248,14 @@ impl MinHasher {
 /// The key of each band of a signature: xxh3 of its values, seeded by the band number so that
 /// equal values in different bands never meet.
 pub fn band_keys(signature: &[u64], params: &Params) -> Vec<u64> {
+    // one buffer for every band's bytes, not an allocation per band
+    let mut bytes = Vec::with_capacity(params.rows * 8);
     (0..params.bands)
         .map(|band| {
-            let values = &signature[band * params.rows..(band + 1) * params.rows];
-            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            bytes.clear();
+            for v in &signature[band * params.rows..(band + 1) * params.rows] {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
             xxh3_64_with_seed(&bytes, band as u64)
         })
         .collect()
