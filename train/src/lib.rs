@@ -28,6 +28,22 @@ pub use data::{DataError, Loader};
 pub use model::{InitScheme, KvCache, Model, ModelConfig, Precision};
 pub use optim::{OptimConfig, Schedule};
 
+/// The widest matrix kernels of this CPU, as the matrix multiplications choose them at run
+/// time (gemm, built with its AVX-512 kernels): `avx512f`, `avx2+fma`, or `baseline`. The
+/// binary assumes no vector unit at build time; each run asks the CPU.
+pub fn cpu_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return "avx512f";
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return "avx2+fma";
+        }
+    }
+    "baseline"
+}
+
 /// Everything a run needs besides its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -279,3 +279,35 @@ fn adamw_in_place_matches_the_composed_update() {
     let moved = (pa[0].var.as_tensor() - start[0].var.as_tensor()).unwrap();
     assert!(values(&moved.abs().unwrap().max_all().unwrap())[0] > 1e-3);
 }
+
+/// The matrix products run on the widest kernels this CPU has (AVX-512 where present, chosen at
+/// run time): checked against a plain f64 product on shapes that end inside a kernel's tile and
+/// on one large enough to be split across threads.
+#[test]
+fn matmul_matches_a_plain_product_on_this_cpus_kernels() {
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (37, 53, 29),
+        (16, 64, 48),
+        (129, 257, 65),
+        (256, 256, 256),
+    ] {
+        let (ta, tb) = (randn(&[m, k], 7, 1.0), randn(&[k, n], 8, 1.0));
+        let (a, b) = (values(&ta), values(&tb));
+        let got = values(&ta.matmul(&tb).unwrap());
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k)
+                    .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
+                    .sum();
+                let d = (f64::from(got[i * n + j]) - want).abs();
+                assert!(
+                    d < 1e-3,
+                    "{m}x{k}x{n} at ({i}, {j}): {} against {want} on {}",
+                    got[i * n + j],
+                    train::cpu_kernels()
+                );
+            }
+        }
+    }
+}

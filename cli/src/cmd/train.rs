@@ -172,6 +172,12 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
         })?
     };
     let device = device(args.device.as_deref())?;
+    if device.is_cpu() {
+        tracing::info!(
+            "CPU matrix kernels: {} (chosen at run time)",
+            train::cpu_kernels()
+        );
+    }
     let precision = match args.precision.as_deref() {
         Some("bf16") => Some(train::Precision::Bf16),
         Some(_) => Some(train::Precision::F32),
