@@ -50,10 +50,8 @@ cfg = json.load(open(f"{out}/run/config.json"))["run"]
 skip = 3  # the first steps warm caches and allocators (and compile, under torch.compile)
 rate = lambda runs: statistics.median(m["tokens_per_s"] for run in runs for m in run[skip:])
 m = cfg["model"]
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
-flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-vec = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_bf16", "amx_tile") if f in flags]
-print(f"{cpu}; vector units: {' '.join(vec)}")
+kernels = re.search(r"CPU matrix kernels: (\S+)", open(f"{out}/zhcorpus-1.log").read())
+print(f"zhcorpus's matrix kernels (chosen at run time): {kernels.group(1) if kernels else 'not logged'}")
 print(f"model: {m['n_layer']} layers, d_model {m['d_model']}, {m['n_head']} heads, vocabulary {m['vocab_size']}; "
       f"T={cfg['seq_len']}, batch {cfg['batch_size']}; {len(zs[0])} steps x {rounds} rounds; PyTorch {version}")
 rows = [("zhcorpus", zs, f"{','.join(sorted(z_threads))} threads")]
