@@ -1,8 +1,9 @@
 //! The process's thread budget: `--threads N`, else `ZHCORPUS_THREADS`, else
 //! `RAYON_NUM_THREADS`, else every core. One number sizes rayon's global pool, which runs every
-//! stage's data parallelism and candle's CPU kernels (their work is split into tasks on the
-//! current pool, so no more than N run at once), and the crawler's async workers: a benchmark
-//! that gives zhcorpus and a peer the same N compares like with like.
+//! stage's data parallelism, the matrix products and the fused kernels; candle's own pool for
+//! its elementwise operations (sized from `CANDLE_NUM_THREADS`, else `RAYON_NUM_THREADS`, else
+//! the physical cores, when first used); and the crawler's async workers: a benchmark that
+//! gives zhcorpus and a peer the same N compares like with like.
 
 use crate::error::UsageError;
 
@@ -58,6 +59,15 @@ pub fn resolve(
 /// Sizes the global pool; call once, before any other thread starts. Returns the number of
 /// threads the pool has, read back from it.
 pub fn configure(n: usize) -> usize {
+    // candle sizes its elementwise pool from the environment when a kernel first runs: without
+    // this, `--threads 1` on a machine with RAYON_NUM_THREADS=2 (or two cores) ran candle's
+    // operations on two threads.
+    // SAFETY: called from `main` before any other thread exists (the doc comment above), so
+    // nothing reads the environment concurrently.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+    }
     // an error means a pool already exists: keep it, and say its size
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(n)

@@ -64,6 +64,28 @@ fn train_resume_and_sample_on_encoded_shards() {
         ],
     ));
     assert!(first.contains("trained 8 steps (8 this run)"), "{first}");
+    // --threads sizes candle's elementwise pool too, whatever RAYON_NUM_THREADS says
+    let o = common::zhcorpus()
+        .current_dir(d)
+        .env("RAYON_NUM_THREADS", "3")
+        .args([
+            "--threads",
+            "1",
+            "-v",
+            "train",
+            "--data",
+            "shards",
+            "--output",
+            "one",
+        ])
+        .args(["--max-steps", "1", "--max-tokens", "512"])
+        .output()
+        .unwrap();
+    let log = stderr(&o);
+    ok(o);
+    assert!(log.contains("1 thread (from --threads)"), "{log}");
+    assert!(log.contains("elementwise pool: 1 threads"), "{log}");
+    assert!(log.contains("CPU matrix kernels: "), "{log}");
     let second = ok(run(
         d,
         &["train", "--data", "shards", "--output", "run", "--resume"],

@@ -174,8 +174,9 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
     let device = device(args.device.as_deref())?;
     if device.is_cpu() {
         tracing::info!(
-            "CPU matrix kernels: {} (chosen at run time)",
-            train::cpu_kernels()
+            "CPU matrix kernels: {} (chosen at run time); elementwise pool: {} threads",
+            train::cpu_kernels(),
+            candle_core::utils::barrier_pool().n_workers() + 1
         );
     }
     let precision = match args.precision.as_deref() {
