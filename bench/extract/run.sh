@@ -12,5 +12,5 @@ out="$root/bench/out/extract"
 mkdir -p "$out"
 # peers pinned: trafilatura (with lxml_html_clean, which its import needs) and resiliparse,
 # DCLM's extractor and the speed anchor of today's pipelines
-venv extract trafilatura==2.3.1 lxml_html_clean resiliparse==2.0.1 cssselect
+venv extract trafilatura==2.3.1 lxml_html_clean==0.4.6 resiliparse==2.0.1 cssselect==1.6.0
 "$venv/bin/python" bench/extract/eval.py "$z" "$data/extract" "$out"

@@ -14,7 +14,7 @@ steps=${STEPS:-30}
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
 out="$root/bench/out/train"
 mkdir -p "$out"
-venv train torch==2.15.0 numpy safetensors
+venv train torch==2.15.0 numpy==2.4.6 safetensors==0.8.0
 
 # shards: an 8,000-token tokenizer over the tokenizer benchmark's sample
 python3 bench/tokenizer/make_set.py "$data/text" "$out/text" 2> /dev/null
@@ -85,7 +85,7 @@ PY
 
 # the run as a Hugging Face folder: transformers loads it and continues a prompt greedily as
 # zhcorpus does
-"$venv/bin/pip" install -q transformers
+"$venv/bin/pip" install -q transformers==5.24.0
 "$z" -q hf-export --checkpoint "$out/run" --output "$out/hf" > /dev/null
 ours=$("$z" -q sample --checkpoint "$out/run" --prompt "北京的冬天" --tokens 20 --temperature 0 --ignore-eot)
 "$venv/bin/python" bench/train/check_hf.py "$out/hf" "北京的冬天" 20 "$ours" | tee "$out/hf-check.json"
