@@ -28,7 +28,8 @@ for f in "$news" "$headlines"; do
 done
 out="$root/bench/out/dedup"
 mkdir -p "$out"
-venv dedup datasketch==2.0.0 rensa==0.5.0 datatrove==0.10.1 orjson spacy regex tokenizers xxhash jieba
+venv dedup datasketch==2.0.0 rensa==0.5.0 datatrove==0.10.1 orjson==3.13.0 spacy==3.8.18 regex==2026.11.19 \
+    tokenizers==0.23.3 xxhash==4.1.0 jieba==0.42.1
 py="$root/bench/out/venv-dedup/bin/python"
 m() { python3 bench/measure.py -- "$@"; }
 # the fast tools (a few seconds a run) run ROUNDS times (3) and keep the fastest, every tool alike
