@@ -20,14 +20,22 @@ OUT = os.path.join(ROOT, "bench", "out")
 
 
 def relative(text):
-    """Paths of this machine made relative to the repository (its parent as `..`, home as `~`)."""
+    """Paths of this machine made relative to the repository (its parent as `..`, home as `~`);
+    only whole paths: the folder `/srv` is not the `/srv` in `nfs/srvs` of a sentence."""
+    def sub(path, rep, text):
+        # a path starts after a blank, a quote or a bracket and ends at a separator or a blank
+        end = "" if path.endswith("/") else r"(?=/|[^\w.-]|$)"
+        return re.sub(r"(?<![\w./-])" + re.escape(path) + end, rep, text)
+
     parent = os.path.dirname(ROOT)
-    text = text.replace(ROOT + "/", "").replace(ROOT, ".")
+    text = sub(ROOT + "/", "", text)
+    text = sub(ROOT, ".", text)
     if parent not in ("", "/"):
-        text = text.replace(parent + "/", "../").replace(parent, "..")
+        text = sub(parent + "/", "../", text)
+        text = sub(parent, "..", text)
     home = os.path.expanduser("~")
     if home not in ("", "/", "~"):
-        text = text.replace(home + "/", "~/")
+        text = sub(home + "/", "~/", text)
     return text
 
 

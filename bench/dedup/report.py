@@ -81,7 +81,7 @@ for name in sets:
         a, _ = per_core(ds, startup["datasketch"])
         print(f"ratio: datasketch: {a:.0f}x documents per core")
     if dt:
-        print(f"ratio: datatrove: {dt['wall_s'] / z['wall_s']:.0f}x documents/s on {threads} threads/workers each")
+        print(f"ratio: datatrove: {dt['wall_s'] / z['wall_s']:.0f}x documents/s on {threads} threads and workers each")
 
 if n and os.path.exists(f"{out}/scale.json"):
     s = json.load(open(f"{out}/scale.json"))
