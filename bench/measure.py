@@ -2,11 +2,11 @@
 """Runs a command and prints its wall time, CPU time and peak RSS as one JSON object.
 
 usage: measure.py [--best N] -- COMMAND [ARGS...]
-Each run measures one child (RUSAGE_CHILDREN is read before and after it). With --best N the
+Each run measures one child, its own usage read when it ends (wait4). With --best N the
 command runs N times and the fastest run is printed, with every run's wall time in `walls`:
 for commands of a few seconds, where one run's time varies by a third on a shared machine.
 """
-import json, resource, subprocess, sys, time
+import json, os, subprocess, sys, time
 
 args = sys.argv[1:sys.argv.index("--")]
 cmd = sys.argv[sys.argv.index("--") + 1:]
@@ -14,14 +14,14 @@ rounds = int(args[args.index("--best") + 1]) if "--best" in args else 1
 
 
 def run():
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    # this child's own usage (its peak RSS too), not the maximum over every child so far
+    _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # peak RSS over children so far: the runs are the same command, so the largest is this one's
-    return {"rc": proc.returncode, "wall_s": wall, "user_s": ru.ru_utime - before.ru_utime,
-            "sys_s": ru.ru_stime - before.ru_stime, "peak_rss_mib": ru.ru_maxrss / 1024}
+    rc = os.waitstatus_to_exitcode(status)
+    return {"rc": rc, "wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
+            "peak_rss_mib": ru.ru_maxrss / 1024}
 
 
 runs = []

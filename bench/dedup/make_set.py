@@ -8,7 +8,8 @@
     Weibo posts, Wikipedia paragraphs with their repeats, news, Song ci, Tang poems, Yuan qu,
     classics: about 160,000, with their natural duplicates) plus an edited copy of one in ten
     documents of 30+ characters (the same edits as for news), about 175,000 in all.
-Writes OUT/eval.jsonl and, for datatrove, OUT/datatrove-in/. The truth is computed from the
+Writes OUT/eval.jsonl and, for datatrove, OUT/datatrove-in/ (the small sets; a fifth argument
+splits it into that many files, one per datatrove task, 2 by default). The truth is computed from the
 texts themselves by score.py."""
 import json, os, random, sys
 
@@ -40,7 +41,7 @@ if kind == "big":
                 if t:
                     originals.append(t[:3000])
 elif kind == "headlines":
-    limit = int(sys.argv[4]) if len(sys.argv) > 4 else 10_000
+    limit = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else 10_000
     for line in open(src, encoding="utf-8"):
         text = line.rstrip("\n").split("---", 1)[-1].strip()
         if text:
@@ -99,15 +100,16 @@ with open(f"{out}/eval.jsonl", "w", encoding="utf-8") as f:
         f.write(json.dumps(docs[i], ensure_ascii=False) + "\n")
 
 # datatrove's input: the same documents with the normalised text's characters separated by
-# spaces (its shingles are word n-grams, so these become character n-grams), in two files for
-# its two tasks
+# spaces (its shingles are word n-grams, so these become character n-grams), in one file per
+# task (THREADS, the fifth argument)
 def spaced(t):
     t = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in t)
     return " ".join("".join(t.split()).lower())
 if kind != "big":  # datatrove runs on the small sets only
     os.makedirs(f"{out}/datatrove-in", exist_ok=True)
-    for k in range(2):
+    parts = int(sys.argv[5]) if len(sys.argv) > 5 else 2  # one per datatrove task (THREADS)
+    for k in range(parts):
         with open(f"{out}/datatrove-in/part{k}.jsonl", "w", encoding="utf-8") as f:
-            for i in order[k::2]:
+            for i in order[k::parts]:
                 f.write(json.dumps({"id": docs[i]["id"], "text": spaced(docs[i]["text"])}, ensure_ascii=False) + "\n")
 print(f"{kind}: {len(originals)} originals, {len(docs)} documents", file=sys.stderr)

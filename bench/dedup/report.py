@@ -23,7 +23,8 @@ def version(pkg):
 
 startup = {k: load(f"{out}/startup-{k}.json")["wall_s"] for k in ("zhcorpus", "rensa", "datasketch", "datatrove")}
 print(f"rensa {version('rensa')}, datasketch {version('datasketch')}, datatrove {version('datatrove')}; "
-      f"128 permutations, the same shingles and bands x rows for every tool; {threads} threads where a tool "
+      f"128 permutations, the same shingles (datatrove's after its own normalisation, which drops "
+      f"punctuation and folds digits) and bands x rows for every tool; {threads} threads where a tool "
       f"takes more than one")
 print("start-up alone: " + ", ".join(f"{k} {v:.2f} s" for k, v in startup.items()))
 ABOUT = {
@@ -44,27 +45,30 @@ for name in sets:
     print(f"{'tool':<34} {'wall s':>7} {'docs/s':>9} {'w/o start':>9} {'RSS MiB':>8} "
           f"{'candidates P / R':>17} {'checked P / R':>14} {'check s':>8}")
 
-    def row(label, run, start, key, verify=None, checked_in=True):
+    def row(label, run, start, checked, raw, verify=None):
+        """One tool's line: `checked` and `raw` name its clusters in score.json with and
+        without the exact check (None: that run has only the other)."""
         m = load(f"{d}/{run}.json")
         if m is None:
             return None
-        raw = rows.get(f"{key}-raw")
-        ver = rows.get(key)
+        pr = lambda key: f"{rows[key][0]:.3f} / {rows[key][1]:.3f}" if key in rows else "-"
         v = load(f"{d}/{verify}.verify.json") if verify else None
         body = m["wall_s"] - start
-        cells = f"{raw[0]:.3f} / {raw[1]:.3f}" if raw else "-"
-        check = f"{v['verify_s']:.2f}" if v else ("inside" if checked_in else "-")
+        check = f"{v['verify_s']:.2f}" if v else ("inside" if checked else "-")
         print(f"{label:<34} {m['wall_s']:>7.2f} {docs / m['wall_s']:>9,.0f} {docs / body:>9,.0f} "
-              f"{m['peak_rss_mib']:>8.0f} {cells:>17} {ver[0]:.3f} / {ver[1]:.3f}  {check:>7}")
+              f"{m['peak_rss_mib']:>8.0f} {pr(raw) if raw else '-':>17} {pr(checked) if checked else '-':>13}  {check:>7}")
         return m
 
-    z = row(f"zhcorpus ({threads} threads)", "zhcorpus", startup["zhcorpus"], "zhcorpus")
-    z1 = row("zhcorpus (1 thread)", "zhcorpus1", startup["zhcorpus"], "zhcorpus")
-    row("zhcorpus --no-verify (1 thread)", "zhcorpus1-raw", startup["zhcorpus"], "zhcorpus")
-    r1 = row("rensa (1 thread)", "rensa1", startup["rensa"], "rensa", "rensa")
-    r = row(f"rensa ({threads} threads)", "rensa", startup["rensa"], "rensa", "rensa")
-    ds = row("datasketch (1 thread)", "datasketch", startup["datasketch"], "datasketch", "datasketch")
-    dt = row(f"datatrove ({threads} workers)", "datatrove", startup["datatrove"], "datatrove", "datatrove")
+    two = "zhcorpus2" if "zhcorpus2" in rows else "zhcorpus"
+    z = row(f"zhcorpus ({threads} threads)", "zhcorpus", startup["zhcorpus"], two, None)
+    z1 = row("zhcorpus (1 thread)", "zhcorpus1", startup["zhcorpus"], "zhcorpus", None)
+    row("zhcorpus --no-verify (1 thread)", "zhcorpus1-raw", startup["zhcorpus"], None, "zhcorpus-raw")
+    r1 = row("rensa (1 thread)", "rensa1", startup["rensa"], "rensa", "rensa-raw", "rensa")
+    r = row(f"rensa ({threads} threads)", "rensa", startup["rensa"], "rensa", "rensa-raw", "rensa")
+    ds = row("datasketch (1 thread)", "datasketch", startup["datasketch"], "datasketch", "datasketch-raw",
+             "datasketch")
+    dt = row(f"datatrove ({threads} workers)", "datatrove", startup["datatrove"], "datatrove", "datatrove-raw",
+             "datatrove")
     if words:
         m = load(f"{d}/words.json")
         p, rc = words["rows"]["words"]

@@ -52,7 +52,8 @@ run_set() {
         --output "$d/zhcorpus1.kept.jsonl" --clusters "$d/zhcorpus1.clusters.jsonl" > "$d/zhcorpus1.json"
     b "$z" dedup --quiet --threads 1 --no-verify "${lsh[@]}" --input "$d/eval.jsonl" \
         --output "$d/zhcorpus1-raw.kept.jsonl" --clusters "$d/zhcorpus1-raw.clusters.jsonl" > "$d/zhcorpus1-raw.json"
-    local score=(zhcorpus="$d/zhcorpus1.clusters.jsonl" zhcorpus-raw="$d/zhcorpus1-raw.clusters.jsonl")
+    local score=(zhcorpus="$d/zhcorpus1.clusters.jsonl" zhcorpus2="$d/zhcorpus.clusters.jsonl"
+        zhcorpus-raw="$d/zhcorpus1-raw.clusters.jsonl")
     for p in $peers; do
         case $p in
         rensa)
@@ -89,11 +90,11 @@ for set in $sets; do
         python3 bench/dedup/make_set.py big "$text" "$out/big"
         run_set big 0.8 5 16 8 "rensa datasketch" ;;
     news)
-        python3 bench/dedup/make_set.py news "$news" "$out/news"
+        python3 bench/dedup/make_set.py news "$news" "$out/news" "" "$THREADS"
         # datasketch's optimal bands x rows for 128 permutations: 9 x 13 at 0.8
         run_set news 0.8 5 9 13 "datasketch datatrove" ;;
     headlines)
-        python3 bench/dedup/make_set.py headlines "$headlines" "$out/headlines" 40000
+        python3 bench/dedup/make_set.py headlines "$headlines" "$out/headlines" 40000 "$THREADS"
         # headlines are short (about 20 characters): character 3-grams at 0.6 find their rewordings
         run_set headlines 0.6 3 18 7 "datasketch datatrove" ;;
     esac

@@ -240,13 +240,14 @@ impl QualityModel {
         let dims = 1usize << config.bits;
         let mut w = vec![0f32; dims];
         // sum over steps of (step × change), so that the average is w - u / steps without
-        // touching every weight at every step
-        let mut u = vec![0f32; dims];
+        // touching every weight at every step; in f64, as is the step count (f32 stops
+        // counting at 2^24 steps)
+        let mut u = vec![0f64; dims];
         let mut g2 = vec![1e-8f32; dims];
         let mut bias = 0f32;
-        let mut bias_u = 0f32;
+        let mut bias_u = 0f64;
         let mut bias_g2 = 1e-8f32;
-        let mut step = 1f32;
+        let mut step = 1f64;
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut rng = fastrand::Rng::with_seed(config.seed);
         // positives and negatives weighted to count equally
@@ -270,19 +271,19 @@ impl QualityModel {
                     g2[k] += g * g;
                     let delta = config.learning_rate * g / g2[k].sqrt();
                     w[k] -= delta;
-                    u[k] -= step * delta;
+                    u[k] -= step * f64::from(delta);
                 }
                 bias_g2 += err * err;
                 let delta = config.learning_rate * err / bias_g2.sqrt();
                 bias -= delta;
-                bias_u -= step * delta;
+                bias_u -= step * f64::from(delta);
                 step += 1.0;
             }
         }
         for (w, u) in w.iter_mut().zip(&u) {
-            *w -= u / step;
+            *w = (f64::from(*w) - u / step) as f32;
         }
-        let bias = bias - bias_u / step;
+        let bias = (f64::from(bias) - bias_u / step) as f32;
         QualityModel {
             bits: config.bits,
             max_n: config.max_n,

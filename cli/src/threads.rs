@@ -67,6 +67,8 @@ pub fn configure(n: usize) -> usize {
     #[allow(unsafe_code)]
     unsafe {
         std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        // candle splits a matrix product into as many parts as RAYON_NUM_THREADS says
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
     // an error means a pool already exists: keep it, and say its size
     let _ = rayon::ThreadPoolBuilder::new()

@@ -29,16 +29,23 @@ pub use model::{InitScheme, KvCache, Model, ModelConfig, Precision};
 pub use optim::{OptimConfig, Schedule};
 
 /// The widest matrix kernels of this CPU, as the matrix multiplications choose them at run
-/// time (gemm, built with its AVX-512 kernels): `avx512f`, `avx2+fma`, or `baseline`. The
-/// binary assumes no vector unit at build time; each run asks the CPU.
+/// time (gemm, built with its AVX-512 kernels): `avx512f`, `fma` (AVX2 and FMA), `neon`, or
+/// `baseline`. The binary assumes no vector unit at build time; each run asks the CPU.
 pub fn cpu_kernels() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
             return "avx512f";
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return "avx2+fma";
+        // gemm takes its AVX2 kernels on FMA
+        if std::is_x86_feature_detected!("fma") {
+            return "fma";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return "neon";
         }
     }
     "baseline"
