@@ -11,22 +11,17 @@ them into clusters, with and without the exact Jaccard check.
 import json, sys
 
 from rensa import RMinHash, RMinHashLSH
+from shingles import compact, grams
 
 path, out = sys.argv[1], sys.argv[2]
 threshold, num_perm, n, bands = float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 
 
-def normalize(t):
-    t = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in t)
-    return "".join(t.split()).lower()
-
-
 ids, token_sets = [], []
 for line in open(path, encoding="utf-8"):
     d = json.loads(line)
-    t = normalize(d["text"])
     ids.append(d["id"])
-    token_sets.append([t[i:i + n] for i in range(max(1, len(t) - n + 1))])
+    token_sets.append(grams(compact(d["text"]), n))
 minhashes = RMinHash.from_token_sets(token_sets, num_perm=num_perm, seed=42)
 lsh = RMinHashLSH(threshold, num_perm, bands)
 lsh.insert_many(minhashes)

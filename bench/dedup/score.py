@@ -8,23 +8,20 @@ word N-grams of jieba's words (no HMM; tokens without a letter or digit left out
 import itertools, json, math, sys
 from collections import defaultdict
 
+from shingles import char_shingles, fold
+
 out, threshold, n, unit = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 tools = [a.split("=", 1) for a in sys.argv[5:]]
-
-def normalize(t):
-    t = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in t)
-    return " ".join(t.split()).lower()
 
 if unit == "words":
     import jieba
     jieba.setLogLevel(60)
     def shingles(t):
-        w = [x for x in jieba.lcut(normalize(t), HMM=False) if any(c.isalnum() for c in x)]
+        w = [x for x in jieba.lcut(fold(t), HMM=False) if any(c.isalnum() for c in x)]
         return {"\x1f".join(w[i:i + n]) for i in range(max(1, len(w) - n + 1))} if w else set()
 else:
     def shingles(t):
-        t = normalize(t).replace(" ", "")
-        return {t[i:i + n] for i in range(max(1, len(t) - n + 1))} if t else set()
+        return char_shingles(t, n)
 
 ids, sets = [], []
 for line in open(f"{out}/eval.jsonl", encoding="utf-8"):

@@ -3,18 +3,15 @@
 reads a tool's candidates (JSONL pairs `[id, id]`, or clusters `{"members": [...]}` whose
 member pairs are then the candidates), keeps the pairs whose exact shingle Jaccard is at least
 the threshold, and joins pairs into clusters by union-find, written with and without the check.
-Shingles as in score.py: character N-grams, full-width folded, case and whitespace ignored.
+Shingles from shingles.py, the ones score.py computes the truth on.
   verify.py EVAL.jsonl CANDIDATES.jsonl THRESHOLD N UNVERIFIED_OUT VERIFIED_OUT
 Prints {"candidates", "passed", "verify_s"} (the time of the check alone)."""
 import itertools, json, sys, time
 
+from shingles import char_shingles
+
 path, cands, threshold, n, raw_out, ver_out = sys.argv[1:7]
 threshold, n = float(threshold), int(n)
-
-
-def normalize(t):
-    t = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in t)
-    return "".join(t.split()).lower()
 
 
 pairs = []
@@ -37,11 +34,9 @@ sets = {}
 
 
 def shingles(i):
-    s = sets.get(i)
-    if s is None:
-        t = normalize(texts[i])
-        s = sets[i] = {t[k:k + n] for k in range(max(1, len(t) - n + 1))}
-    return s
+    if i not in sets:
+        sets[i] = char_shingles(texts[i], n)
+    return sets[i]
 
 
 passed = []
