@@ -36,6 +36,8 @@ pub fn is_bad_input(err: &anyhow::Error) -> bool {
                 .is_some_and(crawler::Error::is_bad_input)
             || e.downcast_ref::<cleaner::Error>()
                 .is_some_and(cleaner::Error::is_bad_input)
+            || e.downcast_ref::<images::Error>()
+                .is_some_and(images::Error::is_bad_input)
             || e.downcast_ref::<dedup::Error>()
                 .is_some_and(dedup::Error::is_bad_input)
             || e.downcast_ref::<tokenizer::Error>()

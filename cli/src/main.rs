@@ -83,6 +83,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Remove exact and near-duplicate documents (MinHash LSH), over the database or files.
     Dedup(Box<cmd::dedup::DedupArgs>),
+    /// Image-text pairs: fetch the images, filter the pairs, export WebDataset shards.
+    Images(cmd::images::ImagesArgs),
     /// Store JSONL(.zst) documents in the database.
     Import(cmd::import::ImportArgs),
     /// Write documents from the database as JSONL(.zst).
@@ -123,6 +125,7 @@ fn main() -> ExitCode {
         Command::Quality(args) => cmd::clean::run_quality(g, args),
         Command::Demo(args) => cmd::demo::run(g, args),
         Command::Dedup(args) => cmd::dedup::run(g, *args),
+        Command::Images(args) => cmd::images::run(g, args),
         Command::Import(args) => cmd::import::run(g, args),
         Command::Export(args) => cmd::export::run(g, args),
         Command::Extract(args) => cmd::extract::run(g, args),

@@ -37,6 +37,9 @@ settings!(
     tokenizer::EncodeConfig,
     train::RunConfig,
     pipeline::Config,
+    crawler::ImageFetchConfig,
+    images::FilterConfig,
+    images::ExportConfig,
 );
 
 impl Settings for corpus::import::ImportConfig {

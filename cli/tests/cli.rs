@@ -210,29 +210,37 @@ fn demo_runs_on_a_fresh_folder_and_again() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(run(dir.path(), &["demo", "--output", "d"]));
     assert!(out.contains("17 documents read, 17 new"), "{out}");
-    // the farm: 4 sites of 12 articles, a home page and 2 list pages each; robots.txt
-    // disallows two linked URLs per site
+    // the farm: 4 sites of 12 articles, 3 galleries, a home page and 2 list pages each;
+    // robots.txt disallows two linked URLs per site
     assert!(
-        out.contains("62 pages fetched") && out.contains("48 documents extracted"),
+        out.contains("74 pages fetched") && out.contains("60 documents extracted"),
         "{out}"
     );
+    // the galleries' image-text pairs: every case but the 4 kept per gallery and the
+    // articles' photos removed with its reason (cli/tests/images.rs checks each one)
+    assert!(
+        out.contains("252 pairs judged, 64 kept, 64 written in 1 shards"),
+        "{out}"
+    );
+    assert!(dir.path().join("d/images/000000.tar").exists());
     assert!(out.contains("8 URLs disallowed by robots.txt"), "{out}");
     // the cleaner rejects the sample's navigation residue, advert, English page and the
     // reviews shorter than a web page's 60 characters
     assert!(
-        out.contains("65 documents, 59 kept, 6 rejected (han_ratio 1, min_chars 5)"),
+        out.contains("77 documents, 71 kept, 6 rejected (han_ratio 1, min_chars 5)"),
         "{out}"
     );
-    // the sample holds one repost of a news article; site 2 reposts 4 of site 0's articles
+    // the sample holds one repost of a news article; site 2 reposts 4 of site 0's articles,
+    // and its 3 galleries are built from them; the galleries of a site share their boilerplate
     assert!(
-        out.contains("59 documents, 1 exact and 4 near duplicates removed"),
+        out.contains("71 documents, 1 exact and 9 near duplicates removed"),
         "{out}"
     );
-    assert!(out.contains("documents   65 (54 kept)"), "{out}");
+    assert!(out.contains("documents   77 (61 kept)"), "{out}");
     // a tokenizer on the kept documents, and their shards
     assert!(out.contains("1024 ids (767 merges)"), "{out}");
     let manifest = corpus::shards::Manifest::read(&dir.path().join("d/shards")).unwrap();
-    assert_eq!(manifest.documents.train + manifest.documents.val, 54);
+    assert_eq!(manifest.documents.train + manifest.documents.val, 61);
     assert!(manifest.documents.val > 0);
     let tok = dir.path().join("d/shards/tokenizer.json");
     assert_eq!(
@@ -263,14 +271,14 @@ fn demo_runs_on_a_fresh_folder_and_again() {
     let model = fs::read(dir.path().join("d/run/checkpoint/model.safetensors")).unwrap();
     // the same command again: every stage is complete, nothing is redone
     let out = ok(run(dir.path(), &["demo", "--output", "d"]));
-    assert_eq!(out.matches("skipped: complete").count(), 7, "{out}");
-    assert!(out.contains("documents   65 (54 kept)"), "{out}");
+    assert_eq!(out.matches("skipped: complete").count(), 8, "{out}");
+    assert!(out.contains("documents   77 (61 kept)"), "{out}");
     assert_eq!(
         fs::read(dir.path().join("d/run/checkpoint/model.safetensors")).unwrap(),
         model
     );
     let kept = fs::read_to_string(dir.path().join("d/kept.jsonl")).unwrap();
-    assert_eq!(kept.lines().count(), 54);
+    assert_eq!(kept.lines().count(), 61);
     assert!(!kept.contains("\"news-0004\""));
 }
 
@@ -287,6 +295,9 @@ fn every_command_explains_its_flags() {
         "clean",
         "tokenizer train",
         "tokenizer encode",
+        "images fetch",
+        "images filter",
+        "images export",
     ] {
         let mut args: Vec<&str> = cmd.split(' ').collect();
         args.push("--help");

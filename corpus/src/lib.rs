@@ -19,6 +19,7 @@ mod document;
 mod error;
 pub mod export;
 mod frontier;
+pub mod images;
 pub mod import;
 mod jsonl;
 mod pages;
@@ -39,7 +40,8 @@ pub use jsonl::{
     remove_partial_files,
 };
 pub use pages::{
-    ExtractionCounts, NewPage, PageExtraction, StoredPage, charset_param, page_document_id,
+    ExtractionCounts, ImageCandidate, NewPage, PageExtraction, StoredPage, charset_param,
+    page_document_id,
 };
 pub use progress::{NoProgress, Progress};
 pub use stats::{Count, RunSummary, SourceStats, Stats, VerdictStats};

@@ -70,8 +70,21 @@ pub struct PageExtraction {
     pub doc: Document,
     pub charset: String,
     pub charset_source: String,
-    /// Image candidates: URL, alt text, caption.
-    pub images: Vec<(String, Option<String>, Option<String>)>,
+    /// Image candidates, in page order.
+    pub images: Vec<ImageCandidate>,
+}
+
+/// An image on a page and what describes it, as the extractor found it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageCandidate {
+    pub url: String,
+    pub alt: Option<String>,
+    pub title: Option<String>,
+    /// The chosen caption and where it came from (`figcaption`, `alt`, `title`, `nearby`).
+    pub caption: Option<String>,
+    pub caption_source: Option<String>,
+    /// The paragraph around the image.
+    pub context: Option<String>,
 }
 
 /// What writing extractions did.
@@ -196,6 +209,11 @@ pub(crate) fn write_extraction(
             tx.execute("DELETE FROM clean_verdicts WHERE doc = ?1", [seq])?;
             tx.execute("DELETE FROM dedup_verdicts WHERE doc = ?1", [seq])?;
             tx.execute(
+                "DELETE FROM image_verdicts WHERE pair IN
+                    (SELECT id FROM image_text WHERE doc = ?1 AND status = 'candidate')",
+                [seq],
+            )?;
+            tx.execute(
                 "DELETE FROM image_text WHERE doc = ?1 AND status = 'candidate'",
                 [seq],
             )?;
@@ -212,11 +230,21 @@ pub(crate) fn write_extraction(
         "UPDATE pages SET charset = ?2, charset_source = ?3 WHERE id = ?1",
         params![x.page_id, x.charset, x.charset_source],
     )?;
-    for (src, alt, caption) in &x.images {
+    for i in &x.images {
         tx.execute(
-            "INSERT OR IGNORE INTO image_text (doc, page_id, image_url, alt, caption)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![seq, x.page_id, src, alt, caption],
+            "INSERT OR IGNORE INTO image_text
+                (doc, page_id, image_url, alt, caption, title, caption_source, context)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                seq,
+                x.page_id,
+                i.url,
+                i.alt,
+                i.caption,
+                i.title,
+                i.caption_source,
+                i.context
+            ],
         )?;
     }
     Ok(())

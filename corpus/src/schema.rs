@@ -145,6 +145,47 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE dedup_verdicts ADD COLUMN span TEXT;",
     // 7: the text left after paragraph-level dedup, when it removed paragraphs.
     "ALTER TABLE dedup_verdicts ADD COLUMN text TEXT;",
+    // 8: image-text pairs: where each caption came from, the images (content-addressed, stored
+    // once whatever URLs serve them), one row per image URL fetched, the filter's checks of each
+    // image and its verdict on each pair.
+    "ALTER TABLE image_text ADD COLUMN title TEXT;
+    ALTER TABLE image_text ADD COLUMN caption_source TEXT;
+    ALTER TABLE image_text ADD COLUMN context TEXT;
+    CREATE INDEX image_text_url ON image_text(image_url);
+    CREATE TABLE images (
+        sha256 TEXT PRIMARY KEY,
+        format TEXT NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        bytes INTEGER NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE TABLE image_fetches (
+        url TEXT PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        final_url TEXT,
+        status INTEGER,
+        outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'failed', 'retry', 'noai', 'robots', 'not_image')),
+        error TEXT,
+        image TEXT REFERENCES images(sha256),
+        attempts INTEGER NOT NULL DEFAULT 1,
+        elapsed_ms INTEGER,
+        fetched_at TEXT NOT NULL
+    );
+    CREATE TABLE image_checks (
+        image TEXT PRIMARY KEY REFERENCES images(sha256),
+        frames INTEGER,
+        phash BLOB,
+        error TEXT
+    );
+    CREATE TABLE image_verdicts (
+        pair INTEGER PRIMARY KEY REFERENCES image_text(id),
+        run_id INTEGER REFERENCES runs(id),
+        keep INTEGER NOT NULL CHECK (keep IN (0, 1)),
+        reason TEXT,
+        value REAL,
+        duplicate_of INTEGER
+    );",
 ];
 
 /// What the header of an opened file says about it.

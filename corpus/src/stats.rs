@@ -26,6 +26,8 @@ pub struct Stats {
     pub pages_by_status: Vec<Count>,
     pub frontier: Vec<Count>,
     pub image_text: u64,
+    /// Image-text pairs: fetches, images, verdicts.
+    pub images: crate::images::ImageStats,
     /// The most recent runs, newest first.
     pub runs: Vec<RunSummary>,
 }
@@ -169,6 +171,7 @@ pub(crate) fn collect(store: &Store) -> Result<Stats> {
         )?,
         frontier: counts("SELECT state, COUNT(*) FROM frontier GROUP BY state ORDER BY state")?,
         image_text: one("SELECT COUNT(*) FROM image_text")?,
+        images: store.image_stats()?,
         runs,
     })
 }

@@ -33,7 +33,7 @@ use crate::{Error, sitemap};
 const MEMORY_QUEUE: usize = 256;
 
 /// Most robots.txt bytes parsed (RFC 9309 asks for at least 500 KiB).
-const ROBOTS_LIMIT: usize = 512 << 10;
+pub(crate) const ROBOTS_LIMIT: usize = 512 << 10;
 
 /// Everything a crawl is told; every field has its default in [`Config::default`] and can be
 /// set in a TOML file (durations in seconds, regexes as strings).
@@ -373,6 +373,18 @@ pub async fn crawl(
     let status = corpus::RunStatus::of(&result);
     engine.store.finish_run(run, status, &report)?;
     result.map(|()| report)
+}
+
+/// The rules a robots.txt fetch gives: `None` when it must be fetched again later.
+pub(crate) fn rules_from(r: &HostRobots, token: &str) -> Option<Robots> {
+    match r.status {
+        Some(s) if (200..300).contains(&s) => {
+            Some(Robots::parse(r.body.as_deref().unwrap_or_default(), token))
+        }
+        // 4xx: no rules (RFC 9309 2.3.1.3); 429 is treated as unreachable
+        Some(s) if (400..500).contains(&s) && s != 429 => Some(Robots::allow_all()),
+        _ => None,
+    }
 }
 
 /// The error class of a robots.txt failure that no retry can change.
@@ -738,17 +750,8 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// The rules a robots.txt fetch gives: `None` when it must be fetched again later.
     fn robots_from(&self, r: &HostRobots) -> Option<Robots> {
-        match r.status {
-            Some(s) if (200..300).contains(&s) => Some(Robots::parse(
-                r.body.as_deref().unwrap_or_default(),
-                &self.config.robots_token,
-            )),
-            // 4xx: no rules (RFC 9309 2.3.1.3); 429 is treated as unreachable
-            Some(s) if (400..500).contains(&s) && s != 429 => Some(Robots::allow_all()),
-            _ => None,
-        }
+        rules_from(r, &self.config.robots_token)
     }
 
     fn set_robots(&mut self, h: usize, robots: Robots, fresh: bool) {
@@ -1235,7 +1238,7 @@ fn url_hash(url: &str) -> i64 {
     urls::parse(url).map_or(0, |u| urls::hash(&u))
 }
 
-fn unix_now() -> f64 {
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -9,6 +9,7 @@
 
 mod engine;
 pub mod fetch;
+pub mod images;
 mod reextract;
 pub mod robots;
 mod serde_util;
@@ -22,6 +23,7 @@ use corpus::{Document, PageExtraction};
 
 pub use engine::{Config, Report, crawl};
 pub use fetch::{ErrorClass, FetchConfig};
+pub use images::{ImageFetchConfig, ImageFetchReport, fetch_images, fetch_images_blocking};
 pub use reextract::{ExtractReport, reextract};
 
 /// The User-Agent sent unless told otherwise: the tool and where to learn about it.
@@ -103,7 +105,14 @@ pub fn page_document(page_id: i64, x: extract::Extraction, url: String) -> PageE
         images: x
             .images
             .into_iter()
-            .map(|i| (i.src, i.alt, i.caption))
+            .map(|i| corpus::ImageCandidate {
+                url: i.src,
+                alt: i.alt,
+                title: i.title,
+                caption: i.caption,
+                caption_source: i.caption_source.map(|s| s.as_str().to_string()),
+                context: i.context,
+            })
             .collect(),
     }
 }

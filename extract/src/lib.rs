@@ -70,10 +70,70 @@ pub struct Image {
     pub src: String,
     pub alt: Option<String>,
     pub title: Option<String>,
-    /// `<figcaption>`, else a short line right after the image that sits in a caption element
-    /// (by tag or class) or reads as a caption (`图为…`, `…摄`, `…供图`).
+    /// The text chosen to describe the image: the `<figcaption>`, else the alt text, else the
+    /// title attribute (when either is real text of at least 4 characters, not a file name),
+    /// else a short line right after the image that sits in a caption element (by tag or
+    /// class) or reads as a caption (`图为…`, `…摄`, `…供图`), else a shorter alt or title.
     pub caption: Option<String>,
+    /// Where [`Image::caption`] came from.
+    pub caption_source: Option<CaptionSource>,
+    /// The paragraph around the image (before it, else after it), cut to 300 characters.
+    pub context: Option<String>,
 }
+
+/// Where an image's caption came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptionSource {
+    Figcaption,
+    Alt,
+    Title,
+    /// A caption-like line next to the image.
+    Nearby,
+}
+
+impl CaptionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptionSource::Figcaption => "figcaption",
+            CaptionSource::Alt => "alt",
+            CaptionSource::Title => "title",
+            CaptionSource::Nearby => "nearby",
+        }
+    }
+}
+
+/// Whether an alt or title text is a file name or an identifier rather than a description:
+/// `IMG_2034.JPG`, `DSC01234`, `20231105142233`, `pic-3`, `banner.png`, a URL.
+pub fn is_file_name(text: &str) -> bool {
+    let t = text.trim();
+    if t.is_empty() {
+        return true;
+    }
+    let lower = t.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("//") {
+        return true;
+    }
+    const EXTENSIONS: [&str; 9] = [
+        ".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".svg", ".tif", ".tiff",
+    ];
+    if EXTENSIONS.iter().any(|e| lower.ends_with(e)) {
+        return true;
+    }
+    // an identifier: ASCII letters, digits and separators only, with a digit, no space
+    t.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && t.chars().any(|c| c.is_ascii_digit())
+}
+
+/// Fewest characters of an alt or title text that comes before a caption line after the image.
+const MIN_DESCRIPTION_CHARS: usize = 4;
+
+/// Most characters of an image's context paragraph.
+const MAX_CONTEXT_CHARS: usize = 300;
+
+/// Fewest characters of a block taken as an image's context.
+const MIN_CONTEXT_CHARS: usize = 20;
 
 /// Longest line taken as an image's caption.
 const MAX_CAPTION_CHARS: usize = 80;
@@ -135,22 +195,60 @@ fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extractio
         .filter_map(|img| {
             let src = img.src.as_deref()?;
             let src = resolve(base.as_deref(), src).unwrap_or_else(|| src.to_string());
-            let caption = img.figcaption.clone().or_else(|| {
-                page.blocks
-                    .get(img.next_block)
-                    .filter(|b| b.chars <= MAX_CAPTION_CHARS && b.link_chars * 2 <= b.chars)
-                    .filter(|b| {
-                        b.caption_chars * 2 > b.chars
-                            || caption_place(&page, b.owner)
-                            || caption_words(&b.text)
-                    })
-                    .map(|b| b.text.clone())
-            });
+            let nearby = page
+                .blocks
+                .get(img.next_block)
+                .filter(|b| b.chars <= MAX_CAPTION_CHARS && b.link_chars * 2 <= b.chars)
+                .filter(|b| {
+                    b.caption_chars * 2 > b.chars
+                        || caption_place(&page, b.owner)
+                        || caption_words(&b.text)
+                })
+                .map(|b| b.text.clone());
+            let alt = img.alt.clone().filter(|a| !a.is_empty());
+            let title = img.title.clone().filter(|t| !t.is_empty());
+            let real = |t: &Option<String>, min: usize| {
+                t.clone().filter(|t| {
+                    !is_file_name(t) && t.chars().filter(|c| !c.is_whitespace()).count() >= min
+                })
+            };
+            // a label of two or three characters (`柳树`, `第一张`) gives way to a caption line
+            let (caption, caption_source) = if let Some(c) = img.figcaption.clone() {
+                (Some(c), Some(CaptionSource::Figcaption))
+            } else if let Some(a) = real(&alt, MIN_DESCRIPTION_CHARS) {
+                (Some(a), Some(CaptionSource::Alt))
+            } else if let Some(t) = real(&title, MIN_DESCRIPTION_CHARS) {
+                (Some(t), Some(CaptionSource::Title))
+            } else if let Some(n) = nearby.clone() {
+                (Some(n), Some(CaptionSource::Nearby))
+            } else if let Some(a) = real(&alt, 1) {
+                (Some(a), Some(CaptionSource::Alt))
+            } else if let Some(t) = real(&title, 1) {
+                (Some(t), Some(CaptionSource::Title))
+            } else {
+                (None, None)
+            };
+            // the paragraph before the image, else the first one after it that is not its caption
+            let before = img.next_block.checked_sub(1);
+            let context = [before, Some(img.next_block), Some(img.next_block + 1)]
+                .into_iter()
+                .flatten()
+                .filter_map(|i| page.blocks.get(i))
+                .find(|b| {
+                    b.chars >= MIN_CONTEXT_CHARS
+                        && !b.boiler
+                        && b.link_chars * 2 <= b.chars
+                        && Some(&b.text) != caption.as_ref()
+                        && Some(&b.text) != nearby.as_ref()
+                })
+                .map(|b| b.text.chars().take(MAX_CONTEXT_CHARS).collect());
             Some(Image {
                 src,
-                alt: img.alt.clone().filter(|a| !a.is_empty()),
-                title: img.title.clone().filter(|t| !t.is_empty()),
+                alt,
+                title,
                 caption,
+                caption_source,
+                context,
             })
         })
         .collect();

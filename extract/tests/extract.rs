@@ -56,7 +56,9 @@ fn news_page_keeps_the_article_only() {
           "src": "http://news.example.cn/img/park.jpg",
           "alt": "公园湖面",
           "title": null,
-          "caption": "改造后的湖面"
+          "caption": "改造后的湖面",
+          "caption_source": "figcaption",
+          "context": "改造后的公园新增了儿童游乐区和健身步道，原有的湖面也进行了清淤，水质明显改善。"
         }
       ],
       "fallback": false
@@ -229,18 +231,19 @@ fn lazy_images_and_srcset_resolve_against_the_page() {
     assert_eq!(
         got,
         [
+            // a label of three characters gives way to a caption line after the image
             (
                 "http://img.example.cn/base/photos/1.jpg",
                 Some("第一张"),
                 None,
                 Some("图为清晨的江边。")
             ),
-            // a body paragraph after an image is no caption
+            // a body paragraph after an image is no caption: the short title is taken
             (
                 "http://img.example.cn/base/l.jpg",
                 None,
                 Some("第二张"),
-                None
+                Some("第二张")
             ),
         ]
     );

@@ -233,3 +233,78 @@ fn captions_from_inline_caption_elements_and_credit_lines() {
         assert_eq!(caption(after).as_deref(), want, "{after}");
     }
 }
+
+#[test]
+fn an_images_caption_is_its_figcaption_then_real_alt_then_title_then_a_caption_line() {
+    use extract::CaptionSource::*;
+    let image = |img: &str| {
+        let html = format!(
+            "<body><div class=art><p>这是正文的第一段，说明了事情的经过和原因，也交代了时间。</p>{img}\
+             <p>这是第二段，补充了更多的细节，还有记者在现场的所见所闻。</p><p>第三段。</p></div></body>"
+        );
+        let x = extract(html.as_bytes(), &Options::default());
+        let i = x.images[0].clone();
+        (i.caption, i.caption_source, i.context)
+    };
+    let cases = [
+        (
+            "<figure><img src=/a.jpg alt=古镇的石桥><figcaption>江边的清晨</figcaption></figure>",
+            Some("江边的清晨"),
+            Some(Figcaption),
+        ),
+        (
+            "<img src=/a.jpg alt=古镇的石桥>",
+            Some("古镇的石桥"),
+            Some(Alt),
+        ),
+        (
+            "<img src=/a.jpg alt=IMG_2034.JPG title=古镇的石桥>",
+            Some("古镇的石桥"),
+            Some(Title),
+        ),
+        (
+            "<div class=pic><img src=/a.jpg alt=DSC01234><p class=pic-text>图为古镇的石桥</p></div>",
+            Some("图为古镇的石桥"),
+            Some(Nearby),
+        ),
+        (
+            "<img src=/a.jpg alt=banner.png title=20231105142233>",
+            None,
+            None,
+        ),
+    ];
+    for (img, caption, source) in cases {
+        let (got, got_source, context) = image(img);
+        assert_eq!(got.as_deref(), caption, "{img}");
+        assert_eq!(got_source, source, "{img}");
+        // the paragraph before the image
+        assert_eq!(
+            context.as_deref(),
+            Some("这是正文的第一段，说明了事情的经过和原因，也交代了时间。"),
+            "{img}"
+        );
+    }
+}
+
+#[test]
+fn file_names_and_identifiers_are_no_descriptions() {
+    for t in [
+        "IMG_2034.JPG",
+        "DSC01234",
+        "20231105142233",
+        "pic-3",
+        "banner.png",
+        "https://img.example.cn/a.jpg",
+        "  ",
+    ] {
+        assert!(extract::is_file_name(t), "{t:?}");
+    }
+    for t in [
+        "古镇的石桥",
+        "江边 2023",
+        "Sunset over the river",
+        "图1：现场",
+    ] {
+        assert!(!extract::is_file_name(t), "{t:?}");
+    }
+}

@@ -24,6 +24,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Bytes, Frame};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+pub mod images;
 pub mod text;
 
 use text::Rng;
@@ -44,6 +45,9 @@ pub struct FarmConfig {
     /// Hosts bind 127.0.0.1 on distinct ports (`false`), or 127.0.0.(10 + i) on one port
     /// (`true`), which tools keying politeness by host name alone need.
     pub distinct_ips: bool,
+    /// Gallery pages (`/gallery/N.html`, linked from each home page) with every image case
+    /// of [`images`]; images are served whether or not this is on.
+    pub images: bool,
     pub seed: u64,
 }
 
@@ -56,6 +60,7 @@ impl Default for FarmConfig {
             crawl_delay: 0.3,
             traps: true,
             distinct_ips: false,
+            images: false,
             seed: 7,
         }
     }
@@ -143,6 +148,7 @@ impl Farm {
             .build()?;
         let started = Instant::now();
         let shared = Arc::new(Mutex::new(Shared::default()));
+        let made = Arc::new(Mutex::new(HashMap::new()));
         let n = config.hosts.max(4);
         let listeners: Vec<std::net::TcpListener> = if config.distinct_ips {
             let first = std::net::TcpListener::bind("127.0.0.10:0")?;
@@ -181,6 +187,8 @@ impl Farm {
                 latency: config.latency,
                 crawl_delay: config.crawl_delay,
                 traps: config.traps,
+                images: config.images,
+                made: made.clone(),
             };
             let _guard = runtime.enter();
             let listener = TcpListener::from_std(l)?;
@@ -198,6 +206,8 @@ impl Farm {
                 latency: Duration::ZERO,
                 crawl_delay: 0.0,
                 traps: false,
+                images: false,
+                made: made.clone(),
             };
             runtime.spawn(accept_loop(listener, serve));
         }
@@ -248,6 +258,11 @@ impl Farm {
             out.push(format!("{}/", site.base));
             for l in 0..lists(site.articles.len()) {
                 out.push(format!("{}/list/{l}.html", site.base));
+            }
+            if self.config.images {
+                for g in 0..images::GALLERIES {
+                    out.push(format!("{}/gallery/{g}.html", site.base));
+                }
             }
         }
         out
@@ -322,7 +337,15 @@ struct Serve {
     latency: Duration,
     crawl_delay: f64,
     traps: bool,
+    images: bool,
+    /// Image bodies made so far, by host and path.
+    made: Made,
 }
+
+type ImageAnswer = images::Answer;
+
+/// Image answers made so far, by host and path.
+type Made = Arc<Mutex<HashMap<(usize, String), Arc<ImageAnswer>>>>;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
@@ -412,6 +435,19 @@ impl Serve {
         let site = &self.sites[self.host];
         let utf8 = "text/html; charset=utf-8";
         let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        if images::is_image_route(route)
+            && let Some(answer) = self.image(path).await
+        {
+            let mut b = Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", answer.0);
+            for (k, v) in &answer.1 {
+                b = b.header(*k, v.as_str());
+            }
+            return b
+                .body(full(answer.2.clone()))
+                .expect("static response parts");
+        }
         match route {
             "/robots.txt" => {
                 let mut r = String::from("User-agent: *\nDisallow: /private/\n");
@@ -449,6 +485,16 @@ impl Serve {
                 )
             }
             "/" => html(StatusCode::OK, self.home(site).into_bytes(), utf8),
+            _ if route.starts_with("/gallery/") && self.images => {
+                let n: usize = route[9..]
+                    .trim_end_matches(".html")
+                    .parse()
+                    .unwrap_or(usize::MAX);
+                if n >= images::GALLERIES {
+                    return html(StatusCode::NOT_FOUND, b"not found".to_vec(), "text/plain");
+                }
+                html(StatusCode::OK, self.gallery(site, n).into_bytes(), utf8)
+            }
             _ if route.starts_with("/list/") => {
                 let n: usize = route[6..]
                     .trim_end_matches(".html")
@@ -558,6 +604,38 @@ impl Serve {
         }
     }
 
+    /// A generated image, made once per host and path, off the server's threads (so that
+    /// the request log's times stay true while an image is being drawn).
+    async fn image(&self, path: &str) -> Option<Arc<ImageAnswer>> {
+        let key = (
+            self.host,
+            path.split('?').next().unwrap_or(path).to_string(),
+        );
+        if let Some(a) = self.made.lock().ok()?.get(&key) {
+            return Some(a.clone());
+        }
+        let (host, owned) = (self.host, path.to_string());
+        let answer = Arc::new(
+            tokio::task::spawn_blocking(move || images::serve(host, &owned))
+                .await
+                .ok()??,
+        );
+        if let Ok(mut m) = self.made.lock() {
+            m.insert(key, answer.clone());
+        }
+        Some(answer)
+    }
+
+    fn gallery(&self, site: &Site, n: usize) -> String {
+        let (title, paras) = &site.articles[n % site.articles.len()];
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>图集{n}：{title}_站点{}</title></head><body>{}{}<div class=\"footer\">关于我们 | 联系方式 | 版权所有 © 2024</div></body></html>",
+            site.index,
+            self.nav(site),
+            images::gallery(site.index, n, title, paras)
+        )
+    }
+
     fn nav(&self, site: &Site) -> String {
         let mut s = String::from("<div class=\"nav\"><a href=\"/\">首页</a>");
         for (i, other) in site.others.iter().enumerate() {
@@ -578,6 +656,11 @@ impl Serve {
             s.push_str(&format!("<li><a href=\"/list/{l}.html\">第{l}页</a></li>"));
         }
         s.push_str("</ul>");
+        if self.images {
+            for g in 0..images::GALLERIES {
+                s.push_str(&format!("<a href=\"/gallery/{g}.html\">图集{g}</a> "));
+            }
+        }
         if self.traps && site.index == 0 {
             for t in [
                 "/moved",

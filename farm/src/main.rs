@@ -18,10 +18,11 @@ fn main() {
             "--seed" => config.seed = value().parse().unwrap_or(config.seed),
             "--no-traps" => config.traps = false,
             "--distinct-ips" => config.distinct_ips = true,
+            "--images" => config.images = true,
             _ => {
                 eprintln!(
                     "usage: zhcorpus-farm [--hosts N] [--articles N] [--latency-ms MS] \
-                     [--crawl-delay S] [--seed N] [--no-traps] [--distinct-ips]"
+                     [--crawl-delay S] [--seed N] [--no-traps] [--distinct-ips] [--images]"
                 );
                 std::process::exit(2);
             }

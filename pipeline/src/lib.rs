@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub enum Stage {
     Import,
     Crawl,
+    Images,
     Clean,
     Dedup,
     Tokenizer,
@@ -28,9 +29,10 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Import,
         Stage::Crawl,
+        Stage::Images,
         Stage::Clean,
         Stage::Dedup,
         Stage::Tokenizer,
@@ -42,6 +44,7 @@ impl Stage {
         match self {
             Stage::Import => "import",
             Stage::Crawl => "crawl",
+            Stage::Images => "images",
             Stage::Clean => "clean",
             Stage::Dedup => "dedup",
             Stage::Tokenizer => "tokenizer",
@@ -66,12 +69,41 @@ pub struct Config {
     pub import: corpus::import::ImportConfig,
     /// The crawl; it runs when `crawl.seeds` has URLs.
     pub crawl: crawler::Config,
+    /// Image-text pairs from the crawled pages, when `images.enabled`.
+    pub images: Images,
     pub clean: cleaner::Config,
     pub dedup: dedup::Config,
     pub tokenizer: tokenizer::TrainConfig,
     pub encode: tokenizer::EncodeConfig,
     /// The run (its `model.vocab_size` is taken from the tokenizer).
     pub train: train::RunConfig,
+}
+
+/// The image-text branch: the crawled pages' images fetched (the crawl's client and politeness
+/// unless set here), the pairs filtered, the kept ones written as WebDataset shards into the
+/// folder's `images/`. It feeds no text stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Images {
+    pub enabled: bool,
+    /// Fetch settings; `None` takes the crawl's client, politeness and robots settings.
+    pub fetch: Option<crawler::ImageFetchConfig>,
+    pub filter: images::FilterConfig,
+    pub export: images::ExportConfig,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        Images {
+            enabled: false,
+            fetch: None,
+            filter: images::FilterConfig::default(),
+            export: images::ExportConfig {
+                max_side: Some(512),
+                ..images::ExportConfig::default()
+            },
+        }
+    }
 }
 
 /// What can stop the pipeline: the stage and its error.
@@ -125,6 +157,17 @@ impl Config {
             ));
         }
         self.crawl.validate().map_err(|e| section("crawl", &e))?;
+        if let Some(f) = &self.images.fetch {
+            f.validate().map_err(|e| section("images.fetch", &e))?;
+        }
+        self.images
+            .filter
+            .validate()
+            .map_err(|e| section("images.filter", &e))?;
+        self.images
+            .export
+            .validate()
+            .map_err(|e| section("images.export", &e))?;
         self.clean.validate().map_err(|e| section("clean", &e))?;
         self.dedup.validate().map_err(|e| section("dedup", &e))?;
         self.tokenizer
@@ -145,6 +188,8 @@ pub struct Layout {
     pub tokenizer: PathBuf,
     pub shards: PathBuf,
     pub run: PathBuf,
+    /// The image-text pairs' WebDataset shards.
+    pub images: PathBuf,
 }
 
 impl Layout {
@@ -154,6 +199,7 @@ impl Layout {
             tokenizer: dir.join("tokenizer").join("tokenizer.json"),
             shards: dir.join("shards"),
             run: dir.join("run"),
+            images: dir.join("images"),
         }
     }
 }
@@ -337,6 +383,50 @@ fn run_stage(
                 .map_err(stage_error(stage, crawler::Error::is_bad_input))?;
             let id = last_id(store, "crawl")?;
             Ok(("ran".into(), json(&r), id))
+        }
+        Stage::Images => {
+            // a branch: it reports the upstream id, so that running it never makes the text
+            // stages after it look stale
+            if !config.images.enabled {
+                return nothing();
+            }
+            let marker = layout.images.join("stats.json");
+            if marker.exists() && complete("images-filter")?.is_some() {
+                return Ok((
+                    "skipped: complete".to_string(),
+                    serde_json::Value::Null,
+                    upstream,
+                ));
+            }
+            let fetch = config
+                .images
+                .fetch
+                .clone()
+                .unwrap_or_else(|| crawler::ImageFetchConfig::from_crawl(&config.crawl));
+            let fetched = crawler::fetch_images_blocking(store, fetch, progress)
+                .map_err(stage_error(stage, crawler::Error::is_bad_input))?;
+            if progress.cancelled() {
+                return Ok(("interrupted".into(), json(&fetched), upstream));
+            }
+            let filtered = images::filter(store, &config.images.filter, progress)
+                .map_err(stage_error(stage, images::Error::is_bad_input))?;
+            // written beside the folder, then renamed into place: never half a folder
+            let io = stage_error(stage, |_: &std::io::Error| false);
+            let partial = layout.images.with_extension("partial");
+            for d in [&partial, &layout.images] {
+                if d.exists() {
+                    std::fs::remove_dir_all(d).map_err(&io)?;
+                }
+            }
+            let exported = images::export(store, &partial, &config.images.export, progress)
+                .map_err(stage_error(stage, images::Error::is_bad_input))?;
+            std::fs::rename(&partial, &layout.images).map_err(&io)?;
+            let report = serde_json::json!({
+                "fetch": json(&fetched),
+                "filter": json(&filtered),
+                "export": json(&exported),
+            });
+            Ok(("ran".into(), report, upstream))
         }
         Stage::Clean => {
             if let Some(id) = complete("clean")? {

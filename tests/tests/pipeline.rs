@@ -123,6 +123,7 @@ fn the_pipeline_library_call_runs_then_skips_complete_stages() {
         [
             "import ran",
             "crawl skipped: nothing to do",
+            "images skipped: nothing to do",
             "clean ran",
             "dedup ran",
             "tokenizer ran",
@@ -143,7 +144,7 @@ fn the_pipeline_library_call_runs_then_skips_complete_stages() {
         until: None,
     });
     assert_eq!(
-        &third[4..],
+        &third[5..],
         ["tokenizer skipped: complete", "encode ran", "train ran"]
     );
     let store = Store::open_existing(out.join("corpus.db")).unwrap();

@@ -144,6 +144,11 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "DIR")]
     warc: Option<PathBuf>,
 
+    /// After the crawl, fetch the images of the crawled pages' image-text candidates under the
+    /// same politeness (`zhcorpus images fetch`).
+    #[arg(long)]
+    images: bool,
+
     /// A TOML file of settings (every flag's key, `[fetch]` for the HTTP client's, durations
     /// in seconds); flags override it.
     #[arg(long, value_name = "FILE")]
@@ -230,6 +235,9 @@ pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
     }
     let mut store = Store::open(db)?;
     let progress = Bar::new(global.quiet);
+    let images = args
+        .images
+        .then(|| crawler::ImageFetchConfig::from_crawl(&config));
     let report = crawler::crawl_blocking(&mut store, config, &progress)?;
     print_report(&report, db)?;
     if crate::cmd::signals::cancelled() {
@@ -237,6 +245,10 @@ pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
             "the crawl was interrupted; run the same command to resume".into(),
         )
         .into());
+    }
+    if let Some(images) = images {
+        drop(progress);
+        crate::cmd::images::run_fetch(global, &mut store, images)?;
     }
     Ok(())
 }

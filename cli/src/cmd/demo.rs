@@ -44,6 +44,7 @@ fn config(sample: PathBuf, seeds: Vec<String>) -> pipeline::Config {
     c.crawl.seeds = seeds;
     c.crawl.fetch.allow_private = true;
     c.crawl.delay = std::time::Duration::from_millis(20);
+    c.images.enabled = true;
     c.tokenizer.vocab_size = DEMO_VOCAB;
     // a tenth held out: the demo's documents are few
     c.encode.val_fraction = 0.1;
@@ -75,6 +76,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
         articles_per_host: 12,
         traps: false,
         crawl_delay: 0.0,
+        images: true,
         ..farm::FarmConfig::default()
     })
     .context("starting the site farm on 127.0.0.1")?;
@@ -88,6 +90,9 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
     let what = |s: Stage| match s {
         Stage::Import => "import the built-in sample",
         Stage::Crawl => "crawl the site farm",
+        Stage::Images => {
+            "image-text pairs: fetch the pages' images, filter, export WebDataset shards"
+        }
         Stage::Clean => "clean: Chinese quality rules, boilerplate lines, personal data masked",
         Stage::Dedup => "remove exact and near duplicates (MinHash LSH over character 5-grams)",
         Stage::Tokenizer => "train a byte-level BPE tokenizer on the kept documents",

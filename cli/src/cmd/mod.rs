@@ -6,6 +6,7 @@ pub mod dedup;
 pub mod demo;
 pub mod export;
 pub mod extract;
+pub mod images;
 pub mod import;
 pub mod pipeline;
 pub mod signals;

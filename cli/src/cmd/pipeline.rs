@@ -106,6 +106,15 @@ pub fn summary(stage: Stage, r: &Value) -> Option<String> {
             n("documents"),
             n("robots_disallowed")
         ),
+        Stage::Images => format!(
+            "{} images fetched ({} stored), {} pairs judged, {} kept, {} written in {} shards",
+            r["fetch"]["requests"].as_u64().unwrap_or(0),
+            r["fetch"]["stored"].as_u64().unwrap_or(0),
+            r["filter"]["pairs"].as_u64().unwrap_or(0),
+            r["filter"]["kept"].as_u64().unwrap_or(0),
+            r["export"]["samples"].as_u64().unwrap_or(0),
+            r["export"]["shards"].as_u64().unwrap_or(0)
+        ),
         Stage::Clean => {
             let reasons: Vec<String> = r["rejected"]
                 .as_object()

@@ -78,7 +78,24 @@ pub fn render(name: &str, s: &Stats) -> String {
     let _ = writeln!(w, "dedup       {}", verdicts(&s.dedup));
     let _ = writeln!(w, "pages       {}{}", s.pages, counts(&s.pages_by_status));
     let _ = writeln!(w, "frontier    {}", counts(&s.frontier).trim_start());
-    let _ = writeln!(w, "image-text  {}", s.image_text);
+    let i = &s.images;
+    let _ = writeln!(
+        w,
+        "image-text  {} pairs, {} image URLs; fetched:{}; {} images stored ({})",
+        i.pairs,
+        i.urls,
+        pairs(&i.fetched),
+        i.images,
+        bytes(i.image_bytes)
+    );
+    if i.kept > 0 || !i.removed.is_empty() {
+        let _ = writeln!(
+            w,
+            "            {} pairs kept, removed:{}",
+            i.kept,
+            pairs(&i.removed)
+        );
+    }
     if !s.runs.is_empty() {
         let _ = writeln!(w, "recent runs");
         for r in &s.runs {
@@ -116,6 +133,13 @@ fn counts(c: &[corpus::Count]) -> String {
     c.iter()
         .map(|c| format!(" {} {}", c.name, c.count))
         .collect()
+}
+
+fn pairs(c: &[(String, u64)]) -> String {
+    if c.is_empty() {
+        return " -".to_string();
+    }
+    c.iter().map(|(k, n)| format!(" {k} {n}")).collect()
 }
 
 fn bytes(n: u64) -> String {

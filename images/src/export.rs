@@ -1,0 +1,323 @@
+//! Kept pairs as WebDataset shards: `000000.tar` holding `KEY.jpg` (or the image's own
+//! format), `KEY.txt` (the caption) and `KEY.json` (its source, context, page, sizes, hash),
+//! with `000000.jsonl`, one line per sample, beside it as img2dataset writes its parquet index,
+//! and `stats.json` at the end. Each file is written under a `.partial` name and renamed when
+//! complete, so a reader never sees half a shard.
+
+use std::fs::File;
+use std::io::{BufWriter, Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use corpus::images::KeptPair;
+use corpus::{Progress, Store};
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::FilterType;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, check};
+
+/// How the shards are written; defaults in [`ExportConfig::default`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Samples per shard (img2dataset's default, 10,000).
+    pub shard_size: usize,
+    /// Scale images down so that the longer side is at most this, keeping the aspect ratio
+    /// (img2dataset's `keep_ratio_largest` with `resize_only_if_bigger`); `None` keeps sizes.
+    pub max_side: Option<u32>,
+    /// `jpg`: every image as JPEG (a JPEG not resized keeps its bytes); `original`: the
+    /// image's own bytes and format, resized ones as JPEG.
+    pub format: String,
+    /// JPEG quality (img2dataset's default, 95).
+    pub quality: u8,
+    /// Images claiming more pixels are not decoded.
+    pub max_pixels: u64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            shard_size: 10_000,
+            max_side: None,
+            format: "jpg".to_string(),
+            quality: 95,
+            max_pixels: 64_000_000,
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Refuses settings that cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |key: &str, why: &str| Err(Error::Config(format!("images.export.{key}: {why}")));
+        if self.shard_size == 0 {
+            return bad("shard_size", "must be at least 1");
+        }
+        if self.max_side == Some(0) {
+            return bad("max_side", "must be at least 1 when set");
+        }
+        if !matches!(self.format.as_str(), "jpg" | "original") {
+            return bad("format", "must be jpg or original");
+        }
+        if !(1..=100).contains(&self.quality) {
+            return bad("quality", "must be 1 to 100");
+        }
+        Ok(())
+    }
+}
+
+/// What the export wrote.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExportReport {
+    pub samples: u64,
+    pub shards: u64,
+    pub resized: u64,
+    /// Bytes of the tar files.
+    pub bytes: u64,
+    pub seconds: f64,
+    pub files: Vec<PathBuf>,
+}
+
+impl ExportReport {
+    /// One line for logs and the CLI.
+    pub fn line(&self) -> String {
+        format!(
+            "{} pairs in {} shards ({} resized, {} bytes) in {:.1} s",
+            self.samples, self.shards, self.resized, self.bytes, self.seconds
+        )
+    }
+}
+
+/// One sample ready for the tar.
+struct Sample {
+    image: Vec<u8>,
+    extension: &'static str,
+    width: u32,
+    height: u32,
+    resized: bool,
+}
+
+/// Writes every kept pair of the last filter run into `output` (created; it must be empty).
+pub fn export(
+    store: &Store,
+    output: &Path,
+    config: &ExportConfig,
+    progress: &dyn Progress,
+) -> Result<ExportReport, Error> {
+    config.validate()?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |err| Error::Io { path, err }
+    };
+    if output.exists() {
+        let mut entries = std::fs::read_dir(output).map_err(io(output))?;
+        if entries.next().is_some() {
+            return Err(Error::OutputExists(output.to_path_buf()));
+        }
+    }
+    std::fs::create_dir_all(output).map_err(io(output))?;
+    let started = std::time::Instant::now();
+    let mut report = ExportReport::default();
+    let width = digits(config.shard_size - 1);
+    let mut shard: Option<Shard> = None;
+    let mut in_shard = 0usize;
+    let mut after = 0i64;
+    progress.start("exporting pairs", None);
+    loop {
+        let pairs = store.kept_pairs_page(after, 256)?;
+        let Some(last) = pairs.last() else { break };
+        after = last.id;
+        let samples: Vec<Result<Sample, Error>> =
+            pairs.par_iter().map(|p| prepare(p, config)).collect();
+        for (p, s) in pairs.iter().zip(samples) {
+            let s = s?;
+            if shard.is_none() {
+                shard = Some(Shard::create(output, report.shards)?);
+                in_shard = 0;
+            }
+            let Some(sh) = shard.as_mut() else { continue };
+            let key = format!("{:06}{:0width$}", report.shards, in_shard);
+            sh.add(&key, p, &s)?;
+            in_shard += 1;
+            report.samples += 1;
+            report.resized += u64::from(s.resized);
+            if in_shard == config.shard_size
+                && let Some(sh) = shard.take()
+            {
+                report.bytes += sh.finish(&mut report.files)?;
+                report.shards += 1;
+            }
+        }
+        progress.update(report.samples, report.samples);
+    }
+    if let Some(sh) = shard.take() {
+        report.bytes += sh.finish(&mut report.files)?;
+        report.shards += 1;
+    }
+    progress.finish();
+    report.seconds = started.elapsed().as_secs_f64();
+    let stats = output.join("stats.json");
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "samples": report.samples,
+        "shards": report.shards,
+        "resized": report.resized,
+        "config": config,
+    }))
+    .unwrap_or_default();
+    write_atomic(&stats, text.as_bytes())?;
+    Ok(report)
+}
+
+fn digits(mut n: usize) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+fn prepare(p: &KeptPair, config: &ExportConfig) -> Result<Sample, Error> {
+    let fail = |why: String| Error::Encode {
+        pair: p.id,
+        url: p.image_url.clone(),
+        why,
+    };
+    let (w, h) = (p.width.unwrap_or(0), p.height.unwrap_or(0));
+    let too_big = config.max_side.is_some_and(|m| w.max(h) > m);
+    let keep_bytes = !too_big && (config.format == "original" || p.format == "jpeg");
+    if keep_bytes {
+        return Ok(Sample {
+            image: p.body.clone(),
+            extension: extension(&p.format),
+            width: w,
+            height: h,
+            resized: false,
+        });
+    }
+    let mut img = check::decode(&p.body, config.max_pixels).map_err(fail)?;
+    if let Some(m) = config.max_side.filter(|_| too_big) {
+        let scale = f64::from(m) / f64::from(w.max(h));
+        let nw = ((f64::from(w) * scale).round() as u32).max(1);
+        let nh = ((f64::from(h) * scale).round() as u32).max(1);
+        img = img.resize_exact(nw, nh, FilterType::Triangle);
+    }
+    let rgb = img.to_rgb8();
+    let mut out = Cursor::new(Vec::new());
+    JpegEncoder::new_with_quality(&mut out, config.quality)
+        .encode_image(&rgb)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(Sample {
+        image: out.into_inner(),
+        extension: "jpg",
+        width: rgb.width(),
+        height: rgb.height(),
+        resized: too_big,
+    })
+}
+
+fn extension(format: &str) -> &'static str {
+    match format {
+        "jpeg" => "jpg",
+        "png" => "png",
+        "gif" => "gif",
+        "webp" => "webp",
+        "bmp" => "bmp",
+        _ => "img",
+    }
+}
+
+struct Shard {
+    tar: tar::Builder<BufWriter<File>>,
+    index: Vec<u8>,
+    path: PathBuf,
+    index_path: PathBuf,
+}
+
+fn partial(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".partial");
+    PathBuf::from(p)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = partial(path);
+    let io = |err| Error::Io {
+        path: path.to_path_buf(),
+        err,
+    };
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+impl Shard {
+    fn create(dir: &Path, n: u64) -> Result<Shard, Error> {
+        let path = dir.join(format!("{n:06}.tar"));
+        let file = File::create(partial(&path)).map_err(|err| Error::Io {
+            path: path.clone(),
+            err,
+        })?;
+        Ok(Shard {
+            tar: tar::Builder::new(BufWriter::new(file)),
+            index: Vec::new(),
+            index_path: dir.join(format!("{n:06}.jsonl")),
+            path,
+        })
+    }
+
+    fn add(&mut self, key: &str, p: &KeptPair, s: &Sample) -> Result<(), Error> {
+        let meta = serde_json::json!({
+            "key": key,
+            "caption": p.caption,
+            "caption_source": p.caption_source,
+            "context": p.context,
+            "url": p.image_url,
+            "page_url": p.page_url,
+            "page_title": p.page_title,
+            "sha256": p.sha256,
+            "original_width": p.width,
+            "original_height": p.height,
+            "width": s.width,
+            "height": s.height,
+            "status": "success",
+        });
+        let json = serde_json::to_vec(&meta).unwrap_or_default();
+        let io = |err| Error::Io {
+            path: self.path.clone(),
+            err,
+        };
+        for (name, data) in [
+            (format!("{key}.{}", s.extension), s.image.as_slice()),
+            (format!("{key}.txt"), p.caption.as_bytes()),
+            (format!("{key}.json"), json.as_slice()),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_cksum();
+            self.tar.append_data(&mut header, &name, data).map_err(io)?;
+        }
+        self.index.extend_from_slice(&json);
+        self.index.push(b'\n');
+        Ok(())
+    }
+
+    fn finish(self, files: &mut Vec<PathBuf>) -> Result<u64, Error> {
+        let io = |err| Error::Io {
+            path: self.path.clone(),
+            err,
+        };
+        let mut w = self.tar.into_inner().map_err(io)?;
+        w.flush().map_err(io)?;
+        let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        let bytes = file.metadata().map_err(io)?.len();
+        std::fs::rename(partial(&self.path), &self.path).map_err(io)?;
+        write_atomic(&self.index_path, &self.index)?;
+        files.push(self.path);
+        files.push(self.index_path);
+        Ok(bytes)
+    }
+}
