@@ -219,7 +219,7 @@ fn demo_runs_on_a_fresh_folder_and_again() {
     // the galleries' image-text pairs: every case but the 4 kept per gallery and the
     // articles' photos removed with its reason (cli/tests/images.rs checks each one)
     assert!(
-        out.contains("252 pairs judged, 64 kept, 64 written in 1 shards"),
+        out.contains("276 pairs judged, 64 kept, 64 written in 1 shards"),
         "{out}"
     );
     assert!(dir.path().join("d/images/000000.tar").exists());

@@ -108,6 +108,7 @@ fn pairs_flow_from_the_crawl_to_tar_shards_with_every_verdict_and_its_reason() {
     assert_eq!(on(1, "/photos/1/wide.jpg").2, Some(4.0));
     assert_eq!(on(1, "/photos/1/anim.gif").2, Some(3.0));
     assert_eq!(on(1, "/photos/1/short.jpg").2, Some(2.0));
+    assert_eq!(on(1, "/photos/1/title2.jpg").2, Some(2.0));
     let near = on(1, "/photos/1/near.jpg");
     assert!(near.2.is_some_and(|d| d <= 6.0), "{near:?}");
     assert_eq!(near.3, Some(format!("{host}/photos/1/a.png")));

@@ -3,7 +3,8 @@
 //! several URLs; a re-encoded, resized near-duplicate; an icon, a thumbnail, a tracking pixel,
 //! a banner-shaped image, an animation; an image served with `X-Robots-Tag: noai`, a corrupt
 //! one, one on a robots-disallowed path, one past the size limit, one missing; captions that
-//! are English, too short, a file name, a stock phrase, a site slogan on every gallery.
+//! are English, too short, a file name, a stock phrase, a site slogan on every gallery, one
+//! alt text on two images of a page.
 //!
 //! Every image is drawn from a seed taken from its path (query ignored), so a URL always
 //! answers the same bytes; images are made on first request and kept.
@@ -206,9 +207,8 @@ pub fn serve(host: usize, path: &str) -> Option<Answer> {
         }
         "anim.gif" => return Some(("image/gif", vec![], animated_gif(seed))),
         "wide.jpg" => jpeg(&picture(seed, 1200, 300), 85),
-        "en.jpg" | "click.jpg" | "slogan.jpg" | "short.jpg" | "fname.jpg" => {
-            jpeg(&picture(seed, 600, 450), 85)
-        }
+        "en.jpg" | "click.jpg" | "slogan.jpg" | "short.jpg" | "fname.jpg" | "title1.jpg"
+        | "title2.jpg" => jpeg(&picture(seed, 600, 450), 85),
         _ => return None,
     };
     Some((jpg, vec![], body))
@@ -283,6 +283,12 @@ pub fn gallery(site: usize, n: usize, title: &str, paras: &[String]) -> String {
         &format!("/photos/{n}/fname.jpg"),
         "IMG_20230501_1234.jpg",
     ));
+    // a CMS that writes the page's title into every image's alt
+    for k in 1..=2 {
+        s.push_str(&format!(
+            "<img src=\"/photos/{n}/title{k}.jpg\" alt=\"站点{site}图集{n}的标题写进了每张图\">"
+        ));
+    }
     s.push_str(&format!("<p>{}</p></div>", p(3)));
     s
 }
@@ -320,5 +326,7 @@ pub fn expected(n: usize) -> Vec<(String, Option<&'static str>)> {
         (photo("missing.jpg"), Some("fetch_failed")),
         (photo("short.jpg"), Some("caption_too_short")),
         (photo("fname.jpg"), Some("file_name_caption")),
+        (photo("title1.jpg"), Some("repeated_on_page")),
+        (photo("title2.jpg"), Some("repeated_on_page")),
     ]
 }

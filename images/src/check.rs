@@ -2,22 +2,64 @@
 
 use std::io::Cursor;
 
+use fast_image_resize::{FilterType as FirFilter, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::gif::GifDecoder;
 use image::codecs::png::PngDecoder;
 use image::codecs::webp::WebPDecoder;
+use image::imageops::FilterType;
 use image::{AnimationDecoder, DynamicImage, ImageFormat, ImageReader, Limits};
 use image_hasher::{HashAlg, Hasher, HasherConfig};
 
 /// Most frames counted in an animation.
 const MAX_FRAMES: usize = 1_000;
 
-/// The perceptual hash every check uses: a 64-bit gradient hash (dHash), which survives
-/// re-encoding and resizing. Changing it changes what stored hashes mean.
+/// The perceptual hash every check uses: a 64-bit gradient hash (dHash) of the image first
+/// shrunk to [`HASH_INPUT`] pixels square by area averaging, which survives re-encoding and
+/// resizing. Changing it changes what stored hashes mean.
 pub fn hasher() -> Hasher {
     HasherConfig::new()
         .hash_alg(HashAlg::Gradient)
         .hash_size(8, 8)
+        .resize_filter(FilterType::Triangle)
         .to_hasher()
+}
+
+/// The side of the square an image is shrunk to before it is hashed.
+pub const HASH_INPUT: u32 = 32;
+
+/// `img` resized to `width`×`height` with SIMD kernels: `area` averages the pixels each output
+/// pixel covers (as OpenCV's INTER_AREA), otherwise a bilinear filter widened to the scale.
+/// Images of 16-bit or float channels are first made 8-bit.
+pub fn resize(
+    img: &DynamicImage,
+    width: u32,
+    height: u32,
+    area: bool,
+) -> Result<DynamicImage, String> {
+    let src = match img {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_) => std::borrow::Cow::Borrowed(img),
+        other if other.color().has_alpha() => {
+            std::borrow::Cow::Owned(DynamicImage::ImageRgba8(other.to_rgba8()))
+        }
+        other => std::borrow::Cow::Owned(DynamicImage::ImageRgb8(other.to_rgb8())),
+    };
+    let mut dst = DynamicImage::new(width.max(1), height.max(1), src.color());
+    let filter = if area {
+        FirFilter::Box
+    } else {
+        FirFilter::Bilinear
+    };
+    Resizer::new()
+        .resize(
+            src.as_ref(),
+            &mut dst,
+            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter)),
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(dst)
 }
 
 /// Decoding limits: an image whose header claims more pixels than `max_pixels` is not decoded
@@ -49,6 +91,48 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, String> {
         .map_err(|e| e.to_string())?;
     reader.limits(limits(max_pixels));
     reader.decode().map_err(|e| e.to_string())
+}
+
+/// Decodes `bytes` at the smallest size whose sides are at least `min_width` and `min_height`
+/// (or the full size, if smaller): a JPEG is scaled while it is decoded, by 1/2, 1/4 or 1/8 in
+/// the DCT; other formats are decoded whole. Within `max_pixels`, as [`decode`].
+pub fn decode_at_least(
+    bytes: &[u8],
+    min_width: u32,
+    min_height: u32,
+    max_pixels: u64,
+) -> Result<DynamicImage, String> {
+    if image::guess_format(bytes).ok() != Some(ImageFormat::Jpeg) {
+        return decode(bytes, max_pixels);
+    }
+    let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    d.read_info().map_err(|e| e.to_string())?;
+    let info = d.info().ok_or("no JPEG header")?;
+    let (w, h) = (u64::from(info.width), u64::from(info.height));
+    if w * h > max_pixels {
+        return Err(format!("{w}x{h} is more than {max_pixels} pixels"));
+    }
+    let clamp = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+    let (sw, sh) = d
+        .scale(clamp(min_width), clamp(min_height))
+        .map_err(|e| e.to_string())?;
+    d.set_max_decoding_buffer_size(
+        usize::try_from(max_pixels.saturating_mul(4)).unwrap_or(usize::MAX),
+    );
+    let pixels = d.decode().map_err(|e| e.to_string())?;
+    let info = d.info().ok_or("no JPEG header")?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let bad = || format!("{sw}x{sh} JPEG decoded to {} bytes", pixels.len());
+    match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(sw, sh, pixels.clone())
+            .map(DynamicImage::ImageRgb8)
+            .ok_or_else(bad),
+        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(sw, sh, pixels.clone())
+            .map(DynamicImage::ImageLuma8)
+            .ok_or_else(bad),
+        // 16-bit grey and CMYK: rare on the web, decoded whole by the general decoder
+        _ => decode(bytes, max_pixels),
+    }
 }
 
 /// Frames of an animated GIF, PNG (APNG) or WebP, up to 1,000; 1 for anything else.
@@ -94,9 +178,10 @@ pub fn check(
     max_pixels: u64,
     hasher: &Hasher,
 ) -> corpus::images::ImageCheck {
-    let result = decode(bytes, max_pixels).and_then(|img| {
+    let result = decode_at_least(bytes, HASH_INPUT, HASH_INPUT, max_pixels).and_then(|img| {
         let frames = frames(bytes)?;
-        Ok((frames, hasher.hash_image(&img).as_bytes().to_vec()))
+        let small = resize(&img, HASH_INPUT, HASH_INPUT, true)?;
+        Ok((frames, hasher.hash_image(&small).as_bytes().to_vec()))
     });
     match result {
         Ok((frames, phash)) => corpus::images::ImageCheck {

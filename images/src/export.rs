@@ -5,13 +5,11 @@
 //! complete, so a reader never sees half a shard.
 
 use std::fs::File;
-use std::io::{BufWriter, Cursor, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use corpus::images::KeptPair;
 use corpus::{Progress, Store};
-use image::codecs::jpeg::JpegEncoder;
-use image::imageops::FilterType;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -196,20 +194,31 @@ fn prepare(p: &KeptPair, config: &ExportConfig) -> Result<Sample, Error> {
             resized: false,
         });
     }
-    let mut img = check::decode(&p.body, config.max_pixels).map_err(fail)?;
-    if let Some(m) = config.max_side.filter(|_| too_big) {
+    let target = config.max_side.filter(|_| too_big).map(|m| {
         let scale = f64::from(m) / f64::from(w.max(h));
-        let nw = ((f64::from(w) * scale).round() as u32).max(1);
-        let nh = ((f64::from(h) * scale).round() as u32).max(1);
-        img = img.resize_exact(nw, nh, FilterType::Triangle);
+        (
+            ((f64::from(w) * scale).round() as u32).max(1),
+            ((f64::from(h) * scale).round() as u32).max(1),
+        )
+    });
+    let (min_w, min_h) = target.unwrap_or((w, h));
+    let mut img = check::decode_at_least(&p.body, min_w, min_h, config.max_pixels).map_err(fail)?;
+    if let Some((nw, nh)) = target {
+        img = check::resize(&img, nw, nh, false).map_err(fail)?;
     }
     let rgb = img.to_rgb8();
-    let mut out = Cursor::new(Vec::new());
-    JpegEncoder::new_with_quality(&mut out, config.quality)
-        .encode_image(&rgb)
+    let (w16, h16) = (
+        u16::try_from(rgb.width())
+            .map_err(|_| fail(format!("{} pixels wide: too wide for JPEG", rgb.width())))?,
+        u16::try_from(rgb.height())
+            .map_err(|_| fail(format!("{} pixels high: too high for JPEG", rgb.height())))?,
+    );
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, config.quality)
+        .encode(rgb.as_raw(), w16, h16, jpeg_encoder::ColorType::Rgb)
         .map_err(|e| fail(e.to_string()))?;
     Ok(Sample {
-        image: out.into_inner(),
+        image: out,
         extension: "jpg",
         width: rgb.width(),
         height: rgb.height(),

@@ -85,6 +85,9 @@ impl Default for FilterConfig {
                 "图片来源网络",
                 "图片来源于网络",
                 "资料图",
+                "视频截图",
+                "网络图片",
+                "图片来自网络",
                 "扫码关注",
                 "扫一扫关注",
                 "长按识别二维码",
@@ -229,6 +232,7 @@ fn run_filter(
     // how many pages each caption is on
     progress.start("counting captions", None);
     let mut pages: FxHashMap<u64, (u32, Option<i64>)> = FxHashMap::default();
+    let mut on_page: FxHashMap<(i64, u64), u32> = FxHashMap::default();
     let mut after = 0i64;
     loop {
         let batch = store.image_pairs_page(after, PAGE)?;
@@ -236,6 +240,9 @@ fn run_filter(
         after = last.id;
         for p in &batch {
             if let Some(c) = &p.caption {
+                if let Some(doc) = p.doc {
+                    *on_page.entry((doc, caption_key(c))).or_default() += 1;
+                }
                 let e = pages.entry(caption_key(c)).or_insert((0, None));
                 if e.1 != p.doc || p.doc.is_none() {
                     e.0 += 1;
@@ -272,14 +279,16 @@ fn run_filter(
                 },
                 None => None,
             };
-            let recurring = p
-                .caption
-                .as_ref()
-                .map_or(0, |c| pages.get(&caption_key(c)).map_or(0, |e| e.0));
+            let key = p.caption.as_deref().map(caption_key);
+            let recurring = key.map_or(0, |k| pages.get(&k).map_or(0, |e| e.0));
+            let same_page = match (p.doc, key) {
+                (Some(doc), Some(k)) => on_page.get(&(doc, k)).copied().unwrap_or(1),
+                _ => 1,
+            };
             let v = judge(
                 p,
                 check.as_ref(),
-                recurring,
+                (recurring, same_page),
                 &stock,
                 &patterns,
                 config,
@@ -359,7 +368,7 @@ fn verdict(p: &ImagePair, reason: &str, value: Option<f64>) -> ImageVerdict {
 fn judge(
     p: &ImagePair,
     check: Option<&ImageCheck>,
-    recurring: u32,
+    (recurring, same_page): (u32, u32),
     stock: &[String],
     patterns: &[Regex],
     config: &FilterConfig,
@@ -393,6 +402,13 @@ fn judge(
     }
     if recurring > config.max_caption_pages {
         return verdict(p, "recurring_caption", Some(f64::from(recurring)));
+    }
+    if same_page > 1 {
+        // a CMS that writes the page's title into every image's alt describes none of them
+        return verdict(p, "repeated_on_page", Some(f64::from(same_page)));
+    }
+    if is_credit(caption) {
+        return verdict(p, "credit_only", None);
     }
     let keep = ImageVerdict {
         pair: p.id,
@@ -480,6 +496,18 @@ fn judge_image(
     None
 }
 
+/// Whether a caption only credits the image's source (`图片来源：新华社`, `图源：网络`,
+/// `来源：某某官网`): an attribution, not a description.
+fn is_credit(caption: &str) -> bool {
+    let t = caption.trim();
+    ["图片来源", "图片来自", "图源", "来源", "图片提供", "供图"]
+        .iter()
+        .any(|p| {
+            t.strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with(['：', ':', ' ', '/']) || rest.is_empty())
+        })
+}
+
 /// A caption without whitespace, for comparing.
 fn squeeze(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
@@ -523,7 +551,7 @@ mod tests {
         let v = judge(
             p,
             Some(&check),
-            1,
+            (1, 1),
             &[],
             &config.patterns().unwrap(),
             &config,
@@ -535,6 +563,11 @@ mod tests {
     #[test]
     fn caption_rules_measure_what_they_remove() {
         assert_eq!(judged(&pair("古镇的石板路和老房子")), (None, None));
+        assert_eq!(
+            judged(&pair("图片来源：未来科学大奖官网")),
+            (Some("credit_only".into()), None)
+        );
+        assert_eq!(judged(&pair("来源于生活的一张老照片")), (None, None));
         let long = "古".repeat(129);
         assert_eq!(
             judged(&pair(&long)),

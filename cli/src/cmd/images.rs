@@ -39,7 +39,8 @@ pub struct FetchArgs {
     db: Db,
 
     /// Also fetch the pairs listed in FILE: JSONL with `url` and `caption` (or `text`), or
-    /// tab-separated `URL<TAB>caption` lines (img2dataset's inputs).
+    /// tab-separated `URL<TAB>caption` lines, with or without img2dataset's `url<TAB>caption`
+    /// header.
     #[arg(long, value_name = "FILE")]
     urls: Option<PathBuf>,
 
@@ -259,6 +260,10 @@ fn read_list(path: &Path) -> Result<Vec<ImageCandidate>> {
         } else {
             let mut parts = line.splitn(2, '\t');
             let url = parts.next().unwrap_or_default().trim().to_string();
+            if out.is_empty() && url == "url" {
+                // img2dataset's header line
+                continue;
+            }
             (url, parts.next().map(|c| c.trim().to_string()))
         };
         if crawler::urls::parse(&url).is_none() {
