@@ -13,7 +13,7 @@
 # moves to the repository
 if [ $# -gt 0 ]; then set -- "$(realpath -m -- "$1")"; fi
 source "$(dirname "$0")/common.sh"
-all=(import crawl extract clean dedup tokenizer train)
+all=(import crawl images extract clean dedup tokenizer train)
 read -r -a asked <<< "${STAGES:-${all[*]}}"
 stages=()
 for s in "${all[@]}"; do

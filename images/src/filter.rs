@@ -241,7 +241,7 @@ fn run_filter(
         for p in &batch {
             if let Some(c) = &p.caption {
                 if let Some(doc) = p.doc {
-                    *on_page.entry((doc, caption_key(c))).or_default() += 1;
+                    *on_page.entry((doc, page_key(c))).or_default() += 1;
                 }
                 let e = pages.entry(caption_key(c)).or_insert((0, None));
                 if e.1 != p.doc || p.doc.is_none() {
@@ -281,8 +281,8 @@ fn run_filter(
             };
             let key = p.caption.as_deref().map(caption_key);
             let recurring = key.map_or(0, |k| pages.get(&k).map_or(0, |e| e.0));
-            let same_page = match (p.doc, key) {
-                (Some(doc), Some(k)) => on_page.get(&(doc, k)).copied().unwrap_or(1),
+            let same_page = match (p.doc, p.caption.as_deref()) {
+                (Some(doc), Some(c)) => on_page.get(&(doc, page_key(c))).copied().unwrap_or(1),
                 _ => 1,
             };
             let v = judge(
@@ -497,20 +497,35 @@ fn judge_image(
 }
 
 /// Whether a caption only credits the image's source (`图片来源：新华社`, `图源：网络`,
-/// `来源：某某官网`): an attribution, not a description.
+/// `图/pixabay`, `▲本报记者 张三 摄`): an attribution, not a description.
 fn is_credit(caption: &str) -> bool {
-    let t = caption.trim();
-    ["图片来源", "图片来自", "图源", "来源", "图片提供", "供图"]
+    let t = caption.trim().trim_start_matches(['▲', '△', ' ']);
+    let prefixed = ["图片来源", "图片来自", "图源", "来源", "图片提供", "供图"]
         .iter()
         .any(|p| {
             t.strip_prefix(p)
                 .is_some_and(|rest| rest.starts_with(['：', ':', ' ', '/']) || rest.is_empty())
         })
+        || t.starts_with("图/");
+    let bare = t.trim_end_matches(['。', '）', ')', ' ']);
+    let byline = (bare.ends_with('摄') || bare.ends_with("摄影") || bare.ends_with("供图"))
+        && (bare.contains("记者") || bare.chars().count() <= 12);
+    prefixed || byline
 }
 
 /// A caption without whitespace, for comparing.
 fn squeeze(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The key of a caption among its page's: numbered copies (`标题_1`, `标题_2`, `标题（3）`)
+/// are one caption.
+fn page_key(s: &str) -> u64 {
+    let t = squeeze(s);
+    let t = t.trim_end_matches(|c: char| {
+        c.is_ascii_digit() || matches!(c, '_' | '-' | '(' | ')' | '（' | '）' | '.')
+    });
+    xxhash_rust::xxh3::xxh3_64(t.as_bytes())
 }
 
 fn caption_key(s: &str) -> u64 {
@@ -568,6 +583,21 @@ mod tests {
             (Some("credit_only".into()), None)
         );
         assert_eq!(judged(&pair("来源于生活的一张老照片")), (None, None));
+        for credit in [
+            "图/pixabay",
+            "▲广州日报全媒体图片记者黎旭阳、李妍摄",
+            "新华社记者 张三 摄",
+        ] {
+            assert_eq!(
+                judged(&pair(credit)).0.as_deref(),
+                Some("credit_only"),
+                "{credit}"
+            );
+        }
+        assert_eq!(
+            judged(&pair("图为山西品牌丝路行（南美站）启动仪式。（刘通摄）")),
+            (None, None)
+        );
         let long = "古".repeat(129);
         assert_eq!(
             judged(&pair(&long)),
