@@ -549,17 +549,12 @@ pub fn fetch_images_blocking(
     config: ImageFetchConfig,
     progress: &dyn Progress,
 ) -> Result<ImageFetchReport, Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(rayon::current_num_threads().max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
-    let shutdown = async {
-        while !progress.cancelled() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    runtime.block_on(fetch_images(store, config, progress, shutdown))
+    crate::runtime()?.block_on(fetch_images(
+        store,
+        config,
+        progress,
+        crate::until_cancelled(progress),
+    ))
 }
 
 #[cfg(test)]

@@ -59,17 +59,23 @@ pub fn crawl_blocking(
     config: Config,
     progress: &dyn corpus::Progress,
 ) -> Result<Report, Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    runtime()?.block_on(crawl(store, config, progress, until_cancelled(progress)))
+}
+
+/// A runtime of its own for a blocking call: as many worker threads as rayon's global pool.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(rayon::current_num_threads().max(1))
         .enable_all()
         .build()
-        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
-    let shutdown = async {
-        while !progress.cancelled() {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    };
-    runtime.block_on(crawl(store, config, progress, shutdown))
+        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))
+}
+
+/// Completes once `progress.cancelled()` says so (checked every 100 ms).
+async fn until_cancelled(progress: &dyn corpus::Progress) {
+    while !progress.cancelled() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 impl Error {
