@@ -246,6 +246,41 @@ fn pairs_flow_from_the_crawl_to_tar_shards_with_every_verdict_and_its_reason() {
     );
     assert!(!dir.path().join("shards/000000.tar.partial").exists());
 
+    // filter and export in one pass, each image decoded once: the same shards, byte for byte
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM image_checks", [])
+        .unwrap();
+    let out = ok(run(
+        dir.path(),
+        &[
+            "images",
+            "filter",
+            "--db",
+            "corpus.db",
+            "--output",
+            "fused",
+            "--max-side",
+            "256",
+            "--shard-size",
+            "20",
+        ],
+    ));
+    assert!(out.contains(&format!("{kept} pairs in")), "{out}");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM image_checks"),
+        count(&db, "SELECT COUNT(*) FROM images")
+    );
+    for tar in &tars {
+        let name = tar.file_name().unwrap();
+        assert_eq!(
+            std::fs::read(tar).unwrap(),
+            std::fs::read(dir.path().join("fused").join(name)).unwrap(),
+            "{}",
+            name.to_string_lossy()
+        );
+    }
+
     // an output folder with files in it is refused, naming it
     let again = run(
         dir.path(),

@@ -282,6 +282,23 @@ impl Store {
         rows.map(|r| self.sql(r)).collect()
     }
 
+    /// The bytes of the stored images among `sha256s` (those not stored are left out).
+    pub fn image_bodies(&self, sha256s: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut stmt = self.sql(
+            self.conn()
+                .prepare_cached("SELECT sha256, body FROM images WHERE sha256 = ?1"),
+        )?;
+        let mut out = Vec::with_capacity(sha256s.len());
+        for sha in sha256s {
+            let row = self.sql(
+                stmt.query_row([sha], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional(),
+            )?;
+            out.extend(row);
+        }
+        Ok(out)
+    }
+
     /// Records image checks in one transaction.
     pub fn record_image_checks(&mut self, checks: &[ImageCheck]) -> Result<()> {
         let path = self.path().to_path_buf();

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use corpus::images::KeptPair;
 use corpus::{Progress, Store};
+use image::DynamicImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +89,7 @@ impl ExportReport {
 }
 
 /// One sample ready for the tar.
-struct Sample {
+pub(crate) struct Sample {
     image: Vec<u8>,
     extension: &'static str,
     width: u32,
@@ -103,23 +104,7 @@ pub fn export(
     config: &ExportConfig,
     progress: &dyn Progress,
 ) -> Result<ExportReport, Error> {
-    config.validate()?;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |err| Error::Io { path, err }
-    };
-    if output.exists() {
-        let mut entries = std::fs::read_dir(output).map_err(io(output))?;
-        if entries.next().is_some() {
-            return Err(Error::OutputExists(output.to_path_buf()));
-        }
-    }
-    std::fs::create_dir_all(output).map_err(io(output))?;
-    let started = std::time::Instant::now();
-    let mut report = ExportReport::default();
-    let width = digits(config.shard_size - 1);
-    let mut shard: Option<Shard> = None;
-    let mut in_shard = 0usize;
+    let mut writer = Writer::create(output, config)?;
     let mut after = 0i64;
     progress.start("exporting pairs", None);
     loop {
@@ -129,42 +114,93 @@ pub fn export(
         let samples: Vec<Result<Sample, Error>> =
             pairs.par_iter().map(|p| prepare(p, config)).collect();
         for (p, s) in pairs.iter().zip(samples) {
-            let s = s?;
-            if shard.is_none() {
-                shard = Some(Shard::create(output, report.shards)?);
-                in_shard = 0;
-            }
-            let Some(sh) = shard.as_mut() else { continue };
-            let key = format!("{:06}{:0width$}", report.shards, in_shard);
-            sh.add(&key, p, &s)?;
-            in_shard += 1;
-            report.samples += 1;
-            report.resized += u64::from(s.resized);
-            if in_shard == config.shard_size
-                && let Some(sh) = shard.take()
-            {
-                report.bytes += sh.finish(&mut report.files)?;
-                report.shards += 1;
-            }
+            writer.push(p, &s?)?;
         }
-        progress.update(report.samples, report.samples);
-    }
-    if let Some(sh) = shard.take() {
-        report.bytes += sh.finish(&mut report.files)?;
-        report.shards += 1;
+        progress.update(writer.report.samples, writer.report.samples);
     }
     progress.finish();
-    report.seconds = started.elapsed().as_secs_f64();
-    let stats = output.join("stats.json");
-    let text = serde_json::to_string_pretty(&serde_json::json!({
-        "samples": report.samples,
-        "shards": report.shards,
-        "resized": report.resized,
-        "config": config,
-    }))
-    .unwrap_or_default();
-    write_atomic(&stats, text.as_bytes())?;
-    Ok(report)
+    writer.finish()
+}
+
+/// Shards being written: a new one every `shard_size` samples, `stats.json` at the end.
+pub(crate) struct Writer {
+    output: PathBuf,
+    config: ExportConfig,
+    width: usize,
+    shard: Option<Shard>,
+    in_shard: usize,
+    started: std::time::Instant,
+    pub(crate) report: ExportReport,
+}
+
+impl Writer {
+    /// Creates `output`, refusing one that holds files.
+    pub(crate) fn create(output: &Path, config: &ExportConfig) -> Result<Writer, Error> {
+        config.validate()?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |err| Error::Io { path, err }
+        };
+        if output.exists() {
+            let mut entries = std::fs::read_dir(output).map_err(io(output))?;
+            if entries.next().is_some() {
+                return Err(Error::OutputExists(output.to_path_buf()));
+            }
+        }
+        std::fs::create_dir_all(output).map_err(io(output))?;
+        Ok(Writer {
+            output: output.to_path_buf(),
+            config: config.clone(),
+            width: digits(config.shard_size - 1),
+            shard: None,
+            in_shard: 0,
+            started: std::time::Instant::now(),
+            report: ExportReport::default(),
+        })
+    }
+
+    pub(crate) fn push(&mut self, p: &KeptPair, s: &Sample) -> Result<(), Error> {
+        if self.shard.is_none() {
+            self.shard = Some(Shard::create(&self.output, self.report.shards)?);
+            self.in_shard = 0;
+        }
+        let key = format!(
+            "{:06}{:0width$}",
+            self.report.shards,
+            self.in_shard,
+            width = self.width
+        );
+        if let Some(sh) = self.shard.as_mut() {
+            sh.add(&key, p, s)?;
+        }
+        self.in_shard += 1;
+        self.report.samples += 1;
+        self.report.resized += u64::from(s.resized);
+        if self.in_shard == self.config.shard_size
+            && let Some(sh) = self.shard.take()
+        {
+            self.report.bytes += sh.finish(&mut self.report.files)?;
+            self.report.shards += 1;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> Result<ExportReport, Error> {
+        if let Some(sh) = self.shard.take() {
+            self.report.bytes += sh.finish(&mut self.report.files)?;
+            self.report.shards += 1;
+        }
+        self.report.seconds = self.started.elapsed().as_secs_f64();
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "samples": self.report.samples,
+            "shards": self.report.shards,
+            "resized": self.report.resized,
+            "config": self.config,
+        }))
+        .unwrap_or_default();
+        write_atomic(&self.output.join("stats.json"), text.as_bytes())?;
+        Ok(self.report)
+    }
 }
 
 fn digits(mut n: usize) -> usize {
@@ -176,16 +212,26 @@ fn digits(mut n: usize) -> usize {
     d
 }
 
-fn prepare(p: &KeptPair, config: &ExportConfig) -> Result<Sample, Error> {
-    let fail = |why: String| Error::Encode {
-        pair: p.id,
-        url: p.image_url.clone(),
-        why,
-    };
+/// The size an image of `w`×`h` is written at, when the export resizes it.
+pub(crate) fn target(w: u32, h: u32, config: &ExportConfig) -> Option<(u32, u32)> {
+    config.max_side.filter(|&m| w.max(h) > m).map(|m| {
+        let scale = f64::from(m) / f64::from(w.max(h));
+        (
+            ((f64::from(w) * scale).round() as u32).max(1),
+            ((f64::from(h) * scale).round() as u32).max(1),
+        )
+    })
+}
+
+/// Whether the export writes an image's own bytes (a JPEG, or any format with `original`,
+/// that is not resized).
+pub(crate) fn keeps_bytes(format: &str, w: u32, h: u32, config: &ExportConfig) -> bool {
+    target(w, h, config).is_none() && (config.format == "original" || format == "jpeg")
+}
+
+pub(crate) fn prepare(p: &KeptPair, config: &ExportConfig) -> Result<Sample, Error> {
     let (w, h) = (p.width.unwrap_or(0), p.height.unwrap_or(0));
-    let too_big = config.max_side.is_some_and(|m| w.max(h) > m);
-    let keep_bytes = !too_big && (config.format == "original" || p.format == "jpeg");
-    if keep_bytes {
+    if keeps_bytes(&p.format, w, h, config) {
         return Ok(Sample {
             image: p.body.clone(),
             extension: extension(&p.format),
@@ -194,35 +240,50 @@ fn prepare(p: &KeptPair, config: &ExportConfig) -> Result<Sample, Error> {
             resized: false,
         });
     }
-    let target = config.max_side.filter(|_| too_big).map(|m| {
-        let scale = f64::from(m) / f64::from(w.max(h));
-        (
-            ((f64::from(w) * scale).round() as u32).max(1),
-            ((f64::from(h) * scale).round() as u32).max(1),
-        )
-    });
-    let (min_w, min_h) = target.unwrap_or((w, h));
-    let mut img = check::decode_at_least(&p.body, min_w, min_h, config.max_pixels).map_err(fail)?;
-    if let Some((nw, nh)) = target {
-        img = check::resize(&img, nw, nh, false).map_err(fail)?;
+    let (min_w, min_h) = target(w, h, config).unwrap_or((w, h));
+    let img = check::decode_at_least(&p.body, min_w, min_h, config.max_pixels)
+        .map_err(|why| encode_error(p.id, &p.image_url, why))?;
+    render(&img, w, h, config).map_err(|why| encode_error(p.id, &p.image_url, why))
+}
+
+fn encode_error(pair: i64, url: &str, why: String) -> Error {
+    Error::Encode {
+        pair,
+        url: url.to_string(),
+        why,
     }
+}
+
+/// A decoded image (at any scale) as the export writes it: resized to the target of its
+/// original `w`×`h` when the export resizes, and JPEG-encoded.
+pub(crate) fn render(
+    img: &DynamicImage,
+    w: u32,
+    h: u32,
+    config: &ExportConfig,
+) -> Result<Sample, String> {
+    let resized = target(w, h, config);
+    let img = match resized {
+        Some((nw, nh)) => std::borrow::Cow::Owned(check::resize(img, nw, nh, false)?),
+        None => std::borrow::Cow::Borrowed(img),
+    };
     let rgb = img.to_rgb8();
     let (w16, h16) = (
         u16::try_from(rgb.width())
-            .map_err(|_| fail(format!("{} pixels wide: too wide for JPEG", rgb.width())))?,
+            .map_err(|_| format!("{} pixels wide: too wide for JPEG", rgb.width()))?,
         u16::try_from(rgb.height())
-            .map_err(|_| fail(format!("{} pixels high: too high for JPEG", rgb.height())))?,
+            .map_err(|_| format!("{} pixels high: too high for JPEG", rgb.height()))?,
     );
     let mut out = Vec::new();
     jpeg_encoder::Encoder::new(&mut out, config.quality)
         .encode(rgb.as_raw(), w16, h16, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     Ok(Sample {
         image: out,
         extension: "jpg",
         width: rgb.width(),
         height: rgb.height(),
-        resized: too_big,
+        resized: resized.is_some(),
     })
 }
 

@@ -21,8 +21,13 @@ use regex::Regex;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use std::path::Path;
+
+use corpus::images::KeptPair;
+
 use crate::Error;
 use crate::check;
+use crate::export::{ExportConfig, ExportReport, Sample, Writer};
 
 /// The filter's thresholds; defaults in [`FilterConfig::default`], each with its source in
 /// docs/images.md.
@@ -189,17 +194,109 @@ pub fn filter(
     config.validate()?;
     store.lock_stage("images-filter")?;
     let run = store.begin_run("images-filter", config)?;
-    let result = run_filter(store, config, run, progress);
+    let result = run_filter(store, config, run, None, progress);
     let status = corpus::RunStatus::of(&result);
     let report = result.as_ref().cloned().unwrap_or_default();
     store.finish_run(run, status, &report)?;
     result
 }
 
+/// [`filter`] and [`crate::export`] in one pass: each image not checked before is decoded once,
+/// at the scale the export needs, and its hash and its sample both come from that decode; kept
+/// pairs are written to `output` as they are judged, in the order `export` writes them.
+pub fn filter_and_export(
+    store: &mut Store,
+    config: &FilterConfig,
+    export: &ExportConfig,
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<(FilterReport, ExportReport), Error> {
+    config.validate()?;
+    if config.captions_only {
+        return Err(Error::Config(
+            "images.filter.captions_only: judges no image, so it writes none".into(),
+        ));
+    }
+    let mut writer = Writer::create(output, export)?;
+    store.lock_stage("images-filter")?;
+    let run = store.begin_run("images-filter", config)?;
+    let result = run_filter(store, config, run, Some((export, &mut writer)), progress);
+    let status = corpus::RunStatus::of(&result);
+    let report = result.as_ref().cloned().unwrap_or_default();
+    store.finish_run(run, status, &report)?;
+    Ok((result?, writer.finish()?))
+}
+
+/// What one decode gives the fused pass: the image's check, and its sample when the export
+/// writes a rendition rather than the bytes.
+fn check_and_render(
+    p: &ImagePair,
+    body: &[u8],
+    config: &FilterConfig,
+    export: &ExportConfig,
+    hasher: &image_hasher::Hasher,
+) -> (ImageCheck, Option<Sample>) {
+    let sha = p.sha256.clone().unwrap_or_default();
+    let (w, h) = (p.width.unwrap_or(0), p.height.unwrap_or(0));
+    let format = p.format.as_deref().unwrap_or("");
+    if crate::export::keeps_bytes(format, w, h, export) {
+        return (check::check(&sha, body, config.max_pixels, hasher), None);
+    }
+    let (min_w, min_h) = crate::export::target(w, h, export).unwrap_or((w, h));
+    let result = check::decode_at_least(body, min_w, min_h, config.max_pixels).and_then(|img| {
+        let frames = check::frames(body)?;
+        let small = check::resize(&img, check::HASH_INPUT, check::HASH_INPUT, true)?;
+        let phash = hasher.hash_image(&small).as_bytes().to_vec();
+        Ok((
+            frames,
+            phash,
+            crate::export::render(&img, w, h, export).ok(),
+        ))
+    });
+    match result {
+        Ok((frames, phash, sample)) => (
+            ImageCheck {
+                sha256: sha,
+                frames: Some(frames),
+                phash: Some(phash),
+                error: None,
+            },
+            sample,
+        ),
+        Err(e) => (
+            ImageCheck {
+                sha256: sha,
+                frames: None,
+                phash: None,
+                error: Some(e),
+            },
+            None,
+        ),
+    }
+}
+
+fn kept_pair(p: &ImagePair, body: Vec<u8>) -> KeptPair {
+    KeptPair {
+        id: p.id,
+        caption: p.caption.clone().unwrap_or_default(),
+        caption_source: p.caption_source.clone(),
+        context: p.context.clone(),
+        image_url: p.image_url.clone(),
+        page_url: p.page_url.clone(),
+        page_title: p.page_title.clone(),
+        sha256: p.sha256.clone().unwrap_or_default(),
+        format: p.format.clone().unwrap_or_default(),
+        width: p.width,
+        height: p.height,
+        body,
+    }
+}
+
 fn run_filter(
     store: &mut Store,
     config: &FilterConfig,
     run: corpus::RunId,
+    mut export: Option<(&ExportConfig, &mut Writer)>,
     progress: &dyn Progress,
 ) -> Result<FilterReport, Error> {
     let started = std::time::Instant::now();
@@ -210,7 +307,8 @@ fn run_filter(
     progress.start("decoding images", None);
     let hasher = check::hasher();
     let mut after = String::new();
-    if !config.captions_only {
+    // (the fused pass decodes each image when its pairs are judged)
+    if !config.captions_only && export.is_none() {
         loop {
             let batch = store.unchecked_images(&after, 64)?;
             let Some(last) = batch.last() else { break };
@@ -253,7 +351,8 @@ fn run_filter(
     }
     progress.finish();
 
-    // judge
+    // judge (in smaller pages when the images' bytes are held for the export)
+    let page = if export.is_some() { 256 } else { PAGE };
     progress.start("judging pairs", None);
     store.clear_image_verdicts()?;
     let stock: Vec<String> = config.stock_captions.iter().map(|s| squeeze(s)).collect();
@@ -261,10 +360,50 @@ fn run_filter(
     let mut checks: HashMap<String, ImageCheck> = HashMap::new();
     let mut after = 0i64;
     loop {
-        let batch = store.image_pairs_page(after, PAGE)?;
+        let batch = store.image_pairs_page(after, page)?;
         let Some(last) = batch.last() else { break };
         after = last.id;
+        // fused: decode the images of this page of pairs not checked yet, once each
+        let mut samples: HashMap<String, Sample> = HashMap::new();
+        let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
+        if let Some((export, _)) = &export {
+            let mut todo: Vec<&ImagePair> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for p in &batch {
+                if let Some(sha) = &p.sha256
+                    && p.outcome.as_deref() == Some("ok")
+                    && !checks.contains_key(sha)
+                    && seen.insert(sha.clone())
+                {
+                    match store.image_check(sha)? {
+                        Some(c) => {
+                            checks.insert(sha.clone(), c);
+                        }
+                        None => todo.push(p),
+                    }
+                }
+            }
+            let shas: Vec<String> = todo.iter().filter_map(|p| p.sha256.clone()).collect();
+            bodies = store.image_bodies(&shas)?.into_iter().collect();
+            let done: Vec<(ImageCheck, Option<Sample>)> = todo
+                .par_iter()
+                .filter_map(|p| {
+                    let body = bodies.get(p.sha256.as_deref()?)?;
+                    Some(check_and_render(p, body, config, export, &hasher))
+                })
+                .collect();
+            report.checked += done.len() as u64;
+            let new: Vec<ImageCheck> = done.iter().map(|(c, _)| c.clone()).collect();
+            store.record_image_checks(&new)?;
+            for (c, sample) in done {
+                if let Some(sample) = sample {
+                    samples.insert(c.sha256.clone(), sample);
+                }
+                checks.insert(c.sha256.clone(), c);
+            }
+        }
         let mut verdicts = Vec::with_capacity(batch.len());
+        let mut kept: Vec<&ImagePair> = Vec::new();
         for p in &batch {
             let check = match &p.sha256 {
                 Some(sha) => match checks.get(sha) {
@@ -297,6 +436,7 @@ fn run_filter(
             report.pairs += 1;
             match &v.reason {
                 None => {
+                    kept.push(p);
                     report.kept += 1;
                     *report
                         .caption_sources
@@ -308,6 +448,39 @@ fn run_filter(
             verdicts.push(v);
         }
         store.record_image_verdicts(run, &verdicts)?;
+        if let Some((export, writer)) = export.as_mut() {
+            // a kept pair whose image was checked by an earlier run has no sample yet
+            let missing: Vec<String> = kept
+                .iter()
+                .filter_map(|p| p.sha256.clone())
+                .filter(|sha| !bodies.contains_key(sha))
+                .collect();
+            bodies.extend(store.image_bodies(&missing)?);
+            let pairs: Vec<KeptPair> = kept
+                .iter()
+                .map(|p| {
+                    let sha = p.sha256.as_deref().unwrap_or_default();
+                    kept_pair(p, bodies.get(sha).cloned().unwrap_or_default())
+                })
+                .collect();
+            // made by this page's decode, else prepared now (decoded again, or its own bytes)
+            let prepared: Vec<Option<Result<Sample, Error>>> = pairs
+                .par_iter()
+                .map(|k| {
+                    (!samples.contains_key(&k.sha256)).then(|| crate::export::prepare(k, export))
+                })
+                .collect();
+            for (k, prepared) in pairs.iter().zip(prepared) {
+                match prepared {
+                    Some(s) => writer.push(k, &s?)?,
+                    None => {
+                        if let Some(made) = samples.get(&k.sha256) {
+                            writer.push(k, made)?;
+                        }
+                    }
+                }
+            }
+        }
         if checks.len() > 100_000 {
             checks.clear();
         }

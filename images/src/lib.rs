@@ -14,7 +14,7 @@ pub mod filter;
 use std::path::PathBuf;
 
 pub use export::{ExportConfig, ExportReport, export};
-pub use filter::{FilterConfig, FilterReport, filter};
+pub use filter::{FilterConfig, FilterReport, filter, filter_and_export};
 
 /// A filter or export that cannot start or go on.
 #[derive(Debug, thiserror::Error)]

@@ -408,8 +408,6 @@ fn run_stage(
             if progress.cancelled() {
                 return Ok(("interrupted".into(), json(&fetched), upstream));
             }
-            let filtered = images::filter(store, &config.images.filter, progress)
-                .map_err(stage_error(stage, images::Error::is_bad_input))?;
             // written beside the folder, then renamed into place: never half a folder
             let io = stage_error(stage, |_: &std::io::Error| false);
             let partial = layout.images.with_extension("partial");
@@ -418,8 +416,14 @@ fn run_stage(
                     std::fs::remove_dir_all(d).map_err(&io)?;
                 }
             }
-            let exported = images::export(store, &partial, &config.images.export, progress)
-                .map_err(stage_error(stage, images::Error::is_bad_input))?;
+            let (filtered, exported) = images::filter_and_export(
+                store,
+                &config.images.filter,
+                &config.images.export,
+                &partial,
+                progress,
+            )
+            .map_err(stage_error(stage, images::Error::is_bad_input))?;
             std::fs::rename(&partial, &layout.images).map_err(&io)?;
             let report = serde_json::json!({
                 "fetch": json(&fetched),

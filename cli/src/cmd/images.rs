@@ -130,6 +130,27 @@ pub struct FilterArgs {
     #[arg(long)]
     captions_only: bool,
 
+    /// Also write the kept pairs as WebDataset shards into DIR, in the same pass: each image
+    /// is decoded once for its hash and its sample (what `images export` writes, faster).
+    #[arg(long, short, value_name = "DIR")]
+    output: Option<PathBuf>,
+
+    /// With --output: as `images export --max-side` [default: keep sizes].
+    #[arg(long, value_name = "PIXELS", requires = "output")]
+    max_side: Option<u32>,
+
+    /// With --output: samples per tar shard [default: 10000].
+    #[arg(long, value_name = "N", requires = "output")]
+    shard_size: Option<usize>,
+
+    /// With --output: `jpg` or `original` [default: jpg].
+    #[arg(long, value_name = "FORMAT", requires = "output")]
+    format: Option<String>,
+
+    /// With --output: JPEG quality [default: 95].
+    #[arg(long, value_name = "1-100", requires = "output")]
+    quality: Option<u8>,
+
     /// A TOML file of settings; flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -297,8 +318,26 @@ fn filter(global: &Global, args: FilterArgs) -> Result<()> {
     }
     let mut store = Store::open_existing(&args.db.db)?;
     let progress = Bar::new(global.quiet);
-    let report = images::filter(&mut store, &config, &progress)?;
-    outln!("images filter: {}", report.line());
+    let Some(output) = &args.output else {
+        let report = images::filter(&mut store, &config, &progress)?;
+        outln!("images filter: {}", report.line());
+        return Ok(());
+    };
+    let mut flags = Overrides::default();
+    flags
+        .set("max_side", args.max_side)
+        .set("shard_size", args.shard_size)
+        .set("format", args.format)
+        .set("quality", args.quality);
+    let export: ExportConfig = settings::resolve(&ExportConfig::default(), None, &flags)?;
+    let (filtered, exported) =
+        images::filter_and_export(&mut store, &config, &export, output, &progress)?;
+    outln!("images filter: {}", filtered.line());
+    outln!(
+        "images export: {} into {}",
+        exported.line(),
+        output.display()
+    );
     Ok(())
 }
 
