@@ -172,6 +172,21 @@ fn pairs_flow_from_the_crawl_to_tar_shards_with_every_verdict_and_its_reason() {
     )];
     assert_eq!(slogan.1.as_deref(), Some("recurring_caption"));
     assert_eq!(slogan.2, Some(3.0));
+    // verdicts on captions alone are no grounds for an export
+    ok(run(
+        dir.path(),
+        &["images", "filter", "--db", "corpus.db", "--captions-only"],
+    ));
+    let refused = run(
+        dir.path(),
+        &["images", "export", "--db", "corpus.db", "--output", "co"],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("captions only"),
+        "{}",
+        stderr(&refused)
+    );
     ok(run(dir.path(), &["images", "filter", "--db", "corpus.db"]));
 
     let stats = ok(run(dir.path(), &["stats", "--db", "corpus.db"]));

@@ -468,6 +468,17 @@ impl Store {
         Ok(added)
     }
 
+    /// Pairs without a verdict (added or extracted again after the last filter run).
+    pub fn unjudged_pairs(&self) -> Result<u64> {
+        self.sql(self.conn().query_row(
+            "SELECT COUNT(*) FROM image_text t LEFT JOIN image_verdicts v ON v.pair = t.id
+             WHERE v.pair IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        ))
+        .map(|n| n as u64)
+    }
+
     /// Counts of pairs, fetches, images and verdicts.
     pub fn image_stats(&self) -> Result<ImageStats> {
         let one = |q: &str| -> Result<u64> {

@@ -111,6 +111,8 @@ pub struct ImageFetchReport {
     pub noai: u64,
     pub robots: u64,
     pub not_image: u64,
+    /// Left for a later run, unrecorded: their host's robots.txt could not be read.
+    pub robots_unavailable: u64,
     pub bytes: u64,
     pub hosts: u64,
     pub seconds: f64,
@@ -122,7 +124,7 @@ impl ImageFetchReport {
     /// One line for logs and the CLI.
     pub fn line(&self) -> String {
         format!(
-            "{} image requests to {} hosts in {:.1} s: {} stored ({} bytes), {} failed, {} to retry, {} noai, {} disallowed by robots.txt, {} not images",
+            "{} image requests to {} hosts in {:.1} s: {} stored ({} bytes), {} failed, {} to retry, {} noai, {} disallowed by robots.txt, {} not images, {} left for a robots.txt that could not be read",
             self.requests,
             self.hosts,
             self.seconds,
@@ -132,7 +134,8 @@ impl ImageFetchReport {
             self.retry,
             self.noai,
             self.robots,
-            self.not_image
+            self.not_image,
+            self.robots_unavailable
         )
     }
 }
@@ -142,6 +145,9 @@ const PAGE: usize = 2_000;
 
 /// Results committed per transaction.
 const BATCH: usize = 64;
+
+/// Longest time a finished fetch waits to be committed.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
 enum RobotsState {
     Unknown,
@@ -153,7 +159,8 @@ enum RobotsState {
 
 struct Host {
     scheme: String,
-    queue: VecDeque<Url>,
+    /// (the URL as stored, parsed)
+    queue: VecDeque<(String, Url)>,
     robots: RobotsState,
     next_at: Instant,
     delay: Duration,
@@ -205,6 +212,7 @@ async fn run_fetch(
     let mut batch: Vec<ImageFetch> = Vec::new();
     let mut stopping = false;
     let mut started_images = 0u64;
+    let mut last_write = Instant::now();
     tokio::pin!(shutdown);
     loop {
         // keep a page of candidates queued
@@ -236,7 +244,7 @@ async fn run_fetch(
                     delay: config.delay,
                     in_flight: 0,
                 });
-                host.queue.push_back(parsed);
+                host.queue.push_back((url, parsed));
                 queued += 1;
             }
             report.hosts = hosts.len() as u64;
@@ -280,21 +288,24 @@ async fn run_fetch(
                         }
                         RobotsState::Fetching => break,
                         RobotsState::Unavailable(why) => {
-                            let why = why.clone();
-                            while let Some(u) = host.queue.pop_front() {
-                                queued -= 1;
-                                batch.push(failed(u.as_str(), FetchOutcome::Retry, &why));
-                            }
+                            // left unrecorded: no request was made, the next run asks again
+                            tracing::info!(
+                                "images fetch: {key}: {} images left for a later run: {why}",
+                                host.queue.len()
+                            );
+                            report.robots_unavailable += host.queue.len() as u64;
+                            queued -= host.queue.len();
+                            host.queue.clear();
                         }
                         RobotsState::Ready(robots) => {
-                            let Some(url) = host.queue.front().cloned() else {
+                            let Some((stored, url)) = host.queue.front().cloned() else {
                                 break;
                             };
                             if !robots.allowed_url(&url) {
                                 host.queue.pop_front();
                                 queued -= 1;
                                 batch.push(failed(
-                                    url.as_str(),
+                                    &stored,
                                     FetchOutcome::Robots,
                                     "robots_disallowed: robots.txt disallows it",
                                 ));
@@ -313,7 +324,10 @@ async fn run_fetch(
                             host.next_at = now + host.delay;
                             started_images += 1;
                             let client = client.clone();
-                            tasks.spawn(async move { Msg::Image(fetch_image(&client, url).await) });
+                            let robots = robots.clone();
+                            tasks.spawn(async move {
+                                Msg::Image(fetch_image(&client, stored, url, &robots).await)
+                            });
                         }
                     }
                 }
@@ -326,19 +340,27 @@ async fn run_fetch(
                 }
             }
         }
-        if batch.len() >= BATCH || (tasks.is_empty() && !batch.is_empty()) {
+        // committed by the batch, when nothing is in flight, and at least every second
+        if batch.len() >= BATCH
+            || (!batch.is_empty() && (tasks.is_empty() || last_write.elapsed() >= COMMIT_EVERY))
+        {
             tally(&mut report, &batch);
             store.record_image_fetches(run, &batch)?;
             batch.clear();
+            last_write = Instant::now();
             progress.update(report.requests, report.stored);
         }
         let idle = tasks.is_empty();
         if idle && (stopping || (exhausted && queued == 0)) {
             break;
         }
-        if idle && wake.is_none() && exhausted && queued > 0 {
-            // only hosts with no way forward are left (cannot happen: every state drains)
-            break;
+        if idle && wake.is_none() && !stopping {
+            if exhausted {
+                // only hosts with no way forward are left (cannot happen: every state drains)
+                break;
+            }
+            // a page of candidates that gave nothing to start: read the next one
+            continue;
         }
         let sleep_until = wake.unwrap_or_else(|| Instant::now() + Duration::from_millis(200));
         tokio::select! {
@@ -481,11 +503,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(bytes))
 }
 
-async fn fetch_image(client: &Client, url: Url) -> ImageFetch {
+/// Fetches one image, recorded under `stored` (the URL as the candidate holds it). Redirects
+/// are followed on the same host where robots.txt allows the target; any other redirect is
+/// recorded as a failure with its status.
+async fn fetch_image(client: &Client, stored: String, url: Url, robots: &Robots) -> ImageFetch {
     let start = Instant::now();
-    let result = client.fetch(&url, Want::Any, &|_| true).await;
+    let host = urls::authority(&url);
+    let follow = |next: &Url| urls::authority(next) == host && robots.allowed_url(next);
+    let result = client.fetch(&url, Want::Any, &follow).await;
     let elapsed_ms = Some(start.elapsed().as_millis() as u64);
-    let mut out = failed(url.as_str(), FetchOutcome::Failed, "");
+    let mut out = failed(&stored, FetchOutcome::Failed, "");
     out.elapsed_ms = elapsed_ms;
     match result {
         Err(e) => {

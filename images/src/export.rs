@@ -104,6 +104,29 @@ pub fn export(
     config: &ExportConfig,
     progress: &dyn Progress,
 ) -> Result<ExportReport, Error> {
+    config.validate()?;
+    let last = store.last_run("images-filter")?;
+    let Some(last) = last.filter(|r| r.is_done()) else {
+        return Err(Error::NotJudged(format!(
+            "{}: no complete `images filter` run; run it before exporting",
+            store.path().display()
+        )));
+    };
+    if last.config.get("captions_only") == Some(&serde_json::Value::Bool(true)) {
+        return Err(Error::NotJudged(format!(
+            "{}: the last `images filter` judged captions only; run it without \
+             --captions-only before exporting",
+            store.path().display()
+        )));
+    }
+    let unjudged = store.unjudged_pairs()?;
+    if unjudged > 0 {
+        return Err(Error::NotJudged(format!(
+            "{}: {unjudged} image-text pairs have no verdict (pages extracted again after the \
+             last `images filter`); run it again before exporting",
+            store.path().display()
+        )));
+    }
     let mut writer = Writer::create(output, config)?;
     let mut after = 0i64;
     progress.start("exporting pairs", None);

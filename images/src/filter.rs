@@ -321,7 +321,8 @@ fn run_filter(
             report.checked += checks.len() as u64;
             progress.update(report.checked, report.checked);
             if progress.cancelled() {
-                break;
+                // the checks made are kept; no pair is judged on half of them
+                return Err(Error::Interrupted);
             }
         }
     }
@@ -341,10 +342,12 @@ fn run_filter(
                 if let Some(doc) = p.doc {
                     *on_page.entry((doc, page_key(c))).or_default() += 1;
                 }
+                // pages, not pairs: listed pairs (no page) do not count
+                let Some(doc) = p.doc else { continue };
                 let e = pages.entry(caption_key(c)).or_insert((0, None));
-                if e.1 != p.doc || p.doc.is_none() {
+                if e.1 != Some(doc) {
                     e.0 += 1;
-                    e.1 = p.doc;
+                    e.1 = Some(doc);
                 }
             }
         }

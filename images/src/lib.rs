@@ -27,6 +27,12 @@ pub enum Error {
     /// The output exists and holds files.
     #[error("{}: the output folder is not empty; choose another or remove it", .0.display())]
     OutputExists(PathBuf),
+    /// Stopped on request; the run is left unfinished and judged nothing.
+    #[error("interrupted: run the same command to go on")]
+    Interrupted,
+    /// The store's verdicts cannot be exported as they are.
+    #[error("{0}")]
+    NotJudged(String),
     #[error("image pair {pair} ({url}): {why}")]
     Encode { pair: i64, url: String, why: String },
     #[error(transparent)]
@@ -37,9 +43,9 @@ impl Error {
     /// True when the error is the user's input (a setting, an output folder, the database).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Config(_) | Error::OutputExists(_) => true,
+            Error::Config(_) | Error::OutputExists(_) | Error::NotJudged(_) => true,
             Error::Corpus(e) => e.is_bad_input(),
-            Error::Io { .. } | Error::Encode { .. } => false,
+            Error::Io { .. } | Error::Encode { .. } | Error::Interrupted => false,
         }
     }
 }

@@ -391,7 +391,8 @@ fn run_stage(
                 return nothing();
             }
             let marker = layout.images.join("stats.json");
-            if marker.exists() && complete("images-filter")?.is_some() {
+            let unjudged = store.unjudged_pairs().map_err(db_error)?;
+            if marker.exists() && unjudged == 0 && complete("images-filter")?.is_some() {
                 return Ok((
                     "skipped: complete".to_string(),
                     serde_json::Value::Null,
@@ -411,10 +412,8 @@ fn run_stage(
             // written beside the folder, then renamed into place: never half a folder
             let io = stage_error(stage, |_: &std::io::Error| false);
             let partial = layout.images.with_extension("partial");
-            for d in [&partial, &layout.images] {
-                if d.exists() {
-                    std::fs::remove_dir_all(d).map_err(&io)?;
-                }
+            if partial.exists() {
+                std::fs::remove_dir_all(&partial).map_err(&io)?;
             }
             let (filtered, exported) = images::filter_and_export(
                 store,
@@ -424,6 +423,10 @@ fn run_stage(
                 progress,
             )
             .map_err(stage_error(stage, images::Error::is_bad_input))?;
+            // the last good shards stay until the new ones are complete
+            if layout.images.exists() {
+                std::fs::remove_dir_all(&layout.images).map_err(&io)?;
+            }
             std::fs::rename(&partial, &layout.images).map_err(&io)?;
             let report = serde_json::json!({
                 "fetch": json(&fetched),

@@ -287,9 +287,14 @@ fn read_list(path: &Path) -> Result<Vec<ImageCandidate>> {
             }
             (url, parts.next().map(|c| c.trim().to_string()))
         };
-        if crawler::urls::parse(&url).is_none() {
+        // stored as the fetch records it, so that its outcome is found again
+        let Some(url) = url::Url::parse(url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.to_string())
+        else {
             anyhow::bail!(at(format!("{url:?} is not an http(s) URL")));
-        }
+        };
         out.push(ImageCandidate {
             url,
             caption_source: caption.as_ref().map(|_| "list".to_string()),
@@ -354,13 +359,6 @@ fn export(global: &Global, args: ExportArgs) -> Result<()> {
         return settings::print(&config);
     }
     let store = Store::open_existing(&args.db.db)?;
-    let last = store.last_run("images-filter")?;
-    if !last.as_ref().is_some_and(|r| r.is_done()) {
-        anyhow::bail!(UsageError(format!(
-            "{}: no complete `zhcorpus images filter` run; run it before exporting",
-            args.db.db.display()
-        )));
-    }
     let progress = Bar::new(global.quiet);
     let report = images::export(&store, &args.output, &config, &progress)?;
     outln!(
