@@ -61,7 +61,7 @@ impl Bar {
 
 impl corpus::Progress for Bar {
     fn start(&self, phase: &str, total: Option<u64>) {
-        crate::cmd::signals::set_cooperative(matches!(phase, "train" | "crawl"));
+        crate::cmd::signals::set_cooperative(matches!(phase, "train" | "crawl" | "images fetch"));
         self.maybe_pause(phase, "start");
         let mut s = self.state();
         if let Some(old) = s.bar.take() {

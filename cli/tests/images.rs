@@ -312,37 +312,31 @@ fn pairs_flow_from_the_crawl_to_tar_shards_with_every_verdict_and_its_reason() {
     assert!(stderr(&again).contains("shards"), "{}", stderr(&again));
 }
 
-#[test]
-fn kill_9_during_the_image_fetch_then_resume_fetches_nothing_twice() {
-    let farm = farm();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("corpus.db");
-    crawl(dir.path(), &farm, false);
-    let urls = count(&db, "SELECT COUNT(DISTINCT image_url) FROM image_text");
-    assert!(urls > 100, "{urls}");
-    let fetch = || {
-        common::zhcorpus()
-            .current_dir(dir.path())
-            .args([
-                "images",
-                "fetch",
-                "--db",
-                "corpus.db",
-                "--allow-private",
-                "--delay",
-                "0.05",
-                "--concurrency",
-                "4",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut child = fetch();
+fn start_fetch(dir: &Path) -> std::process::Child {
+    common::zhcorpus()
+        .current_dir(dir)
+        .args([
+            "images",
+            "fetch",
+            "--db",
+            "corpus.db",
+            "--allow-private",
+            "--delay",
+            "0.05",
+            "--concurrency",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the store holds `n` image fetches.
+fn wait_for_fetches(db: &Path, child: &mut std::process::Child, n: i64) {
     let start = Instant::now();
     loop {
-        let done = rusqlite::Connection::open(&db)
+        let done = rusqlite::Connection::open(db)
             .ok()
             .and_then(|c| {
                 c.query_row("SELECT COUNT(*) FROM image_fetches", [], |r| {
@@ -351,8 +345,8 @@ fn kill_9_during_the_image_fetch_then_resume_fetches_nothing_twice() {
                 .ok()
             })
             .unwrap_or(0);
-        if done >= 30 {
-            break;
+        if done >= n {
+            return;
         }
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -361,13 +355,61 @@ fn kill_9_during_the_image_fetch_then_resume_fetches_nothing_twice() {
         assert!(start.elapsed() < Duration::from_secs(60), "no progress");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn ctrl_c_stops_the_image_fetch_after_its_fetches_in_flight_and_the_same_command_resumes() {
+    let farm = farm();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("corpus.db");
+    crawl(dir.path(), &farm, false);
+    let urls = count(&db, "SELECT COUNT(DISTINCT image_url) FROM image_text");
+    let mut child = start_fetch(dir.path());
+    wait_for_fetches(&db, &mut child, 20);
+    let r = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(r, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run the same command to resume"),
+        "{}",
+        stderr(&out)
+    );
+    let before = count(&db, "SELECT COUNT(*) FROM image_fetches");
+    assert!(before < urls, "{before} of {urls}");
+    let out = start_fetch(dir.path()).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM image_fetches"), urls);
+    // a graceful stop commits every finished fetch: nothing was asked twice
+    let mut asked: HashMap<(usize, String), usize> = HashMap::new();
+    for r in farm.requests() {
+        if r.path != "/robots.txt" && !r.path.ends_with(".html") && r.path != "/" {
+            *asked.entry((r.host, r.path)).or_default() += 1;
+        }
+    }
+    assert!(
+        asked.values().all(|&n| n == 1),
+        "an image was fetched twice"
+    );
+}
+
+#[test]
+fn kill_9_during_the_image_fetch_then_resume_fetches_nothing_twice() {
+    let farm = farm();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("corpus.db");
+    crawl(dir.path(), &farm, false);
+    let urls = count(&db, "SELECT COUNT(DISTINCT image_url) FROM image_text");
+    assert!(urls > 100, "{urls}");
+    let mut child = start_fetch(dir.path());
+    wait_for_fetches(&db, &mut child, 30);
     let r = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
     assert_eq!(r, 0);
     child.wait().unwrap();
     let before = count(&db, "SELECT COUNT(*) FROM image_fetches");
     assert!(before < urls, "{before} of {urls}");
 
-    let out = fetch().wait_with_output().unwrap();
+    let out = start_fetch(dir.path()).wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(count(&db, "SELECT COUNT(*) FROM image_fetches"), urls);
     // only the fetches in flight at the kill (at most the concurrency) were made twice
