@@ -332,6 +332,17 @@ fn start_fetch(dir: &Path) -> std::process::Child {
         .unwrap()
 }
 
+/// Requests for each image (host and path), pages and robots.txt left out.
+fn image_requests(farm: &Farm) -> HashMap<(usize, String), usize> {
+    let mut asked = HashMap::new();
+    for r in farm.requests() {
+        if r.path != "/robots.txt" && !r.path.ends_with(".html") && r.path != "/" {
+            *asked.entry((r.host, r.path)).or_default() += 1;
+        }
+    }
+    asked
+}
+
 /// Waits until the store holds `n` image fetches.
 fn wait_for_fetches(db: &Path, child: &mut std::process::Child, n: i64) {
     let start = Instant::now();
@@ -381,12 +392,7 @@ fn ctrl_c_stops_the_image_fetch_after_its_fetches_in_flight_and_the_same_command
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(count(&db, "SELECT COUNT(*) FROM image_fetches"), urls);
     // a graceful stop commits every finished fetch: nothing was asked twice
-    let mut asked: HashMap<(usize, String), usize> = HashMap::new();
-    for r in farm.requests() {
-        if r.path != "/robots.txt" && !r.path.ends_with(".html") && r.path != "/" {
-            *asked.entry((r.host, r.path)).or_default() += 1;
-        }
-    }
+    let asked = image_requests(&farm);
     assert!(
         asked.values().all(|&n| n == 1),
         "an image was fetched twice"
@@ -413,12 +419,7 @@ fn kill_9_during_the_image_fetch_then_resume_fetches_nothing_twice() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(count(&db, "SELECT COUNT(*) FROM image_fetches"), urls);
     // only the fetches in flight at the kill (at most the concurrency) were made twice
-    let mut asked: HashMap<(usize, String), usize> = HashMap::new();
-    for r in farm.requests() {
-        if r.path != "/robots.txt" && !r.path.ends_with(".html") && r.path != "/" {
-            *asked.entry((r.host, r.path)).or_default() += 1;
-        }
-    }
+    let asked = image_requests(&farm);
     let repeated = asked.values().filter(|&&n| n > 1).count();
     assert!(repeated <= 4, "{repeated} images fetched twice");
     let integrity: String = rusqlite::Connection::open(&db)
