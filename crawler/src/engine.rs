@@ -33,7 +33,7 @@ use crate::{Error, sitemap};
 const MEMORY_QUEUE: usize = 256;
 
 /// Most robots.txt bytes parsed (RFC 9309 asks for at least 500 KiB).
-pub(crate) const ROBOTS_LIMIT: usize = 512 << 10;
+const ROBOTS_LIMIT: usize = 512 << 10;
 
 /// Everything a crawl is told; every field has its default in [`Config::default`] and can be
 /// set in a TOML file (durations in seconds, regexes as strings).
@@ -375,6 +375,45 @@ pub async fn crawl(
     result.map(|()| report)
 }
 
+/// Fetches a robots.txt (redirects followed anywhere, the first 512 KiB kept): what to store,
+/// and the requests made, for the WARC file.
+pub(crate) async fn fetch_robots(
+    client: &Client,
+    url: &str,
+) -> (HostRobots, Vec<crate::fetch::Hop>) {
+    let result = match Url::parse(url) {
+        Ok(u) => client.fetch(&u, Want::Any, &|_| true).await,
+        Err(e) => Err(FetchError {
+            class: ErrorClass::InvalidUrl,
+            message: e.to_string(),
+            status: None,
+            final_url: None,
+            headers: Vec::new(),
+        }),
+    };
+    let fetched_at = unix_now();
+    match result {
+        Ok(r) => (
+            HostRobots {
+                status: Some(r.status),
+                error: None,
+                body: Some(r.body[..r.body.len().min(ROBOTS_LIMIT)].to_vec()),
+                fetched_at,
+            },
+            r.hops,
+        ),
+        Err(e) => (
+            HostRobots {
+                status: e.status,
+                error: Some(format!("{}: {}", e.class.as_str(), e.message)),
+                body: None,
+                fetched_at,
+            },
+            Vec::new(),
+        ),
+    }
+}
+
 /// The rules a robots.txt fetch gives: `None` when it must be fetched again later.
 pub(crate) fn rules_from(r: &HostRobots, token: &str) -> Option<Robots> {
     match r.status {
@@ -710,37 +749,7 @@ impl Engine<'_> {
         let client = self.client.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let robots = match Url::parse(&url) {
-                Ok(u) => client.fetch(&u, Want::Any, &|_| true).await,
-                Err(e) => Err(FetchError {
-                    class: ErrorClass::InvalidUrl,
-                    message: e.to_string(),
-                    status: None,
-                    final_url: None,
-                    headers: Vec::new(),
-                }),
-            };
-            let fetched_at = unix_now();
-            let (robots, hops) = match robots {
-                Ok(r) => (
-                    HostRobots {
-                        status: Some(r.status),
-                        error: None,
-                        body: Some(r.body[..r.body.len().min(ROBOTS_LIMIT)].to_vec()),
-                        fetched_at,
-                    },
-                    r.hops,
-                ),
-                Err(e) => (
-                    HostRobots {
-                        status: e.status,
-                        error: Some(format!("{}: {}", e.class.as_str(), e.message)),
-                        body: None,
-                        fetched_at,
-                    },
-                    Vec::new(),
-                ),
-            };
+            let (robots, hops) = fetch_robots(&client, &url).await;
             let _ = tx.send(Msg::Robots {
                 host: h,
                 robots,

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::Error;
-use crate::engine::{ROBOTS_LIMIT, rules_from, unix_now};
+use crate::engine::{fetch_robots, rules_from, unix_now};
 use crate::fetch::{Client, ErrorClass, FetchConfig, Want};
 use crate::robots::Robots;
 use crate::urls;
@@ -281,7 +281,7 @@ async fn run_fetch(
                             let key = key.clone();
                             tasks.spawn(async move {
                                 Msg::Robots {
-                                    robots: fetch_robots(&client, &url).await,
+                                    robots: fetch_robots(&client, &url).await.0,
                                     host: key,
                                 }
                             });
@@ -448,31 +448,6 @@ fn failed(url: &str, outcome: FetchOutcome, error: &str) -> ImageFetch {
         error: Some(error.to_string()),
         image: None,
         elapsed_ms: None,
-    }
-}
-
-async fn fetch_robots(client: &Client, url: &str) -> HostRobots {
-    let result = match Url::parse(url) {
-        Ok(u) => client
-            .fetch(&u, Want::Any, &|_| true)
-            .await
-            .map_err(|e| (e.status, format!("{}: {}", e.class.as_str(), e.message))),
-        Err(e) => Err((None, format!("invalid_url: {e}"))),
-    };
-    let fetched_at = unix_now();
-    match result {
-        Ok(r) => HostRobots {
-            status: Some(r.status),
-            error: None,
-            body: Some(r.body[..r.body.len().min(ROBOTS_LIMIT)].to_vec()),
-            fetched_at,
-        },
-        Err((status, error)) => HostRobots {
-            status,
-            error: Some(error),
-            body: None,
-            fetched_at,
-        },
     }
 }
 

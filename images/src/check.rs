@@ -82,15 +82,13 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, String> {
         return Err("no decoder for this format".to_string());
     }
     reader.limits(limits(max_pixels));
-    let (w, h) = reader.into_dimensions().map_err(|e| e.to_string())?;
+    // the header read once: its size checked before any pixel is decoded
+    let decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
     if u64::from(w) * u64::from(h) > max_pixels {
         return Err(format!("{w}x{h} is more than {max_pixels} pixels"));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
-    reader.limits(limits(max_pixels));
-    reader.decode().map_err(|e| e.to_string())
+    DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())
 }
 
 /// Decodes `bytes` at the smallest size whose sides are at least `min_width` and `min_height`

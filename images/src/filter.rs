@@ -191,14 +191,7 @@ pub fn filter(
     config: &FilterConfig,
     progress: &dyn Progress,
 ) -> Result<FilterReport, Error> {
-    config.validate()?;
-    store.lock_stage("images-filter")?;
-    let run = store.begin_run("images-filter", config)?;
-    let result = run_filter(store, config, run, None, progress);
-    let status = corpus::RunStatus::of(&result);
-    let report = result.as_ref().cloned().unwrap_or_default();
-    store.finish_run(run, status, &report)?;
-    result
+    judge_run(store, config, None, progress)
 }
 
 /// [`filter`] and [`crate::export`] in one pass: each image not checked before is decoded once,
@@ -211,20 +204,31 @@ pub fn filter_and_export(
     output: &Path,
     progress: &dyn Progress,
 ) -> Result<(FilterReport, ExportReport), Error> {
-    config.validate()?;
     if config.captions_only {
         return Err(Error::Config(
             "images.filter.captions_only: judges no image, so it writes none".into(),
         ));
     }
     let mut writer = Writer::create(output, export)?;
+    let report = judge_run(store, config, Some((export, &mut writer)), progress)?;
+    Ok((report, writer.finish()?))
+}
+
+/// One filter run, recorded in `runs` with its outcome.
+fn judge_run(
+    store: &mut Store,
+    config: &FilterConfig,
+    export: Option<(&ExportConfig, &mut Writer)>,
+    progress: &dyn Progress,
+) -> Result<FilterReport, Error> {
+    config.validate()?;
     store.lock_stage("images-filter")?;
     let run = store.begin_run("images-filter", config)?;
-    let result = run_filter(store, config, run, Some((export, &mut writer)), progress);
+    let result = run_filter(store, config, run, export, progress);
     let status = corpus::RunStatus::of(&result);
     let report = result.as_ref().cloned().unwrap_or_default();
     store.finish_run(run, status, &report)?;
-    Ok((result?, writer.finish()?))
+    result
 }
 
 /// What one decode gives the fused pass: the image's check, and its sample when the export
@@ -462,8 +466,14 @@ fn run_filter(
             let pairs: Vec<KeptPair> = kept
                 .iter()
                 .map(|p| {
+                    // the bytes are needed only where no sample was made from them
                     let sha = p.sha256.as_deref().unwrap_or_default();
-                    kept_pair(p, bodies.get(sha).cloned().unwrap_or_default())
+                    let body = if samples.contains_key(sha) {
+                        Vec::new()
+                    } else {
+                        bodies.get(sha).cloned().unwrap_or_default()
+                    };
+                    kept_pair(p, body)
                 })
                 .collect();
             // made by this page's decode, else prepared now (decoded again, or its own bytes)

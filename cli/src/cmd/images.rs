@@ -135,21 +135,9 @@ pub struct FilterArgs {
     #[arg(long, short, value_name = "DIR")]
     output: Option<PathBuf>,
 
-    /// With --output: as `images export --max-side` [default: keep sizes].
-    #[arg(long, value_name = "PIXELS", requires = "output")]
-    max_side: Option<u32>,
-
-    /// With --output: samples per tar shard [default: 10000].
-    #[arg(long, value_name = "N", requires = "output")]
-    shard_size: Option<usize>,
-
-    /// With --output: `jpg` or `original` [default: jpg].
-    #[arg(long, value_name = "FORMAT", requires = "output")]
-    format: Option<String>,
-
-    /// With --output: JPEG quality [default: 95].
-    #[arg(long, value_name = "1-100", requires = "output")]
-    quality: Option<u8>,
+    /// With --output: how the shards are written, as `images export` takes it.
+    #[command(flatten)]
+    shards: ShardFlags,
 
     /// A TOML file of settings; flags override it.
     #[arg(long, value_name = "FILE")]
@@ -170,6 +158,21 @@ pub struct ExportArgs {
     #[arg(long, short, value_name = "DIR")]
     output: PathBuf,
 
+    #[command(flatten)]
+    shards: ShardFlags,
+
+    /// A TOML file of settings; flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print the settings in effect as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// How shards are written: `images export`'s flags, which `images filter --output` takes too.
+#[derive(Args)]
+pub struct ShardFlags {
     /// Scale images down to at most this many pixels on the longer side [default: keep].
     #[arg(long, value_name = "PIXELS")]
     max_side: Option<u32>,
@@ -186,14 +189,25 @@ pub struct ExportArgs {
     /// JPEG quality [default: 95].
     #[arg(long, value_name = "1-100")]
     quality: Option<u8>,
+}
 
-    /// A TOML file of settings; flags override it.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+impl ShardFlags {
+    fn given(&self) -> bool {
+        self.max_side.is_some()
+            || self.shard_size.is_some()
+            || self.format.is_some()
+            || self.quality.is_some()
+    }
 
-    /// Print the settings in effect as TOML and exit.
-    #[arg(long)]
-    print_config: bool,
+    fn overrides(self) -> Overrides {
+        let mut flags = Overrides::default();
+        flags
+            .set("max_side", self.max_side)
+            .set("shard_size", self.shard_size)
+            .set("format", self.format)
+            .set("quality", self.quality);
+        flags
+    }
 }
 
 pub fn run(global: &Global, args: ImagesArgs) -> Result<()> {
@@ -321,6 +335,11 @@ fn filter(global: &Global, args: FilterArgs) -> Result<()> {
     if args.print_config {
         return settings::print(&config);
     }
+    if args.output.is_none() && args.shards.given() {
+        anyhow::bail!(UsageError(
+            "--max-side, --shard-size, --format and --quality go with --output DIR".into()
+        ));
+    }
     let mut store = Store::open_existing(&args.db.db)?;
     let progress = Bar::new(global.quiet);
     let Some(output) = &args.output else {
@@ -328,13 +347,8 @@ fn filter(global: &Global, args: FilterArgs) -> Result<()> {
         outln!("images filter: {}", report.line());
         return Ok(());
     };
-    let mut flags = Overrides::default();
-    flags
-        .set("max_side", args.max_side)
-        .set("shard_size", args.shard_size)
-        .set("format", args.format)
-        .set("quality", args.quality);
-    let export: ExportConfig = settings::resolve(&ExportConfig::default(), None, &flags)?;
+    let export: ExportConfig =
+        settings::resolve(&ExportConfig::default(), None, &args.shards.overrides())?;
     let (filtered, exported) =
         images::filter_and_export(&mut store, &config, &export, output, &progress)?;
     outln!("images filter: {}", filtered.line());
@@ -347,14 +361,11 @@ fn filter(global: &Global, args: FilterArgs) -> Result<()> {
 }
 
 fn export(global: &Global, args: ExportArgs) -> Result<()> {
-    let mut flags = Overrides::default();
-    flags
-        .set("max_side", args.max_side)
-        .set("shard_size", args.shard_size)
-        .set("format", args.format)
-        .set("quality", args.quality);
-    let config: ExportConfig =
-        settings::resolve(&ExportConfig::default(), args.config.as_deref(), &flags)?;
+    let config: ExportConfig = settings::resolve(
+        &ExportConfig::default(),
+        args.config.as_deref(),
+        &args.shards.overrides(),
+    )?;
     if args.print_config {
         return settings::print(&config);
     }
