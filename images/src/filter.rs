@@ -249,7 +249,7 @@ fn check_and_render(
     let (min_w, min_h) = crate::export::target(w, h, export).unwrap_or((w, h));
     let result = check::decode_at_least(body, min_w, min_h, config.max_pixels).and_then(|img| {
         let frames = check::frames(body)?;
-        let small = check::resize(&img, check::HASH_INPUT, check::HASH_INPUT, true)?;
+        let small = check::resize(&img, check::HASH_INPUT, check::HASH_INPUT)?;
         let phash = hasher.hash_image(&small).as_bytes().to_vec();
         Ok((
             frames,
