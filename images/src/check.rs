@@ -230,7 +230,10 @@ mod tests {
     fn a_bad_jpeg_is_an_error_and_a_big_one_is_not_decoded() {
         let bytes = jpeg(40, 30, jpeg_encoder::ColorType::Rgb, 3);
         for cut in [2, 20, 200] {
-            assert!(decode_at_least(&bytes[..cut], 8, 8, 1 << 20).is_err(), "cut at {cut}");
+            assert!(
+                decode_at_least(&bytes[..cut], 8, 8, 1 << 20).is_err(),
+                "cut at {cut}"
+            );
         }
         let err = decode_at_least(&bytes, 8, 8, 1_000).unwrap_err();
         assert!(err.contains("40x30 is more than 1000 pixels"), "{err}");
