@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's test command: sets up what the tests need on a fresh Debian or Ubuntu machine,
+# then runs the whole suite (`cargo test --workspace`, with any arguments given here).
+#
+# - Chromium (the report's browser test) and a Chinese font (so that its screenshot shows
+#   the text): installed with apt-get when missing and this runs as root (or with sudo).
+#   Elsewhere, or when apt-get fails, it says what is missing; the tests that need it then
+#   fail under CI=true and say they checked nothing otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+have_chromium() {
+    command -v chromium > /dev/null || command -v chromium-browser > /dev/null \
+        || command -v google-chrome > /dev/null || [ -n "${CHROMIUM:-}" ]
+}
+have_chromium || missing+=(chromium)
+fc-list 2> /dev/null | grep -qi -e 'wqy' -e 'noto sans cjk' -e 'source han' || missing+=(fonts-wqy-zenhei)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+    if command -v apt-get > /dev/null && { [ ${#sudo[@]} -eq 0 ] || sudo -n true 2> /dev/null; }; then
+        echo "test.sh: installing ${missing[*]} (apt-get)" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" > /dev/null; then
+            "${sudo[@]}" apt-get update -q > /dev/null
+            "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" > /dev/null \
+                || echo "test.sh: could not install ${missing[*]}" >&2
+        fi
+    else
+        echo "test.sh: missing ${missing[*]} and cannot install them here (not root, no apt-get)" >&2
+    fi
+fi
+
+exec cargo test --workspace "$@"
