@@ -95,6 +95,8 @@ enum Command {
     Quality(cmd::clean::QualityArgs),
     /// Counts and sizes: documents per source, verdicts per stage, pages, runs.
     Stats(cmd::stats::StatsArgs),
+    /// One self-contained HTML page that shows what the corpus is made of.
+    Report(cmd::report::ReportArgs),
     /// Train a byte-level BPE tokenizer; encode documents into llm.c token shards.
     Tokenizer(cmd::tokenizer::TokenizerArgs),
     /// Pretrain a GPT (Llama-style) on token shards; resumable.
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export::run(g, args),
         Command::Extract(args) => cmd::extract::run(g, args),
         Command::Stats(args) => cmd::stats::run(g, args),
+        Command::Report(args) => cmd::report::run(g, args),
         Command::Tokenizer(args) => cmd::tokenizer::run(g, args),
         Command::Train(args) => cmd::train::run(g, *args),
         Command::Sample(args) => cmd::train::run_sample(g, args),

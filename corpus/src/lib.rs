@@ -24,6 +24,7 @@ pub mod import;
 mod jsonl;
 mod pages;
 mod progress;
+pub mod report;
 pub mod schema;
 pub mod shards;
 mod stats;

@@ -115,6 +115,9 @@ pub enum Error {
     /// goes on from there.
     #[error("interrupted in the {0} stage: run the same command to go on")]
     Interrupted(&'static str),
+    /// Every stage ran; the report page could not be written.
+    #[error("writing the report: {0}")]
+    Report(#[source] Box<report::Error>),
     #[error("{stage} stage: {source}")]
     Stage {
         stage: &'static str,
@@ -129,7 +132,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Config(_) => true,
-            Error::Interrupted(_) => false,
+            Error::Interrupted(_) | Error::Report(_) => false,
             Error::Stage { bad_input, .. } => *bad_input,
         }
     }
@@ -190,6 +193,8 @@ pub struct Layout {
     pub run: PathBuf,
     /// The image-text pairs' WebDataset shards.
     pub images: PathBuf,
+    /// The report page, written after the last stage.
+    pub report: PathBuf,
 }
 
 impl Layout {
@@ -200,6 +205,7 @@ impl Layout {
             shards: dir.join("shards"),
             run: dir.join("run"),
             images: dir.join("images"),
+            report: dir.join("report.html"),
         }
     }
 }
@@ -227,6 +233,8 @@ pub struct StageReport {
 pub struct Report {
     pub stages: Vec<StageReport>,
     pub layout_db: PathBuf,
+    /// The report page written after the last stage.
+    pub report: PathBuf,
 }
 
 /// Runs the pipeline into `dir` (created if missing).
@@ -288,10 +296,36 @@ pub fn run(
             return Err(Error::Interrupted(stage.name()));
         }
     }
+    drop(store);
+    let report = write_report(&layout)?;
     Ok(Report {
         stages,
         layout_db: layout.db,
+        report,
     })
+}
+
+/// The folder's report page (`report.html`), drawn from the store and whichever of the run,
+/// shards and tokenizer exist; its path.
+fn write_report(layout: &Layout) -> Result<PathBuf, Error> {
+    let failed = |e: report::Error| Error::Report(Box::new(e));
+    let store = Store::open_existing(&layout.db).map_err(|e| failed(e.into()))?;
+    let inputs = report::Inputs {
+        run: layout
+            .run
+            .join("metrics.jsonl")
+            .exists()
+            .then(|| layout.run.clone()),
+        shards: layout
+            .shards
+            .join("manifest.json")
+            .exists()
+            .then(|| layout.shards.clone()),
+        tokenizer: layout.tokenizer.exists().then(|| layout.tokenizer.clone()),
+    };
+    let built = report::build(&store, &inputs).map_err(failed)?;
+    report::write(&layout.report, &report::render(&built)).map_err(failed)?;
+    Ok(layout.report.clone())
 }
 
 /// The id of the stage's last run when it is done and after `upstream`.

@@ -150,5 +150,11 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<()> {
         "{}",
         crate::cmd::stats::render(&layout.db.display().to_string(), &store.stats()?)
     );
+    outln!();
+    outln!(
+        "report: {} (open it in a browser: the funnel, each rule's cuts with examples, the \
+         duplicates, the pairs, the loss)",
+        report.report.display()
+    );
     Ok(())
 }

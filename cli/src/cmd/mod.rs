@@ -9,6 +9,7 @@ pub mod extract;
 pub mod images;
 pub mod import;
 pub mod pipeline;
+pub mod report;
 pub mod signals;
 pub mod stats;
 pub mod tokenizer;

@@ -82,6 +82,7 @@ pub fn run(global: &Global, args: PipelineArgs) -> Result<()> {
         );
     }
     outln!("output in {}", args.output.display());
+    outln!("report: {}", report.report.display());
     Ok(())
 }
 
