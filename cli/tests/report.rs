@@ -348,6 +348,70 @@ fn the_demos_report_opens_offline_in_chromium_with_every_section_and_examples_th
     let found = problems(&b.events, &url);
     assert!(found.is_empty(), "{found:#?}");
 
+    // the other sections' numbers against the store and the folder's files
+    let json: Value = serde_json::from_str(&ok(run(
+        dir.path(),
+        &[
+            "report",
+            "--db",
+            "d/corpus.db",
+            "--run",
+            "d/run",
+            "--shards",
+            "d/shards",
+            "--tokenizer",
+            "d/tokenizer/tokenizer.json",
+            "--json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(json["crawl"]["pages"], stats["pages"]);
+    let refused = stats["pages_by_status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == json!("error:robots_disallowed"))
+        .map(|c| c["count"].clone())
+        .unwrap();
+    assert_eq!(json["crawl"]["robots_refused"], refused);
+    let host_pages: u64 = json["crawl"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["pages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(json["crawl"]["pages"], json!(host_pages));
+    assert_eq!(json["images"]["pairs"], stats["images"]["pairs"]);
+    assert_eq!(json["images"]["kept"], stats["images"]["kept"]);
+    let removed: u64 = json["images"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        removed + json["images"]["kept"].as_u64().unwrap(),
+        json["images"]["judged"].as_u64().unwrap()
+    );
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("d/shards/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let tokens =
+        manifest["tokens"]["train"].as_u64().unwrap() + manifest["tokens"]["val"].as_u64().unwrap();
+    assert_eq!(json["funnel"]["steps"][4]["count"], json!(tokens));
+    assert_eq!(json["tokenizer"]["vocab_size"], manifest["vocab_size"]);
+    let metrics = std::fs::read_to_string(dir.path().join("d/run/metrics.jsonl")).unwrap();
+    assert_eq!(
+        json["training"]["steps"].as_array().unwrap().len(),
+        metrics.lines().count()
+    );
+    assert!(
+        json["missing"].as_object().unwrap().is_empty(),
+        "{}",
+        json["missing"]
+    );
+
     let shot = b.call(
         "Page.captureScreenshot",
         json!({"format": "png", "captureBeyondViewport": true}),
