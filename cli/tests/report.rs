@@ -345,6 +345,13 @@ fn the_demos_report_opens_offline_in_chromium_with_every_section_and_examples_th
     );
     assert!(after[2].as_f64().unwrap() > 10.0, "{after}");
     assert!(after[3].as_u64().unwrap() > 20, "{after}");
+    // with every rule's value the cleaner measured on it
+    let values = b.eval(&format!(
+        "document.querySelector({sel:?}).parentElement.querySelector('.values').innerText"
+    ));
+    for rule in ["han_ratio", "min_chars", "terminal_punct_ratio"] {
+        assert!(values.as_str().unwrap().contains(rule), "{values}");
+    }
     let found = problems(&b.events, &url);
     assert!(found.is_empty(), "{found:#?}");
 

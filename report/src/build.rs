@@ -99,6 +99,8 @@ pub struct Example {
     pub chars: u64,
     /// What the example is shown for (the rule's value, the similarity...).
     pub note: String,
+    /// Every value the cleaner measured on it (rule name and value), when it judged it.
+    pub values: Vec<(String, f64)>,
     pub text: String,
 }
 
@@ -551,6 +553,19 @@ fn example(store: &Store, d: &DocRow, note: String) -> Result<Example, Error> {
         url: d.url.clone(),
         chars: d.chars,
         note,
+        values: d
+            .clean_details
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .and_then(|v| {
+                v.get("rules").and_then(Value::as_object).map(|rules| {
+                    rules
+                        .iter()
+                        .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
+                        .collect()
+                })
+            })
+            .unwrap_or_default(),
         text: cut(&text),
     })
 }

@@ -57,7 +57,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .missing{color:#8a5300;background:#fff6e0;padding:6px 10px;border-radius:4px}
 .q{color:#555;font-style:italic;margin:0 0 8px}
 details.example{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px;background:#fcfcfc}
-details.example summary{cursor:pointer}
+details.example summary{cursor:pointer}.values{color:#555;font-size:12px}
 pre.text{white-space:pre-wrap;word-break:break-all;font:13px/1.6 inherit;max-height:360px;overflow:auto;margin:6px 0}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 del{background:#fdd;text-decoration:none}ins{background:#dfd;text-decoration:none}
@@ -247,9 +247,19 @@ fn example(e: &Example) -> String {
         .as_deref()
         .map(|u| format!("<div>{}</div>", esc(u)))
         .unwrap_or_default();
+    let values = if e.values.is_empty() {
+        String::new()
+    } else {
+        let v: Vec<String> = e
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k} {}", short(*v)))
+            .collect();
+        format!("<div class=\"values\">{}</div>", esc(&v.join(" · ")))
+    };
     format!(
         "<details class=\"example\" data-seq=\"{}\"><summary>{} <small>· {} · {} characters · {}</small></summary>\
-         {url}<pre class=\"text\">{}</pre></details>",
+         {url}{values}<pre class=\"text\">{}</pre></details>",
         e.seq,
         esc(&title),
         esc(&e.source),

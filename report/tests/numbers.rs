@@ -107,6 +107,14 @@ fn the_funnel_adds_up_and_each_section_counts_the_store() {
     assert_eq!(min_chars.histogram.iter().map(|b| b.count).sum::<u64>(), 10);
     assert_eq!(min_chars.rejected.len(), 2);
     assert_eq!(min_chars.rejected[0].text, "太短了。");
+    // every value the cleaner measured, shown with the example
+    assert_eq!(
+        min_chars.rejected[0].values,
+        vec![
+            ("min_chars".to_string(), 4.0),
+            ("han_ratio".to_string(), 0.75)
+        ]
+    );
     // barely kept: the kept documents nearest the threshold, nearest first
     assert_eq!(min_chars.barely_kept[0].seq, 4);
     let han = clean.rules.iter().find(|x| x.rule == "han_ratio").unwrap();
