@@ -143,17 +143,26 @@ impl Browser {
         }
         self.ws.send(Message::text(msg.to_string())).unwrap();
         loop {
-            let m = self.ws.read().expect("a DevTools message");
-            let Message::Text(text) = m else { continue };
-            let v: Value = serde_json::from_str(text.as_str()).unwrap();
-            if v["id"] == json!(id) {
+            if let Some(v) = self.read()
+                && v["id"] == json!(id)
+            {
                 assert!(v.get("error").is_none(), "{method}: {v}");
                 return v["result"].clone();
             }
-            if v.get("method").is_some() {
-                self.events.push(v);
-            }
         }
+    }
+
+    /// The next message: an event is kept in `events`; a reply is returned.
+    fn read(&mut self) -> Option<Value> {
+        let Message::Text(text) = self.ws.read().expect("a DevTools message") else {
+            return None;
+        };
+        let v: Value = serde_json::from_str(text.as_str()).unwrap();
+        if v.get("method").is_some() {
+            self.events.push(v);
+            return None;
+        }
+        Some(v)
     }
 
     fn call_browser(&mut self, method: &str, params: Value) -> Value {
@@ -179,13 +188,7 @@ impl Browser {
         let start = Instant::now();
         while !self.events.iter().any(|e| e["method"] == json!(method)) {
             assert!(start.elapsed() < timeout, "no {method} within {timeout:?}");
-            let m = self.ws.read().expect("a DevTools message");
-            if let Message::Text(text) = m {
-                let v: Value = serde_json::from_str(text.as_str()).unwrap();
-                if v.get("method").is_some() {
-                    self.events.push(v);
-                }
-            }
+            self.read();
         }
     }
 

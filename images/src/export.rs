@@ -263,8 +263,7 @@ pub(crate) fn prepare(p: &KeptPair, config: &ExportConfig) -> Result<Sample, Err
             resized: false,
         });
     }
-    let (min_w, min_h) = target(w, h, config).unwrap_or((w, h));
-    let img = check::decode_at_least(&p.body, min_w, min_h, config.max_pixels)
+    let img = check::decode(&p.body, config.max_pixels)
         .map_err(|why| encode_error(p.id, &p.image_url, why))?;
     render(&img, w, h, config).map_err(|why| encode_error(p.id, &p.image_url, why))
 }

@@ -246,8 +246,7 @@ fn check_and_render(
     if crate::export::keeps_bytes(format, w, h, export) {
         return (check::check(&sha, body, config.max_pixels, hasher), None);
     }
-    let (min_w, min_h) = crate::export::target(w, h, export).unwrap_or((w, h));
-    let result = check::decode_at_least(body, min_w, min_h, config.max_pixels).and_then(|img| {
+    let result = check::decode(body, config.max_pixels).and_then(|img| {
         let frames = check::frames(body)?;
         let small = check::resize(&img, check::HASH_INPUT, check::HASH_INPUT)?;
         let phash = hasher.hash_image(&small).as_bytes().to_vec();

@@ -296,8 +296,7 @@ pub fn run(
             return Err(Error::Interrupted(stage.name()));
         }
     }
-    drop(store);
-    let report = write_report(&layout)?;
+    let report = write_report(&store, &layout)?;
     Ok(Report {
         stages,
         layout_db: layout.db,
@@ -307,9 +306,8 @@ pub fn run(
 
 /// The folder's report page (`report.html`), drawn from the store and whichever of the run,
 /// shards and tokenizer exist; its path.
-fn write_report(layout: &Layout) -> Result<PathBuf, Error> {
+fn write_report(store: &Store, layout: &Layout) -> Result<PathBuf, Error> {
     let failed = |e: report::Error| Error::Report(Box::new(e));
-    let store = Store::open_existing(&layout.db).map_err(|e| failed(e.into()))?;
     let inputs = report::Inputs {
         run: layout
             .run
@@ -323,7 +321,7 @@ fn write_report(layout: &Layout) -> Result<PathBuf, Error> {
             .then(|| layout.shards.clone()),
         tokenizer: layout.tokenizer.exists().then(|| layout.tokenizer.clone()),
     };
-    let built = report::build(&store, &inputs).map_err(failed)?;
+    let built = report::build(store, &inputs).map_err(failed)?;
     report::write(&layout.report, &report::render(&built)).map_err(failed)?;
     Ok(layout.report.clone())
 }

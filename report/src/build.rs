@@ -604,9 +604,13 @@ fn threshold(config: &Value, rule: &str) -> Option<(f64, String)> {
     None
 }
 
-fn fmt_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
+/// A measured value as the page writes it: whole numbers and large ones without decimals,
+/// two decimals from 1, three below.
+pub(crate) fn short(v: f64) -> String {
+    if v.abs() >= 1000.0 || v.fract() == 0.0 {
         format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
     } else {
         format!("{v:.3}")
     }
@@ -668,7 +672,7 @@ fn clean(store: &Store, docs: &[DocRow]) -> Result<Clean, Error> {
             .filter(|d| d.clean_keep == Some(false) && d.clean_rule.as_deref() == Some(&*rule))
             .take(EXAMPLES_PER_RULE)
         {
-            let v = d.clean_value.map(fmt_value).unwrap_or_default();
+            let v = d.clean_value.map(short).unwrap_or_default();
             rejected.push(example(store, d, format!("removed by {rule}: {v}"))?);
         }
         let mut barely_kept = Vec::new();
@@ -684,8 +688,8 @@ fn clean(store: &Store, docs: &[DocRow]) -> Result<Clean, Error> {
                     d,
                     format!(
                         "kept with {rule} {} (threshold {})",
-                        fmt_value(*v),
-                        fmt_value(*limit)
+                        short(*v),
+                        short(*limit)
                     ),
                 )?);
             }
@@ -1079,7 +1083,7 @@ fn thumb(store: &Store, p: &PairRow) -> Result<Thumb, Error> {
     };
     let verdict = match (p.keep, &p.reason) {
         (Some(false), Some(r)) => match p.value {
-            Some(v) => format!("{r} ({})", fmt_value(v)),
+            Some(v) => format!("{r} ({})", short(v)),
             None => r.clone(),
         },
         _ => String::new(),

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use corpus::Count;
 
-use crate::build::{Bin, Example, Report};
+use crate::build::{Bin, Example, Report, short};
 
 /// `s` with `&`, `<`, `>`, `"` and `'` escaped.
 pub(crate) fn esc(s: &str) -> String {
@@ -33,16 +33,6 @@ fn num(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-fn short(v: f64) -> String {
-    if v.abs() >= 1000.0 || v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
 }
 
 const CSS: &str = "
@@ -491,8 +481,10 @@ pub(crate) fn render(r: &Report) -> String {
             );
             for rule in &c.rules {
                 let bound = match (&rule.bound, rule.threshold) {
-                    (Some(b), Some(t)) => format!("removes below {}", short(t))
-                        .replace("below", if b == "max" { "above" } else { "below" }),
+                    (Some(b), Some(t)) => {
+                        let side = if b == "max" { "above" } else { "below" };
+                        format!("removes {side} {}", short(t))
+                    }
                     _ => "no threshold recorded".to_string(),
                 };
                 let _ = write!(
