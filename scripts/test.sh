@@ -6,6 +6,10 @@
 #   the text): installed with apt-get when missing and this runs as root (or with sudo).
 #   Elsewhere, or when apt-get fails, it says what is missing; the tests that need it then
 #   fail under CI=true and say they checked nothing otherwise.
+# - redis-server (the shared crawl frontier's tests): installed the same way. Each of those
+#   tests starts its own server on a free loopback port, its files in a temporary folder, and
+#   stops it when done; the service Debian's package may start when installed here is stopped
+#   (by its pid file) so that nothing of the suite's is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +20,7 @@ have_chromium() {
 }
 have_chromium || missing+=(chromium)
 fc-list 2> /dev/null | grep -qi -e 'wqy' -e 'noto sans cjk' -e 'source han' || missing+=(fonts-wqy-zenhei)
+command -v redis-server > /dev/null || missing+=(redis-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=()
@@ -31,6 +36,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     else
         echo "test.sh: missing ${missing[*]} and cannot install them here (not root, no apt-get)" >&2
     fi
+fi
+
+# Debian's package starts a server on port 6379 where it can; one installed just now is
+# stopped (the tests start their own), one that was there before is left alone
+if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+    for pidfile in /run/redis/redis-server.pid /var/run/redis/redis-server.pid; do
+        [ -f "$pidfile" ] && { kill "$(cat "$pidfile")" 2> /dev/null || true; }
+    done
 fi
 
 exec cargo test --workspace "$@"

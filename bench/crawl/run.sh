@@ -4,7 +4,12 @@
 # obeyed, one request in flight per host, the same delay, the same global concurrency), in one
 # run. Prints pages/s, CPU seconds per 1,000 pages, peak RSS, the ratios, and pages/s against
 # the ideal the politeness settings allow. Needs no data beyond what the farm generates.
+# Then many workers: zhcorpus on one Redis frontier and scrapy-redis, one worker and two, each
+# worker's in-flight slots the limit (WORKER_CONCURRENCY per worker, one per host, the hosts
+# answering after WORKER_LATENCY_MS), against the single-process crawler with as many slots;
+# the politeness each run kept is read from the farm's own log.
 #   HOSTS=20 ARTICLES=250 LATENCY_MS=50 DELAY=0.1 bench/crawl/run.sh
+#   WORKER_ARTICLES=100 WORKER_CONCURRENCY=5 WORKER_LATENCY_MS=100
 packages=(zhcorpus farm)
 source "$(dirname "$0")/../common.sh"
 hosts=${HOSTS:-20}
@@ -15,7 +20,7 @@ concurrency=${CONCURRENCY:-32}
 out="$root/bench/out/crawl"
 rm -rf "$out"
 mkdir -p "$out"
-venv crawl scrapy==2.19.0 warcio==1.8.1
+venv crawl scrapy==2.19.0 warcio==1.8.1 scrapy-redis==0.9.1 redis==8.1.0
 
 # one farm for both crawlers: hosts on 127.0.0.10.. (one port), since Scrapy keys its
 # per-host slots by host name alone
@@ -67,4 +72,113 @@ print(f"ratio: zhcorpus {row['zhcorpus'][0] / row['scrapy'][0]:.2f}x Scrapy's pa
       f"(zhcorpus also extracted {z_docs} documents and wrote WARC; Scrapy only saved the HTML)")
 print(f"every farm page stored once by zhcorpus: {'yes' if z_pages == z_distinct == want else 'NO'}; "
       f"warcio check of the WARC output: {'passed' if warc_ok == 'yes' else 'FAILED'}")
+PY
+
+# ---- many workers on one shared frontier ----
+w_articles=${WORKER_ARTICLES:-100}
+w_conc=${WORKER_CONCURRENCY:-5}
+w_latency=${WORKER_LATENCY_MS:-100}
+command -v redis-server > /dev/null || { echo "redis-server is needed (apt-get install redis-server)" >&2; exit 1; }
+redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$out/redis"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$out/redis" \
+    --daemonize no --logfile "$out/redis/redis.log" &
+redis_pid=$!
+trap 'kill $farm $redis_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do redis-cli -p "$redis_port" ping > /dev/null 2>&1 && break; sleep 0.1; done
+redis_url="redis://127.0.0.1:$redis_port/0"
+redis_ticks() { awk '{ print $14 + $15 }' "/proc/$redis_pid/stat"; }
+
+# case NAME COMMAND...: a fresh farm and an empty Redis, the command measured (its workers'
+# CPU included), Redis's own CPU, and the farm's last politeness line
+case_run() {
+    local name=$1
+    shift
+    "$root/target/release/zhcorpus-farm" --hosts "$hosts" --articles "$w_articles" \
+        --latency-ms "$w_latency" --crawl-delay 0 --no-traps --distinct-ips \
+        > "$out/w-$name.farm.json" 2> "$out/w-$name.farm.err" &
+    local wfarm=$!
+    for _ in $(seq 50); do [ -s "$out/w-$name.farm.json" ] && break; sleep 0.1; done
+    python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['seeds']))" \
+        "$out/w-$name.farm.json" > "$out/w-seeds.txt"
+    redis-cli -p "$redis_port" flushall > /dev/null
+    local t0 t1
+    t0=$(redis_ticks)
+    python3 bench/measure.py -- "$@" > "$out/w-$name.json"
+    t1=$(redis_ticks)
+    sleep 1.5
+    kill "$wfarm"
+    wait "$wfarm" 2> /dev/null || true
+    echo "$(( t1 - t0 ))" > "$out/w-$name.redis_ticks"
+}
+zw() {  # zw DB [extra flags]: one zhcorpus worker
+    local db=$1
+    shift
+    "$z" crawl --db "$out/$db" --quiet --seeds "$out/w-seeds.txt" --allow-private --delay "$delay" \
+        --per-host 1 --concurrency "$w_conc" --no-sitemaps "$@"
+}
+sw() {  # sw OUT: one scrapy-redis worker
+    "$venv/bin/python" bench/crawl/peer_scrapy_redis.py "$out/w-seeds.txt" "$out/$1" "$w_conc" "$delay" "$redis_url"
+}
+export -f zw sw
+export z out delay w_conc redis_url venv
+rm -f "$out"/w-*.db "$out"/w-*.jsonl
+case_run single bash -c 'zw w-single.db'
+case_run redis1 bash -c 'zw w-r1.db --frontier "$redis_url" --worker one'
+case_run redis2 bash -c 'zw w-r2a.db --frontier "$redis_url" --worker a & zw w-r2b.db --frontier "$redis_url" --worker b & wait'
+case_run scrapy1 bash -c 'sw w-s1.jsonl'
+case_run scrapy2 bash -c 'sw w-s2a.jsonl & sw w-s2b.jsonl & wait'
+
+python3 - "$out" "$hosts" "$w_latency" "$delay" "$w_conc" "$(getconf CLK_TCK)" \
+    "$("$venv/bin/pip" show scrapy-redis | grep ^Version | cut -d' ' -f2)" <<'PY'
+import json, re, sqlite3, sys
+out, hosts, latency, delay, conc, tck, version = sys.argv[1:]
+hosts, latency, delay, conc, tck = int(hosts), int(latency) / 1000, float(delay), int(conc), int(tck)
+
+def pages_db(*names):
+    urls = []
+    for n in names:
+        db = sqlite3.connect(f"{out}/{n}")
+        urls += [u for (u,) in db.execute("SELECT url FROM pages WHERE status = 200 AND body IS NOT NULL")]
+    return urls
+
+def pages_jsonl(*names):
+    return [json.loads(l)["url"] for n in names for l in open(f"{out}/{n}")]
+
+cases = [
+    ("single", "zhcorpus, one process", 1, pages_db("w-single.db")),
+    ("redis1", "zhcorpus, Redis frontier", 1, pages_db("w-r1.db")),
+    ("redis2", "zhcorpus, Redis frontier", 2, pages_db("w-r2a.db", "w-r2b.db")),
+    ("scrapy1", "scrapy-redis", 1, pages_jsonl("w-s1.jsonl")),
+    ("scrapy2", "scrapy-redis", 2, pages_jsonl("w-s2a.jsonl", "w-s2b.jsonl")),
+]
+want = json.load(open(f"{out}/w-single.farm.json"))["html_pages"]
+# each worker's slots: `conc` hosts at once, each asked once per max(delay, latency)
+per_worker = conc / max(delay, latency)
+limit = hosts / max(delay, latency)
+print()
+print(f"many workers: farm of {hosts} hosts, {want} HTML pages, {latency * 1000:.0f} ms latency; "
+      f"{conc} in flight per worker, one per host, {delay} s between requests to a host; "
+      f"scrapy-redis {version}; Redis's own CPU counted with the workers'")
+print(f"{'run':<26} {'workers':>7} {'pages':>6} {'distinct':>8} {'pages/s':>8} {'of slots':>8} "
+      f"{'CPU s/1k pages':>15} {'most in flight/host':>20} {'least gap ms':>13} {'peak RSS MiB':>13}")
+row = {}
+for key, name, workers, urls in cases:
+    r = json.load(open(f"{out}/w-{key}.json"))
+    redis_cpu = int(open(f"{out}/w-{key}.redis_ticks").read()) / tck if key != "single" else 0.0
+    cpu = r["user_s"] + r["sys_s"] + redis_cpu
+    pages = len(urls)
+    rate = pages / r["wall_s"]
+    slots = min(per_worker * workers, limit)
+    last = open(f"{out}/w-{key}.farm.err").read().strip().splitlines()[-1]
+    inflight = re.search(r"most in flight on one host: (\d+)", last).group(1)
+    gap = float(re.search(r"least gap between request starts on one host: (-?[\d.]+)", last).group(1))
+    row[key] = (rate, 1000 * cpu / pages)
+    print(f"{name:<26} {workers:>7} {pages:>6} {len(set(urls)):>8} {rate:>8.1f} {rate / slots:>8.0%} "
+          f"{1000 * cpu / pages:>15.2f} {inflight:>20} {gap:>13.1f} {r['peak_rss_mib']:>13.1f}")
+print(f"a worker's slots allow {per_worker:.0f} pages/s; the hosts' politeness limit is {limit:.0f} pages/s")
+print(f"ratio: two zhcorpus workers on Redis {row['redis2'][0] / row['single'][0]:.2f}x one process's "
+      f"pages/s; the Redis frontier costs {row['redis1'][1] / row['single'][1] - 1:+.0%} CPU per page "
+      f"against the single-process crawler; two zhcorpus workers {row['redis2'][0] / row['scrapy2'][0]:.2f}x "
+      f"two scrapy-redis workers' pages/s at {row['scrapy2'][1] / row['redis2'][1]:.1f}x less CPU per page")
 PY

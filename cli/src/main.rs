@@ -89,6 +89,8 @@ enum Command {
     Import(cmd::import::ImportArgs),
     /// Write documents from the database as JSONL(.zst).
     Export(cmd::export::ExportArgs),
+    /// Combine stores (crawl workers', per-rank) into one, keyed by URL and document id.
+    Merge(cmd::merge::MergeArgs),
     /// Main text, title, author, date and images of HTML pages, as JSON.
     Extract(cmd::extract::ExtractArgs),
     /// The quality classifier: `zhcorpus quality train`.
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
         Command::Images(args) => cmd::images::run(g, args),
         Command::Import(args) => cmd::import::run(g, args),
         Command::Export(args) => cmd::export::run(g, args),
+        Command::Merge(args) => cmd::merge::run(g, args),
         Command::Extract(args) => cmd::extract::run(g, args),
         Command::Stats(args) => cmd::stats::run(g, args),
         Command::Report(args) => cmd::report::run(g, args),

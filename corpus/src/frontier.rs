@@ -189,6 +189,27 @@ impl Store {
         Ok(ids)
     }
 
+    /// Enters URLs handed out by a frontier shared with other workers into this store's own
+    /// frontier (queued, when new): each one's id here and its state, so that a URL this store
+    /// already finished (a worker that died between its commit and telling the shared
+    /// frontier) is not fetched again.
+    pub fn claim_urls(&mut self, urls: &[NewUrl]) -> Result<Vec<(i64, String)>> {
+        let path = self.path().to_path_buf();
+        let sql = sqlite_error(&path);
+        let tx = self.conn_mut().transaction().map_err(&sql)?;
+        let mut out = Vec::with_capacity(urls.len());
+        for u in urls {
+            insert_url(&tx, u).map_err(&sql)?;
+            let row = tx
+                .prepare_cached("SELECT id, state FROM frontier WHERE url_hash = ?1")
+                .and_then(|mut s| s.query_row([u.hash], |r| Ok((r.get(0)?, r.get(1)?))))
+                .map_err(&sql)?;
+            out.push(row);
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(out)
+    }
+
     /// Puts URLs left in flight by a crawl that died back in the queue.
     pub fn reset_in_flight(&self) -> Result<u64> {
         let n = self.sql(self.conn().execute(

@@ -22,6 +22,7 @@ mod frontier;
 pub mod images;
 pub mod import;
 mod jsonl;
+pub mod merge;
 mod pages;
 mod progress;
 pub mod report;

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use url::Url;
 
 use crate::fetch::{Client, ErrorClass, FetchConfig, FetchError, Response, Want, retry_after};
+use crate::frontier::{Frontier, Local};
 use crate::robots::Robots;
 use crate::urls::{self, Scope};
 use crate::warc::WarcWriter;
@@ -79,6 +80,11 @@ pub struct Config {
     /// Queue the URLs of sitemaps named in robots.txt.
     pub sitemaps: bool,
     pub warc: Option<PathBuf>,
+    /// A frontier shared with other workers (`redis://HOST:PORT/DB`); `None` keeps it in the
+    /// store, for one process.
+    pub frontier: Option<String>,
+    /// How a shared frontier is used.
+    pub shared: crate::shared::SharedConfig,
 }
 
 impl Default for Config {
@@ -105,6 +111,8 @@ impl Default for Config {
             robots_ttl: Duration::from_secs(24 * 3600),
             sitemaps: true,
             warc: None,
+            frontier: None,
+            shared: crate::shared::SharedConfig::default(),
         }
     }
 }
@@ -148,6 +156,10 @@ impl Config {
         if self.max_pages == Some(0) || self.max_pages_per_host == Some(0) {
             return bad("max_pages", "must be at least 1 when set");
         }
+        if let Some(url) = &self.frontier {
+            crate::shared::check_url(url)?;
+        }
+        self.shared.validate()?;
         self.fetch.validate()
     }
 }
@@ -263,8 +275,9 @@ enum Msg {
     },
 }
 
-struct Engine<'a> {
+struct Engine<'a, F: Frontier> {
     store: &'a mut Store,
+    frontier: F,
     config: Arc<Config>,
     run: RunId,
     client: Client,
@@ -300,6 +313,11 @@ pub async fn crawl(
     let config = Arc::new(config);
     let client = Client::new(config.fetch.clone()).map_err(Error::Client)?;
     let seeds = parse_seeds(&config.seeds)?;
+    // a shared frontier is reached before anything is written: unreachable, nothing changes
+    let mut shared = match &config.frontier {
+        Some(url) => Some(crate::shared::Shared::connect(url, &config, store.path()).await?),
+        None => None,
+    };
     let mut domains: Vec<String> = config
         .domains
         .iter()
@@ -312,6 +330,9 @@ pub async fn crawl(
             .collect();
         domains.sort();
         domains.dedup();
+    }
+    if let Some(shared) = &mut shared {
+        domains = shared.domains(domains).await?;
     }
     let scope = Scope {
         domains,
@@ -346,8 +367,53 @@ pub async fn crawl(
         })?),
         None => None,
     };
+    let parts = Parts {
+        store,
+        config,
+        run,
+        client,
+        scope,
+        tx,
+        warc,
+    };
+    match shared {
+        Some(shared) => drive(parts, shared, &seeds, &mut rx, progress, shutdown).await,
+        None => drive(parts, Local, &seeds, &mut rx, progress, shutdown).await,
+    }
+}
+
+/// What the engine is built from, whichever frontier it uses.
+struct Parts<'a> {
+    store: &'a mut Store,
+    config: Arc<Config>,
+    run: RunId,
+    client: Client,
+    scope: Scope,
+    tx: mpsc::UnboundedSender<Msg>,
+    warc: Option<WarcWriter>,
+}
+
+/// Runs the engine over `frontier` and records the run's end.
+async fn drive<F: Frontier>(
+    parts: Parts<'_>,
+    frontier: F,
+    seeds: &[Url],
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    progress: &dyn Progress,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Report, Error> {
+    let Parts {
+        store,
+        config,
+        run,
+        client,
+        scope,
+        tx,
+        warc,
+    } = parts;
     let mut engine = Engine {
         store,
+        frontier,
         config: config.clone(),
         run,
         client,
@@ -367,9 +433,14 @@ pub async fn crawl(
         warc,
     };
     progress.start("crawl", config.max_pages);
-    let result = engine.run(&seeds, &mut rx, progress, shutdown).await;
+    let mut result = engine.run(seeds, rx, progress, shutdown).await;
     progress.finish();
     let report = engine.finish_report();
+    // what this worker holds of a shared frontier goes back to it, even after an error
+    let closed = engine.frontier.close(&report).await;
+    if result.is_ok() {
+        result = closed;
+    }
     let status = corpus::RunStatus::of(&result);
     engine.store.finish_run(run, status, &report)?;
     result.map(|()| report)
@@ -454,7 +525,7 @@ fn config_summary(c: &Config) -> serde_json::Value {
     })
 }
 
-impl Engine<'_> {
+impl<F: Frontier> Engine<'_, F> {
     async fn run(
         &mut self,
         seeds: &[Url],
@@ -472,26 +543,38 @@ impl Engine<'_> {
         for u in &seed_rows {
             self.seen.insert(u.hash);
         }
-        self.store.enqueue(&seed_rows)?;
+        let queued_hosts = self.frontier.open(self.store, &seed_rows).await?;
         let done = self.store.done_per_host()?;
         self.started_pages = done.values().sum();
-        for host in self.store.queued_hosts()? {
+        for host in queued_hosts {
             let h = self.host(&host, None);
             self.hosts[h].done = done.get(&host).copied().unwrap_or(0);
             self.hosts[h].db_more = true;
             self.schedule(h);
         }
+        self.pull().await?;
         self.report.queued = self.count_queued();
         tokio::pin!(shutdown);
         let mut stopping = false;
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut upkeep = Instant::now();
         loop {
             if !stopping {
                 self.dispatch()?;
             }
-            if self.in_flight == 0 && (stopping || self.limit_reached || self.heap.is_empty()) {
+            if self.in_flight == 0 && (stopping || self.limit_reached) {
                 break;
+            }
+            if self.in_flight == 0 && self.heap.is_empty() {
+                // nothing here to do: the frontier may hand out more (other workers' links)
+                self.write_batch().await?;
+                if !self.heap.is_empty() || self.pull().await? > 0 {
+                    continue;
+                }
+                if self.frontier.exhausted(self.parked_urls()).await? {
+                    break;
+                }
             }
             let wake = self
                 .heap
@@ -508,7 +591,7 @@ impl Engine<'_> {
                     while let Ok(msg) = rx.try_recv() {
                         self.handle(msg)?;
                     }
-                    self.write_batch()?;
+                    self.write_batch().await?;
                 }
                 () = tokio::time::sleep_until(wake.into()) => {}
                 () = &mut shutdown, if !stopping => {
@@ -517,6 +600,13 @@ impl Engine<'_> {
                     self.report.interrupted = true;
                 }
                 _ = tick.tick() => {
+                    if upkeep.elapsed() >= self.config.shared.renew_every() {
+                        upkeep = Instant::now();
+                        self.upkeep().await?;
+                    }
+                    if !stopping {
+                        self.pull().await?;
+                    }
                     self.report.elapsed_s = start.elapsed().as_secs_f64();
                     self.report.in_flight = self.in_flight as u64;
                     self.report.hosts_active = self.hosts.iter().filter(|h| h.in_flight > 0 || h.scheduled).count() as u64;
@@ -524,7 +614,7 @@ impl Engine<'_> {
                 }
             }
         }
-        self.write_batch()?;
+        self.write_batch().await?;
         if self.limit_reached {
             self.report.stopped = true;
         }
@@ -547,7 +637,44 @@ impl Engine<'_> {
     }
 
     fn count_queued(&self) -> u64 {
-        self.store.queued_count().unwrap_or(0)
+        self.frontier.queued(self.store)
+    }
+
+    /// URLs held by hosts left alone after repeated errors.
+    fn parked_urls(&self) -> u64 {
+        self.hosts
+            .iter()
+            .filter(|h| h.parked)
+            .map(|h| h.queue.len() as u64)
+            .sum()
+    }
+
+    /// The frontier's upkeep, told which hosts are busy: a fetch in flight, or a politeness
+    /// wait still running since the last request.
+    async fn upkeep(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        let busy: Vec<&str> = self
+            .hosts
+            .iter()
+            .filter(|h| h.in_flight > 0 || h.last_start.is_some_and(|t| t + h.delay > now))
+            .map(|h| h.key.as_str())
+            .collect();
+        let parked = self.parked_urls();
+        self.frontier.maintain(&busy, parked, &self.report).await
+    }
+
+    /// Takes the URLs the frontier hands out into their hosts' queues; returns how many.
+    async fn pull(&mut self) -> Result<usize, Error> {
+        let urls = self.frontier.pull(self.store).await?;
+        let n = urls.len();
+        for u in urls {
+            let scheme = u.url.split("://").next().map(str::to_string);
+            let h = self.host(&u.host, scheme.as_deref());
+            self.hosts[h].queue.push_back(u);
+            self.report.queued += 1;
+            self.schedule(h);
+        }
+        Ok(n)
     }
 
     /// The index of a host, created on first sight.
@@ -601,9 +728,10 @@ impl Engine<'_> {
         if !host.queue.is_empty() || !host.db_more {
             return Ok(());
         }
+        let (key, after) = (host.key.clone(), host.last_loaded);
         let urls = self
-            .store
-            .queued_urls(&host.key, host.last_loaded, MEMORY_QUEUE)?;
+            .frontier
+            .refill(self.store, &key, after, MEMORY_QUEUE)?;
         let host = &mut self.hosts[h];
         host.db_more = urls.len() == MEMORY_QUEUE;
         if let Some(last) = urls.last() {
@@ -642,6 +770,14 @@ impl Engine<'_> {
             let Some(job) = self.hosts[h].queue.pop_front() else {
                 continue;
             };
+            if !self.frontier.owns(&job.host) {
+                // its host went to another worker: what this one held is left to it
+                self.frontier.dropped(&job);
+                while let Some(job) = self.hosts[h].queue.pop_front() {
+                    self.frontier.dropped(&job);
+                }
+                continue;
+            }
             if !self.under_host_limit(h) {
                 self.hosts[h].queue.push_front(job);
                 continue;
@@ -860,6 +996,7 @@ impl Engine<'_> {
                             robots.status
                         );
                         self.store.save_robots(&self.hosts[h].key, &robots)?;
+                        self.frontier.robots_fetched(&self.hosts[h].key, &robots);
                         self.hosts[h].errors = 0;
                         self.hosts[h].robots_failures = 0;
                         self.set_robots(h, parsed, true);
@@ -1188,12 +1325,15 @@ impl Engine<'_> {
             .push(new_url(&url, depth, parent, kind));
     }
 
-    fn write_batch(&mut self) -> Result<(), Error> {
+    async fn write_batch(&mut self) -> Result<(), Error> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
-        let written = self.store.record_crawl(self.run, &batch)?;
+        let mut batch = std::mem::take(&mut self.batch);
+        let written = self
+            .frontier
+            .commit(self.store, self.run, &mut batch)
+            .await?;
         for (u, id) in batch.discovered.into_iter().zip(written.discovered_ids) {
             let Some(id) = id else { continue };
             let scheme = u.url.split("://").next().map(str::to_string);

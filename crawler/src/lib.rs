@@ -9,10 +9,12 @@
 
 mod engine;
 pub mod fetch;
+mod frontier;
 pub mod images;
 mod reextract;
 pub mod robots;
 mod serde_util;
+pub mod shared;
 pub mod sitemap;
 pub mod urls;
 pub mod warc;
@@ -49,6 +51,12 @@ pub enum Error {
     Warc(String),
     #[error(transparent)]
     Corpus(#[from] corpus::Error),
+    /// The shared frontier could not be reached when the crawl started: nothing was written.
+    #[error("shared frontier unreachable: {0}")]
+    FrontierUnreachable(String),
+    /// The shared frontier failed during the crawl (what was committed is kept).
+    #[error("shared frontier {0}")]
+    Frontier(String),
 }
 
 /// Runs [`crawl`] on a runtime of its own, as many worker threads as rayon's global pool
@@ -83,9 +91,9 @@ impl Error {
     /// as opposed to a failure of the network, the machine or zhcorpus.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::BadSeed(_) | Error::Config(_) => true,
+            Error::BadSeed(_) | Error::Config(_) | Error::FrontierUnreachable(_) => true,
             Error::Corpus(e) => e.is_bad_input(),
-            Error::Client(_) | Error::Io { .. } | Error::Warc(_) => false,
+            Error::Client(_) | Error::Io { .. } | Error::Warc(_) | Error::Frontier(_) => false,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! `zhcorpus-farm`: serves the site farm on loopback until killed, for benchmarks and demos.
-//! Prints one JSON line with the hosts' URLs, then a line per second with the request count.
+//! Prints one JSON line with the hosts' URLs, then a line per second with the request count,
+//! the most requests in flight on one host and the least gap between two request starts on one
+//! host.
 
 use std::time::Duration;
 
@@ -45,6 +47,31 @@ fn main() {
     println!("{info}");
     loop {
         std::thread::sleep(Duration::from_secs(1));
-        eprintln!("requests: {}", farm.requests().len());
+        // politeness as the hosts saw it: the most requests in flight on one host, and the
+        // least time between two request starts on one host
+        let log = farm.requests();
+        let in_flight = (0..farm.hosts.len())
+            .map(|h| farm.max_in_flight(h))
+            .max()
+            .unwrap_or(0);
+        let mut starts: Vec<Vec<Duration>> = vec![Vec::new(); farm.hosts.len()];
+        for r in &log {
+            if let Some(s) = starts.get_mut(r.host) {
+                s.push(r.at);
+            }
+        }
+        let gap = starts
+            .iter_mut()
+            .filter_map(|s| {
+                s.sort();
+                s.windows(2).map(|w| w[1] - w[0]).min()
+            })
+            .min()
+            .map_or(-1.0, |d| d.as_secs_f64() * 1000.0);
+        eprintln!(
+            "requests: {}; most in flight on one host: {in_flight}; least gap between request \
+             starts on one host: {gap:.1} ms",
+            log.len()
+        );
     }
 }

@@ -24,7 +24,9 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "FILE")]
     seeds: Option<PathBuf>,
 
-    /// Print the state of the crawl in the database (running or stopped) and exit.
+    /// Print the state of the crawl in the database (running or stopped) and exit; with
+    /// --frontier, the state of the whole cluster in Redis (partitions, owners, queues,
+    /// workers).
     #[arg(long)]
     status: bool,
 
@@ -144,6 +146,33 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "DIR")]
     warc: Option<PathBuf>,
 
+    /// Share the frontier with other workers through Redis (`redis://HOST:PORT/DB`): each
+    /// worker crawls into its own --db, hosts are leased to one worker at a time, and a dead
+    /// worker's URLs are taken over after its lease [default: the frontier in --db, one
+    /// process].
+    #[arg(long, value_name = "URL")]
+    frontier: Option<String>,
+
+    /// With --frontier: this worker's name in the cluster [default: host name, --db's file
+    /// name and process id].
+    #[arg(long, value_name = "NAME", requires = "frontier")]
+    worker: Option<String>,
+
+    /// With --frontier: partitions the hosts are spread over, fixed by the crawl's first
+    /// worker [default: 64].
+    #[arg(long, value_name = "N", requires = "frontier")]
+    partitions: Option<u32>,
+
+    /// With --frontier: seconds a worker's lease on its partitions lasts without renewal, the
+    /// time a dead worker's hosts wait for another [default: 10].
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "SECONDS",
+        requires = "frontier"
+    )]
+    lease_ttl: Option<f64>,
+
     /// After the crawl, fetch the images of the crawled pages' image-text candidates under the
     /// same politeness (`zhcorpus images fetch`).
     #[arg(long)]
@@ -162,6 +191,9 @@ pub struct CrawlArgs {
 pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
     let db = &args.db.db;
     if args.status {
+        if let Some(url) = &args.frontier {
+            return cluster_status(url, args.config.as_deref(), args.json);
+        }
         return status(db, args.json);
     }
     let mut seeds = args.urls.clone();
@@ -213,6 +245,10 @@ pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
         .set("host_error_budget", args.host_error_budget)
         .switch("sitemaps", args.no_sitemaps, false)
         .set("warc", args.warc)
+        .set("frontier", args.frontier)
+        .set("shared.worker", args.worker)
+        .set("shared.partitions", args.partitions)
+        .set("shared.lease_ttl", args.lease_ttl)
         .set("fetch.user_agent", args.user_agent)
         .set("fetch.connect_timeout", args.connect_timeout)
         .set("fetch.read_timeout", args.read_timeout)
@@ -225,13 +261,20 @@ pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
     if args.print_config {
         return settings::print(&config);
     }
-    let resumable = config.seeds.is_empty()
-        && db.exists()
-        && !Store::open_existing(db)?.queued_hosts()?.is_empty();
-    if config.seeds.is_empty() && !resumable {
-        anyhow::bail!(UsageError(
-            "no seeds: give URLs, or --seeds FILE, or a database with a crawl to resume".into()
-        ));
+    if let Some(url) = &config.frontier {
+        // a worker joins the crawl in Redis, seeds or not; nothing is written when Redis
+        // cannot be reached
+        config.validate()?;
+        crawler::shared::check_reachable(url)?;
+    } else {
+        let resumable = config.seeds.is_empty()
+            && db.exists()
+            && !Store::open_existing(db)?.queued_hosts()?.is_empty();
+        if config.seeds.is_empty() && !resumable {
+            anyhow::bail!(UsageError(
+                "no seeds: give URLs, or --seeds FILE, or a database with a crawl to resume".into()
+            ));
+        }
     }
     let mut store = Store::open(db)?;
     let progress = Bar::new(global.quiet);
@@ -320,6 +363,50 @@ fn status(db: &std::path::Path, json: bool) -> Result<()> {
     if !s.errors.is_empty() {
         let errors: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
         outln!("errors: {}", errors.join(", "));
+    }
+    Ok(())
+}
+
+/// `--status --frontier URL`: the cluster as Redis sees it.
+fn cluster_status(url: &str, config: Option<&std::path::Path>, json: bool) -> Result<()> {
+    let settings: Config = settings::resolve(&Config::default(), config, &Overrides::default())?;
+    let s = crawler::shared::cluster_status(url, &settings.shared)?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    outln!(
+        "frontier {}: {} URLs seen, {} waiting, {} handed out and not yet stored",
+        s.frontier,
+        s.seen,
+        s.waiting,
+        s.pending
+    );
+    outln!("workers:");
+    for w in &s.workers {
+        let field = |k: &str| w.fields.get(k).map_or("-", String::as_str);
+        outln!(
+            "  {:<32} {:<5} seen {:>6.1} s ago  {:>7} pages  {:>6} pages/s  {:>3} partitions  {}",
+            w.worker,
+            if w.alive { "alive" } else { "gone" },
+            w.last_seen_s,
+            field("pages"),
+            field("pages_per_sec"),
+            field("partitions"),
+            field("db")
+        );
+    }
+    outln!("partitions (owner, lease left, waiting, pending):");
+    for p in &s.partitions {
+        outln!(
+            "  {:>5}  {:<32} {:>7}  {:>7}  {:>7}",
+            p.partition,
+            p.owner.as_deref().unwrap_or("-"),
+            p.lease_ms
+                .map_or("-".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
+            p.waiting,
+            p.pending
+        );
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod export;
 pub mod extract;
 pub mod images;
 pub mod import;
+pub mod merge;
 pub mod pipeline;
 pub mod report;
 pub mod signals;

@@ -1,0 +1,1256 @@
+//! A crawl frontier shared by many workers through Redis: `zhcorpus crawl --frontier
+//! redis://HOST:PORT/DB --db worker1.db`.
+//!
+//! Hosts are spread over a fixed number of partitions by a hash of `host[:port]`. Each
+//! partition is leased to one worker at a time (a key with a TTL, renewed while the worker
+//! lives), so one worker alone asks a host at any moment and the per-host politeness of the
+//! engine (delay, in-flight limit, Crawl-delay, back-off) holds across the cluster. A worker
+//! leases `ceil(partitions / live workers)` of them; one that holds more lets the extra go once
+//! their hosts are idle and their politeness delay has run out, so that the next owner can
+//! start at once.
+//!
+//! Each partition's URLs wait in a Redis stream read through one consumer group. An entry
+//! stays pending until its page is committed to the worker's own store; then it is
+//! acknowledged and deleted. A partition's next owner claims every pending entry
+//! (`XAUTOCLAIM`): the URLs a dead worker held or had in flight are fetched again, nothing is
+//! lost. One set of URL hashes is the seen-set: a URL is queued once across all workers
+//! (added and queued in one script, so that no crash can leave it seen and not queued).
+//! robots.txt answers are shared (one hash per host, expiring after the robots TTL), so each
+//! host's robots.txt is fetched once per TTL whatever the worker.
+//!
+//! Order of a batch's writes: the discovered URLs are queued in Redis, then the pages committed
+//! to the store, then their entries acknowledged. A worker killed between the commit and the
+//! acknowledgement leaves a page that its partition's next owner fetches again: the pair is
+//! found by `zhcorpus merge`, which keeps one page per URL; the same worker restarted on its
+//! store sees the page stored and only acknowledges it.
+//!
+//! Every Redis call is retried with back-off while the server is unreachable, up to
+//! `give_up_after`; then the crawl stops with an error, keeping what it committed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use corpus::{BatchWritten, CrawlBatch, HostRobots, NewUrl, QueuedUrl, RunId, Store, UrlKind};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisResult, Script, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::engine::{Config, Report};
+use crate::frontier::Frontier;
+use crate::urls;
+
+/// The consumer group every partition's stream is read through.
+const GROUP: &str = "crawl";
+
+/// How a shared frontier is used; every worker of a crawl should be given the same.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SharedConfig {
+    /// Partitions the hosts are spread over. The first worker fixes the number for the crawl;
+    /// later workers take it from Redis. More partitions than workers let the work move in
+    /// small pieces when a worker joins or dies.
+    pub partitions: u32,
+    /// How long a worker's lease on a partition lasts without renewal (renewed every third of
+    /// it): how long a dead worker's hosts wait before another worker takes them.
+    #[serde(with = "crate::serde_util::secs")]
+    pub lease_ttl: Duration,
+    /// How long Redis may stay unreachable before the crawl stops with an error.
+    #[serde(with = "crate::serde_util::secs")]
+    pub give_up_after: Duration,
+    /// This worker's name in the cluster [default: the host name, the store's file name and
+    /// the process id].
+    pub worker: Option<String>,
+    /// URLs a worker holds from Redis at most (waiting in its hosts' queues or in flight).
+    pub buffer: usize,
+    /// The prefix of every Redis key of the crawl: two crawls on one Redis database need two.
+    pub prefix: String,
+}
+
+impl Default for SharedConfig {
+    fn default() -> Self {
+        SharedConfig {
+            partitions: 64,
+            lease_ttl: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(60),
+            worker: None,
+            buffer: 1024,
+            prefix: "zhcorpus".to_string(),
+        }
+    }
+}
+
+impl SharedConfig {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let bad = |key: &str, why: &str| Err(Error::Config(format!("shared.{key}: {why}")));
+        if !(1..=65_536).contains(&self.partitions) {
+            return bad("partitions", "must be from 1 to 65536");
+        }
+        if self.lease_ttl < Duration::from_millis(300) {
+            return bad("lease_ttl", "must be at least 0.3 seconds");
+        }
+        if self.buffer == 0 {
+            return bad("buffer", "must be at least 1");
+        }
+        if self.prefix.is_empty() || self.prefix.contains(char::is_whitespace) {
+            return bad("prefix", "must be a word without spaces");
+        }
+        if self
+            .worker
+            .as_deref()
+            .is_some_and(|w| w.is_empty() || w.contains(char::is_whitespace))
+        {
+            return bad("worker", "must be a word without spaces");
+        }
+        Ok(())
+    }
+
+    /// How often leases are renewed and the share of work looked at again.
+    pub(crate) fn renew_every(&self) -> Duration {
+        self.lease_ttl / 3
+    }
+}
+
+/// Refuses a frontier address that is not a Redis URL.
+pub(crate) fn check_url(url: &str) -> Result<(), Error> {
+    redis::Client::open(url)
+        .map(drop)
+        .map_err(|e| Error::Config(format!("frontier: {url:?} is not a Redis URL ({e})")))
+}
+
+/// A URL as it waits in a partition's stream.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    url: String,
+    host: String,
+    depth: u32,
+    #[serde(default)]
+    sitemap: bool,
+}
+
+/// A partition this worker holds.
+#[derive(Debug, Default)]
+struct Part {
+    /// Its pending entries (a dead owner's, or this worker's before a lost reply) are still to
+    /// be claimed.
+    recover: bool,
+    /// Held beyond this worker's share: let go once its hosts are idle.
+    draining: bool,
+}
+
+pub(crate) struct Shared {
+    /// The address, for messages (without a password).
+    url: String,
+    conn: ConnectionManager,
+    config: SharedConfig,
+    me: String,
+    /// The worker's store, shown in the cluster's status.
+    db: String,
+    robots_ttl: Duration,
+    owned: BTreeMap<u32, Part>,
+    /// Entries held, by the id of their URL in the store: partition and stream entry id.
+    held: HashMap<i64, (u32, String)>,
+    /// Hosts whose robots.txt was looked up in Redis.
+    robots_checked: HashSet<String>,
+    /// robots.txt answers fetched here, to be shared at the next commit.
+    robots_out: Vec<(String, HostRobots)>,
+    /// A call failed and was tried again: a read's reply may have been lost, leaving entries
+    /// pending to this worker that it never saw; they are claimed again at the next pull.
+    troubled: std::cell::Cell<bool>,
+}
+
+/// Queues URLs not seen before: KEYS = the seen-set, then one stream per URL; ARGV = hash and
+/// entry per URL. The stream's consumer group is created with it.
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = 0
+for i = 2, #KEYS do
+  if redis.call('SADD', KEYS[1], ARGV[2 * i - 3]) == 1 then
+    if redis.call('EXISTS', KEYS[i]) == 0 then
+      redis.call('XGROUP', 'CREATE', KEYS[i], 'crawl', '0', 'MKSTREAM')
+    end
+    redis.call('XADD', KEYS[i], '*', 'u', ARGV[2 * i - 2])
+    n = n + 1
+  end
+end
+return n",
+    )
+});
+
+/// Creates every partition's stream and group that is missing. ARGV = prefix, partitions.
+static CREATE_GROUPS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for p = 0, tonumber(ARGV[2]) - 1 do
+  local k = ARGV[1] .. ':q:' .. p
+  if redis.call('EXISTS', k) == 0 then
+    redis.call('XGROUP', 'CREATE', k, 'crawl', '0', 'MKSTREAM')
+  end
+end
+return 1",
+    )
+});
+
+/// Leases up to ARGV[5] free partitions, from ARGV[6] on: ARGV = prefix, partitions, me,
+/// ttl ms, how many, start. Returns those leased.
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n, want, start = tonumber(ARGV[2]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local got = {}
+for j = 0, n - 1 do
+  if want <= 0 then break end
+  local p = (start + j) % n
+  if redis.call('SET', ARGV[1] .. ':lease:' .. p, ARGV[3], 'PX', ARGV[4], 'NX') then
+    table.insert(got, p)
+    want = want - 1
+  end
+end
+return got",
+    )
+});
+
+/// Renews the leases in KEYS held by ARGV[1] for ARGV[2] ms; returns the indexes (from 0) of
+/// those no longer held.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local lost = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  else
+    table.insert(lost, i - 1)
+  end
+end
+return lost",
+    )
+});
+
+/// Deletes the leases in KEYS that ARGV[1] holds.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
+return 1",
+    )
+});
+
+/// Marks ARGV[1] alive in the workers' sorted set (KEYS[1], scored by the server's clock in
+/// ms), records the URLs it holds and will not fetch (KEYS[2], field ARGV[1] = ARGV[3]), and
+/// returns the workers seen within ARGV[2] ms.
+static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[2]), '+inf')",
+    )
+});
+
+/// Acknowledges and deletes entries: KEYS = their streams, ARGV = their ids.
+static ACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for i = 1, #KEYS do
+  redis.call('XACK', KEYS[i], 'crawl', ARGV[i])
+  redis.call('XDEL', KEYS[i], ARGV[i])
+end
+return #KEYS",
+    )
+});
+
+/// The entries left in every partition (waiting or pending), and the entries the live
+/// workers hold and will not fetch: ARGV = prefix, partitions, ttl ms.
+static REMAINING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local left = 0
+for p = 0, tonumber(ARGV[2]) - 1 do
+  left = left + redis.call('XLEN', ARGV[1] .. ':q:' .. p)
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local stuck = 0
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', ARGV[1] .. ':workers', now - tonumber(ARGV[3]), '+inf')) do
+  stuck = stuck + tonumber(redis.call('HGET', ARGV[1] .. ':stuck', w) or '0')
+end
+return {left, stuck}",
+    )
+});
+
+/// Whether an error may go away by itself (the server restarting, loading, a dropped
+/// connection), so that the call is worth trying again.
+fn transient(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain)
+        )
+}
+
+/// A Redis URL without its password, for messages.
+fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+async fn connect_manager(url: &str, config: &SharedConfig) -> Result<ConnectionManager, Error> {
+    let shown = display_url(url);
+    let client = redis::Client::open(url)
+        .map_err(|e| Error::Config(format!("frontier: {shown:?} is not a Redis URL ({e})")))?;
+    let manager = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(Duration::from_secs(10)))
+        .set_number_of_retries(3)
+        .set_max_delay(Duration::from_secs(1));
+    let connect = client.get_connection_manager_with_config(manager);
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), connect)
+        .await
+        .map_err(|_| Error::FrontierUnreachable(format!("{shown}: no answer in 10 s")))?
+        .map_err(|e| Error::FrontierUnreachable(format!("{shown}: {e}")))?;
+    let pong: RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+    pong.map_err(|e| Error::FrontierUnreachable(format!("{shown}: {e}")))?;
+    let _ = config;
+    Ok(conn)
+}
+
+/// Checks that the frontier answers, on a runtime of its own: for callers about to create a
+/// store, so that nothing is written when Redis cannot be reached.
+pub fn check_reachable(url: &str) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
+    rt.block_on(connect_manager(url, &SharedConfig::default()))
+        .map(drop)
+}
+
+fn worker_name(db: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_string());
+    let file = db
+        .file_name()
+        .map(|f| f.to_string_lossy().replace(char::is_whitespace, "_"))
+        .unwrap_or_default();
+    format!("{host}:{file}:{}", std::process::id())
+}
+
+/// Parses a stream entry `[id, [field, value, ...]]`: its id and its `u` field (none when
+/// the entry was deleted).
+fn entry_of(v: &Value) -> Option<(String, Option<Vec<u8>>)> {
+    let Value::Array(parts) = v else { return None };
+    let id = match parts.first()? {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        _ => return None,
+    };
+    let mut body = None;
+    if let Some(Value::Array(fields)) = parts.get(1) {
+        for pair in fields.chunks(2) {
+            if let [Value::BulkString(k), Value::BulkString(v)] = pair
+                && k == b"u"
+            {
+                body = Some(v.clone());
+            }
+        }
+    }
+    Some((id, body))
+}
+
+fn entries_of(v: &Value) -> Vec<(String, Option<Vec<u8>>)> {
+    match v {
+        Value::Array(items) => items.iter().filter_map(entry_of).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Shared {
+    /// Connects, fixes the partition count, creates the streams and registers this worker.
+    pub(crate) async fn connect(url: &str, config: &Config, db: &Path) -> Result<Shared, Error> {
+        let mut cfg = config.shared.clone();
+        let conn = connect_manager(url, &cfg).await?;
+        let me = cfg.worker.clone().unwrap_or_else(|| worker_name(db));
+        let mut shared = Shared {
+            url: display_url(url),
+            conn,
+            config: cfg.clone(),
+            me,
+            db: db.display().to_string(),
+            robots_ttl: config.robots_ttl,
+            owned: BTreeMap::new(),
+            held: HashMap::new(),
+            robots_checked: HashSet::new(),
+            robots_out: Vec::new(),
+            troubled: std::cell::Cell::new(false),
+        };
+        let meta = shared.key("meta");
+        let want = cfg.partitions;
+        let partitions: u32 = shared
+            .call("fixing the partition count", move |mut c| {
+                let meta = meta.clone();
+                async move {
+                    redis::cmd("HSETNX")
+                        .arg(&meta)
+                        .arg("partitions")
+                        .arg(want)
+                        .query_async::<()>(&mut c)
+                        .await?;
+                    redis::cmd("HGET")
+                        .arg(&meta)
+                        .arg("partitions")
+                        .query_async(&mut c)
+                        .await
+                }
+            })
+            .await?;
+        if partitions != want {
+            tracing::info!(
+                "frontier: the crawl has {partitions} partitions (fixed by its first worker), \
+                 not {want}"
+            );
+        }
+        cfg.partitions = partitions;
+        shared.config = cfg;
+        shared.create_groups().await?;
+        Ok(shared)
+    }
+
+    /// The scope's domains: this worker's when it has any (the first worker's are recorded),
+    /// else those recorded, so that a worker started without seeds follows the same links.
+    pub(crate) async fn domains(&mut self, mine: Vec<String>) -> Result<Vec<String>, Error> {
+        let meta = self.key("meta");
+        let json = serde_json::to_string(&mine).unwrap_or_default();
+        let stored: Option<String> = self
+            .call("reading the crawl's scope", move |mut c| {
+                let (meta, json) = (meta.clone(), json.clone());
+                async move {
+                    if json != "[]" {
+                        redis::cmd("HSETNX")
+                            .arg(&meta)
+                            .arg("domains")
+                            .arg(&json)
+                            .query_async::<()>(&mut c)
+                            .await?;
+                    }
+                    redis::cmd("HGET")
+                        .arg(&meta)
+                        .arg("domains")
+                        .query_async(&mut c)
+                        .await
+                }
+            })
+            .await?;
+        if !mine.is_empty() {
+            return Ok(mine);
+        }
+        Ok(stored
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default())
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.config.prefix)
+    }
+
+    fn stream(&self, p: u32) -> String {
+        format!("{}:q:{p}", self.config.prefix)
+    }
+
+    fn lease(&self, p: u32) -> String {
+        format!("{}:lease:{p}", self.config.prefix)
+    }
+
+    fn partition(&self, host: &str) -> u32 {
+        (xxhash_rust::xxh3::xxh3_64(host.as_bytes()) % u64::from(self.config.partitions)) as u32
+    }
+
+    /// Runs a call, again with back-off while Redis cannot be reached, up to `give_up_after`.
+    async fn call<T, Fut>(
+        &self,
+        what: &str,
+        f: impl Fn(ConnectionManager) -> Fut,
+    ) -> Result<T, Error>
+    where
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let start = Instant::now();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match f(self.conn.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) if transient(&e) && start.elapsed() < self.config.give_up_after => {
+                    self.troubled.set(true);
+                    tracing::warn!("frontier {}: {what}: {e}; trying again", self.url);
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    let after = if transient(&e) {
+                        format!(
+                            " (unreachable for {:.0} s, the limit set by shared.give_up_after)",
+                            start.elapsed().as_secs_f64()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    return Err(Error::Frontier(format!("{}: {what}: {e}{after}", self.url)));
+                }
+            }
+        }
+    }
+
+    async fn run_script<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        what: &str,
+        script: &'static Script,
+        keys: Vec<String>,
+        args: Vec<Vec<u8>>,
+    ) -> Result<T, Error> {
+        self.call(what, move |mut c| {
+            let (keys, args) = (keys.clone(), args.clone());
+            async move {
+                let mut inv = script.prepare_invoke();
+                for k in &keys {
+                    inv.key(k);
+                }
+                for a in &args {
+                    inv.arg(a.as_slice());
+                }
+                inv.invoke_async(&mut c).await
+            }
+        })
+        .await
+    }
+
+    async fn create_groups(&self) -> Result<(), Error> {
+        let args = vec![
+            self.config.prefix.clone().into_bytes(),
+            self.config.partitions.to_string().into_bytes(),
+        ];
+        self.run_script::<i64>(
+            "creating the partitions' streams",
+            &CREATE_GROUPS,
+            vec![],
+            args,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Queues the URLs not seen before by any worker.
+    async fn enqueue(&self, urls: &[NewUrl]) -> Result<(), Error> {
+        for chunk in urls.chunks(256) {
+            let mut keys = vec![self.key("seen")];
+            let mut args = Vec::with_capacity(chunk.len() * 2);
+            for u in chunk {
+                let entry = Entry {
+                    url: u.url.clone(),
+                    host: u.host.clone(),
+                    depth: u.depth,
+                    sitemap: u.kind == UrlKind::Sitemap,
+                };
+                keys.push(self.stream(self.partition(&u.host)));
+                args.push(u.hash.to_le_bytes().to_vec());
+                args.push(serde_json::to_vec(&entry).unwrap_or_default());
+            }
+            self.run_script::<i64>("queueing URLs", &ENQUEUE, keys, args)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn ack(&self, entries: Vec<(u32, String)>) -> Result<(), Error> {
+        for chunk in entries.chunks(512) {
+            let keys = chunk.iter().map(|(p, _)| self.stream(*p)).collect();
+            let args = chunk
+                .iter()
+                .map(|(_, id)| id.clone().into_bytes())
+                .collect();
+            self.run_script::<i64>("acknowledging URLs", &ACK, keys, args)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Claims every pending entry of partition `p` (whoever held it) for this worker.
+    async fn claim_pending(&self, p: u32) -> Result<Vec<(String, Option<Vec<u8>>)>, Error> {
+        let key = self.stream(p);
+        let mut cursor = "0-0".to_string();
+        let mut out = Vec::new();
+        loop {
+            let (k, me, from) = (key.clone(), self.me.clone(), cursor.clone());
+            let reply: Value = self
+                .call("claiming a partition's pending URLs", move |mut c| {
+                    let (k, me, from) = (k.clone(), me.clone(), from.clone());
+                    async move {
+                        redis::cmd("XAUTOCLAIM")
+                            .arg(&k)
+                            .arg(GROUP)
+                            .arg(&me)
+                            .arg(0)
+                            .arg(&from)
+                            .arg("COUNT")
+                            .arg(256)
+                            .query_async(&mut c)
+                            .await
+                    }
+                })
+                .await?;
+            let Value::Array(parts) = &reply else { break };
+            let next = parts.first().and_then(text).unwrap_or_else(|| "0-0".into());
+            if let Some(entries) = parts.get(1) {
+                out.extend(entries_of(entries));
+            }
+            if next == "0-0" || next == cursor {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(out)
+    }
+
+    /// Reads new entries from the partitions this worker may fetch and has room for.
+    async fn read_new(&self) -> Result<Vec<(u32, String, Option<Vec<u8>>)>, Error> {
+        let active: Vec<u32> = self
+            .owned
+            .iter()
+            .filter(|(_, part)| !part.draining)
+            .map(|(p, _)| *p)
+            .collect();
+        if active.is_empty() || self.held.len() >= self.config.buffer {
+            return Ok(Vec::new());
+        }
+        let cap = (self.config.buffer / active.len()).max(4);
+        let mut per_part: HashMap<u32, usize> = HashMap::new();
+        for (p, _) in self.held.values() {
+            *per_part.entry(*p).or_default() += 1;
+        }
+        let want: Vec<u32> = active
+            .into_iter()
+            .filter(|p| per_part.get(p).copied().unwrap_or(0) <= cap / 2)
+            .collect();
+        if want.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = want.iter().map(|p| self.stream(*p)).collect();
+        let me = self.me.clone();
+        let count = cap.div_ceil(2).max(1);
+        let reply: Value = self
+            .call("reading URLs", move |mut c| {
+                let (keys, me) = (keys.clone(), me.clone());
+                async move {
+                    let mut cmd = redis::cmd("XREADGROUP");
+                    cmd.arg("GROUP")
+                        .arg(GROUP)
+                        .arg(&me)
+                        .arg("COUNT")
+                        .arg(count)
+                        .arg("STREAMS");
+                    for k in &keys {
+                        cmd.arg(k);
+                    }
+                    for _ in &keys {
+                        cmd.arg(">");
+                    }
+                    cmd.query_async(&mut c).await
+                }
+            })
+            .await?;
+        let mut out = Vec::new();
+        let Value::Array(streams) = reply else {
+            return Ok(out);
+        };
+        for s in &streams {
+            let (name, entries) = match s {
+                Value::Array(kv) if kv.len() == 2 => (text(&kv[0]), &kv[1]),
+                _ => continue,
+            };
+            let Some(p) = name
+                .and_then(|n| n.rsplit(':').next().map(str::to_string))
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            for (id, body) in entries_of(entries) {
+                out.push((p, id, body));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Copies the shared robots.txt of hosts not looked up yet into the store, when fresher
+    /// than the store's own.
+    async fn share_robots_in(&mut self, store: &Store, hosts: Vec<String>) -> Result<(), Error> {
+        for host in hosts {
+            if !self.robots_checked.insert(host.clone()) {
+                continue;
+            }
+            let key = self.key(&format!("robots:{host}"));
+            let fields: HashMap<String, Vec<u8>> = self
+                .call("reading a shared robots.txt", move |mut c| {
+                    let key = key.clone();
+                    async move { redis::cmd("HGETALL").arg(&key).query_async(&mut c).await }
+                })
+                .await?;
+            let Some(at) = fields
+                .get("at")
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<f64>().ok())
+            else {
+                continue;
+            };
+            if store
+                .host_robots(&host)?
+                .is_some_and(|local| local.fetched_at >= at)
+            {
+                continue;
+            }
+            let number = |k: &str| {
+                fields
+                    .get(k)
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+            };
+            let robots = HostRobots {
+                status: number("status"),
+                error: fields
+                    .get("error")
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+                body: fields.get("body").cloned(),
+                fetched_at: at,
+            };
+            store.save_robots(&host, &robots)?;
+        }
+        Ok(())
+    }
+
+    async fn share_robots_out(&mut self) -> Result<(), Error> {
+        let ttl_ms = self.robots_ttl.as_millis().max(1) as u64;
+        for (host, r) in std::mem::take(&mut self.robots_out) {
+            let key = self.key(&format!("robots:{host}"));
+            self.call("sharing a robots.txt", move |mut c| {
+                let (key, r) = (key.clone(), r.clone());
+                async move {
+                    let mut pipe = redis::pipe();
+                    pipe.atomic().cmd("DEL").arg(&key).ignore();
+                    let mut hset = redis::cmd("HSET");
+                    hset.arg(&key).arg("at").arg(r.fetched_at.to_string());
+                    if let Some(s) = r.status {
+                        hset.arg("status").arg(s);
+                    }
+                    if let Some(e) = &r.error {
+                        hset.arg("error").arg(e);
+                    }
+                    if let Some(b) = &r.body {
+                        hset.arg("body").arg(b.as_slice());
+                    }
+                    pipe.add_command(hset).ignore();
+                    pipe.cmd("PEXPIRE").arg(&key).arg(ttl_ms).ignore();
+                    pipe.query_async::<()>(&mut c).await
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&self, stuck: u64) -> Result<u64, Error> {
+        let keys = vec![self.key("workers"), self.key("stuck")];
+        let args = vec![
+            self.me.clone().into_bytes(),
+            (self.config.lease_ttl.as_millis() as u64)
+                .to_string()
+                .into_bytes(),
+            stuck.to_string().into_bytes(),
+        ];
+        self.run_script("marking the worker alive", &HEARTBEAT, keys, args)
+            .await
+    }
+}
+
+impl Frontier for Shared {
+    async fn open(&mut self, _: &mut Store, seeds: &[NewUrl]) -> Result<Vec<String>, Error> {
+        self.enqueue(seeds).await?;
+        self.maintain(&[], 0, &Report::default()).await?;
+        Ok(Vec::new())
+    }
+
+    fn refill(&mut self, _: &Store, _: &str, _: i64, _: usize) -> Result<Vec<QueuedUrl>, Error> {
+        Ok(Vec::new())
+    }
+
+    async fn pull(&mut self, store: &mut Store) -> Result<Vec<QueuedUrl>, Error> {
+        let mut got: Vec<(u32, String, Option<Vec<u8>>)> = Vec::new();
+        if self.troubled.replace(false) {
+            for part in self.owned.values_mut() {
+                part.recover = true;
+            }
+        }
+        let recover: Vec<u32> = self
+            .owned
+            .iter()
+            .filter(|(_, part)| part.recover)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in recover {
+            for (id, body) in self.claim_pending(p).await? {
+                got.push((p, id, body));
+            }
+            if let Some(part) = self.owned.get_mut(&p) {
+                part.recover = false;
+            }
+        }
+        got.extend(self.read_new().await?);
+        if got.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut urls = Vec::with_capacity(got.len());
+        let mut ids = Vec::with_capacity(got.len());
+        let mut bad = Vec::new();
+        for (p, id, body) in got {
+            let entry = body.and_then(|b| serde_json::from_slice::<Entry>(&b).ok());
+            let parsed = entry.as_ref().and_then(|e| urls::parse(&e.url));
+            match (entry, parsed) {
+                (Some(e), Some(u)) => {
+                    urls.push(NewUrl {
+                        hash: urls::hash(&u),
+                        url: e.url,
+                        host: e.host,
+                        depth: e.depth,
+                        parent: None,
+                        kind: if e.sitemap {
+                            UrlKind::Sitemap
+                        } else {
+                            UrlKind::Page
+                        },
+                    });
+                    ids.push((p, id));
+                }
+                _ => {
+                    tracing::warn!(
+                        "frontier {}: entry {id} of partition {p} is not a URL entry; dropped",
+                        self.url
+                    );
+                    bad.push((p, id));
+                }
+            }
+        }
+        let claimed = store.claim_urls(&urls)?;
+        let mut out = Vec::new();
+        let mut done = bad;
+        let mut hosts = Vec::new();
+        for ((u, (p, id)), (local, state)) in urls.into_iter().zip(ids).zip(claimed) {
+            if self.held.contains_key(&local) {
+                // delivered again (a claim after a lost reply): held once
+                continue;
+            }
+            if state != "queued" && state != "in_flight" {
+                // this store finished it before the worker could say so
+                done.push((p, id));
+                continue;
+            }
+            self.held.insert(local, (p, id));
+            if !self.robots_checked.contains(&u.host) {
+                hosts.push(u.host.clone());
+            }
+            out.push(QueuedUrl {
+                id: local,
+                url: u.url,
+                host: u.host,
+                depth: u.depth,
+                kind: u.kind,
+                attempts: 0,
+            });
+        }
+        self.ack(done).await?;
+        hosts.sort();
+        hosts.dedup();
+        self.share_robots_in(store, hosts).await?;
+        Ok(out)
+    }
+
+    async fn commit(
+        &mut self,
+        store: &mut Store,
+        run: RunId,
+        batch: &mut CrawlBatch,
+    ) -> Result<BatchWritten, Error> {
+        // links first: once the page is committed and acknowledged, they must be queued
+        let discovered = std::mem::take(&mut batch.discovered);
+        self.enqueue(&discovered).await?;
+        self.share_robots_out().await?;
+        let mut written = store.record_crawl(run, batch)?;
+        let finished: Vec<(u32, String)> = batch
+            .finished
+            .iter()
+            .filter_map(|f| self.held.remove(&f.frontier_id))
+            .collect();
+        self.ack(finished).await?;
+        written.discovered_ids = vec![None; discovered.len()];
+        batch.discovered = discovered;
+        Ok(written)
+    }
+
+    fn owns(&self, host: &str) -> bool {
+        self.owned
+            .get(&self.partition(host))
+            .is_some_and(|part| !part.draining)
+    }
+
+    fn dropped(&mut self, job: &QueuedUrl) {
+        self.held.remove(&job.id);
+    }
+
+    fn robots_fetched(&mut self, host: &str, robots: &HostRobots) {
+        self.robots_out.push((host.to_string(), robots.clone()));
+    }
+
+    async fn maintain(&mut self, busy: &[&str], stuck: u64, report: &Report) -> Result<(), Error> {
+        let live = self.heartbeat(stuck).await?.max(1);
+        let n = self.config.partitions;
+        let share = n.div_ceil(live as u32) as usize;
+        let ttl = (self.config.lease_ttl.as_millis() as u64).to_string();
+        // renew: a lease lost (this worker stalled past its TTL) is another's now
+        let held: Vec<u32> = self.owned.keys().copied().collect();
+        if !held.is_empty() {
+            let keys = held.iter().map(|p| self.lease(*p)).collect();
+            let args = vec![self.me.clone().into_bytes(), ttl.clone().into_bytes()];
+            let lost: Vec<usize> = self
+                .run_script("renewing leases", &RENEW, keys, args)
+                .await?;
+            for i in lost {
+                if let Some(p) = held.get(i) {
+                    tracing::warn!(
+                        "frontier {}: lease on partition {p} lost to another worker",
+                        self.url
+                    );
+                    self.owned.remove(p);
+                }
+            }
+        }
+        let active = self.owned.values().filter(|p| !p.draining).count();
+        if active > share {
+            for (_, part) in self
+                .owned
+                .iter_mut()
+                .rev()
+                .filter(|(_, p)| !p.draining)
+                .take(active - share)
+            {
+                part.draining = true;
+            }
+        } else if active < share {
+            let mut need = share - active;
+            for part in self.owned.values_mut().filter(|p| p.draining) {
+                if need == 0 {
+                    break;
+                }
+                part.draining = false;
+                need -= 1;
+            }
+            if need > 0 {
+                let args = vec![
+                    self.config.prefix.clone().into_bytes(),
+                    n.to_string().into_bytes(),
+                    self.me.clone().into_bytes(),
+                    ttl.into_bytes(),
+                    need.to_string().into_bytes(),
+                    fastrand::u32(0..n).to_string().into_bytes(),
+                ];
+                let got: Vec<u32> = self
+                    .run_script("leasing partitions", &ACQUIRE, vec![], args)
+                    .await?;
+                for p in got {
+                    self.owned.insert(
+                        p,
+                        Part {
+                            recover: true,
+                            draining: false,
+                        },
+                    );
+                }
+            }
+        }
+        // let go of the extra partitions whose hosts are idle
+        let busy: HashSet<u32> = busy.iter().map(|h| self.partition(h)).collect();
+        let free: Vec<u32> = self
+            .owned
+            .iter()
+            .filter(|(p, part)| part.draining && !busy.contains(p))
+            .map(|(p, _)| *p)
+            .collect();
+        if !free.is_empty() {
+            let keys = free.iter().map(|p| self.lease(*p)).collect();
+            self.run_script::<i64>(
+                "releasing partitions",
+                &RELEASE,
+                keys,
+                vec![self.me.clone().into_bytes()],
+            )
+            .await?;
+            for p in free {
+                self.owned.remove(&p);
+            }
+        }
+        self.report_status(report).await
+    }
+
+    async fn exhausted(&mut self, stuck: u64) -> Result<bool, Error> {
+        self.heartbeat(stuck).await?;
+        let args = vec![
+            self.config.prefix.clone().into_bytes(),
+            self.config.partitions.to_string().into_bytes(),
+            (self.config.lease_ttl.as_millis() as u64)
+                .to_string()
+                .into_bytes(),
+        ];
+        let (left, stuck_all): (u64, u64) = self
+            .run_script("counting the URLs left", &REMAINING, vec![], args)
+            .await?;
+        Ok(left <= stuck_all)
+    }
+
+    fn queued(&self, _: &Store) -> u64 {
+        self.held.len() as u64
+    }
+
+    async fn close(&mut self, report: &Report) -> Result<(), Error> {
+        // one try each: leases expire by themselves when Redis is gone
+        let keys: Vec<String> = self.owned.keys().map(|p| self.lease(*p)).collect();
+        let mut c = self.conn.clone();
+        let mut inv = RELEASE.prepare_invoke();
+        for k in &keys {
+            inv.key(k);
+        }
+        inv.arg(&self.me);
+        let released: RedisResult<i64> = inv.invoke_async(&mut c).await;
+        self.owned.clear();
+        let stats = self.report_status(report).await;
+        let gone: RedisResult<()> = redis::pipe()
+            .cmd("ZREM")
+            .arg(self.key("workers"))
+            .arg(&self.me)
+            .ignore()
+            .cmd("HDEL")
+            .arg(self.key("stuck"))
+            .arg(&self.me)
+            .ignore()
+            .query_async(&mut c)
+            .await;
+        if let Err(e) = released.map(drop).and(gone) {
+            tracing::warn!(
+                "frontier {}: could not give back this worker's partitions ({e}); they are \
+                 free once their leases expire",
+                self.url
+            );
+        }
+        stats.or(Ok(()))
+    }
+}
+
+impl Shared {
+    /// This worker's line in the cluster's status.
+    async fn report_status(&self, report: &Report) -> Result<(), Error> {
+        let key = self.key(&format!("worker:{}", self.me));
+        let (names, me) = (self.key("names"), self.me.clone());
+        let fields = vec![
+            ("db".to_string(), self.db.clone()),
+            ("pages".to_string(), report.pages.to_string()),
+            ("documents".to_string(), report.documents.to_string()),
+            (
+                "pages_per_sec".to_string(),
+                format!("{:.2}", report.pages_per_sec()),
+            ),
+            ("partitions".to_string(), self.owned.len().to_string()),
+            ("held".to_string(), self.held.len().to_string()),
+            ("at".to_string(), crate::engine::unix_now().to_string()),
+        ];
+        self.call("reporting the worker's counts", move |mut c| {
+            let (key, fields, names, me) = (key.clone(), fields.clone(), names.clone(), me.clone());
+            async move {
+                redis::pipe()
+                    .cmd("SADD")
+                    .arg(&names)
+                    .arg(&me)
+                    .ignore()
+                    .cmd("HSET")
+                    .arg(&key)
+                    .arg(&fields)
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(7 * 24 * 3600)
+                    .ignore()
+                    .query_async::<()>(&mut c)
+                    .await
+            }
+        })
+        .await
+    }
+}
+
+/// One partition in the cluster's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionStatus {
+    pub partition: u32,
+    /// The worker holding its lease, and the milliseconds left on it.
+    pub owner: Option<String>,
+    pub lease_ms: Option<i64>,
+    /// URLs waiting to be handed out, and handed out but not yet stored.
+    pub waiting: u64,
+    pub pending: u64,
+}
+
+/// One worker in the cluster's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerStatus {
+    pub worker: String,
+    /// Seconds since it last said it was alive; alive when within the lease TTL.
+    pub last_seen_s: f64,
+    pub alive: bool,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A shared crawl as Redis sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    pub frontier: String,
+    /// URLs ever queued (the seen-set's size).
+    pub seen: u64,
+    pub waiting: u64,
+    pub pending: u64,
+    pub partitions: Vec<PartitionStatus>,
+    pub workers: Vec<WorkerStatus>,
+}
+
+/// Reads the state of a shared crawl from Redis alone.
+pub fn cluster_status(url: &str, config: &SharedConfig) -> Result<ClusterStatus, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
+    rt.block_on(async {
+        let mut c = connect_manager(url, config).await?;
+        let shown = display_url(url);
+        let err = |e: redis::RedisError| Error::Frontier(format!("{shown}: reading status: {e}"));
+        let prefix = &config.prefix;
+        let partitions: Option<u32> = redis::cmd("HGET")
+            .arg(format!("{prefix}:meta"))
+            .arg("partitions")
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        let Some(n) = partitions else {
+            return Err(Error::Config(format!(
+                "frontier {shown}: no crawl with the key prefix {prefix:?} there"
+            )));
+        };
+        let seen: u64 = redis::cmd("SCARD")
+            .arg(format!("{prefix}:seen"))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        let mut parts = Vec::with_capacity(n as usize);
+        for p in 0..n {
+            let stream = format!("{prefix}:q:{p}");
+            let lease = format!("{prefix}:lease:{p}");
+            let (len, pending, owner, ttl): (u64, Value, Option<String>, i64) = redis::pipe()
+                .cmd("XLEN")
+                .arg(&stream)
+                .cmd("XPENDING")
+                .arg(&stream)
+                .arg(GROUP)
+                .cmd("GET")
+                .arg(&lease)
+                .cmd("PTTL")
+                .arg(&lease)
+                .query_async(&mut c)
+                .await
+                .map_err(err)?;
+            let pending = match &pending {
+                Value::Array(v) => v.first().and_then(text).and_then(|s| s.parse().ok()),
+                _ => None,
+            }
+            .unwrap_or(0u64);
+            parts.push(PartitionStatus {
+                partition: p,
+                lease_ms: owner.is_some().then_some(ttl),
+                owner,
+                waiting: len.saturating_sub(pending),
+                pending,
+            });
+        }
+        let now_ms: (u64, u64) = redis::cmd("TIME").query_async(&mut c).await.map_err(err)?;
+        let now_ms = now_ms.0 * 1000 + now_ms.1 / 1000;
+        let mut names: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(format!("{prefix}:names"))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        names.sort();
+        let mut workers = Vec::new();
+        for w in names {
+            let (fields, score): (BTreeMap<String, String>, Option<f64>) = redis::pipe()
+                .cmd("HGETALL")
+                .arg(format!("{prefix}:worker:{w}"))
+                .cmd("ZSCORE")
+                .arg(format!("{prefix}:workers"))
+                .arg(&w)
+                .query_async(&mut c)
+                .await
+                .map_err(err)?;
+            // a worker that stopped has left the live set: its last report says when
+            let seen_ms = score.or_else(|| {
+                fields
+                    .get("at")
+                    .and_then(|a| a.parse::<f64>().ok())
+                    .map(|s| s * 1000.0)
+            });
+            let last = seen_ms.map_or(f64::INFINITY, |ms| (now_ms as f64 - ms).max(0.0) / 1000.0);
+            workers.push(WorkerStatus {
+                alive: score.is_some() && last <= config.lease_ttl.as_secs_f64(),
+                worker: w,
+                last_seen_s: last,
+                fields,
+            });
+        }
+        Ok(ClusterStatus {
+            frontier: shown,
+            seen,
+            waiting: parts.iter().map(|p| p.waiting).sum(),
+            pending: parts.iter().map(|p| p.pending).sum(),
+            partitions: parts,
+            workers,
+        })
+    })
+}
