@@ -47,11 +47,12 @@ process = CrawlerProcess(settings={
     "USER_AGENT": "scrapy-bench (+https://scrapy.org)",
     "FEEDS": {out: {"format": "jsonlines", "encoding": "utf8", "overwrite": True}},
     # scrapy-redis: one request queue (FIFO, breadth first like the others) and one seen-set
-    # for all workers; a worker closes after 3 s without a request to take
+    # for all workers. SCHEDULER_IDLE_BEFORE_CLOSE stays at its default, 0: with a blocking
+    # pop (any value above 0) a worker under Scrapy 2.19 never closes once the queue is empty;
+    # with 0, a worker closes when it finds the queue empty and nothing in flight
     "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
     "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
     "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.FifoQueue",
-    "SCHEDULER_IDLE_BEFORE_CLOSE": 3,
     "REDIS_URL": redis_url,
 })
 process.crawl(Farm)

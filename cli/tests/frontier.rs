@@ -152,18 +152,19 @@ fn farm(hosts: usize, articles: usize) -> Farm {
 
 const DELAY: f64 = 0.1;
 
-/// Starts a worker on `redis` into `dir/<name>.db`.
+/// Starts a worker on `redis` into `dir/<name>.db`, with the farm's seeds.
 fn worker(dir: &Path, farm: &Farm, redis: &str, name: &str, extra: &[&str]) -> Child {
     std::fs::write(dir.join("seeds.txt"), farm.seeds().join("\n") + "\n").unwrap();
+    let mut args = vec!["--seeds", "seeds.txt"];
+    args.extend_from_slice(extra);
+    joiner(dir, redis, name, &args)
+}
+
+/// Starts a worker on `redis` into `dir/<name>.db` that joins the crawl without seeds.
+fn joiner(dir: &Path, redis: &str, name: &str, extra: &[&str]) -> Child {
     zhcorpus()
         .current_dir(dir)
-        .args([
-            "crawl",
-            "--db",
-            &format!("{name}.db"),
-            "--seeds",
-            "seeds.txt",
-        ])
+        .args(["crawl", "--db", &format!("{name}.db")])
         .args(["--allow-private", "--delay", &DELAY.to_string()])
         .args(["--concurrency", "8", "--frontier", redis, "--worker", name])
         .args(["--lease-ttl", "2"])
@@ -249,7 +250,8 @@ fn two_workers_share_the_farm_politely_and_store_every_page_once() {
     let farm = farm(8, 16);
     let mut a = worker(dir.path(), &farm, &redis.url(), "a", &[]);
     std::thread::sleep(Duration::from_millis(300));
-    let b = worker(dir.path(), &farm, &redis.url(), "b", &[]);
+    // b joins without seeds: it follows the links of the pages it is handed all the same
+    let b = joiner(dir.path(), &redis.url(), "b", &[]);
     let _ = a.try_wait();
     finished(b);
     finished(a);
@@ -542,4 +544,51 @@ fn a_url_stored_but_not_acknowledged_is_acknowledged_without_a_fetch() {
     assert_eq!(json["pending"], 0, "{status}");
     assert_eq!(json["waiting"], 0, "{status}");
     assert_eq!(stored(&dir.path().join("a.db")).get(url.as_str()), Some(&1));
+}
+
+/// Waits for a worker to end, killing it and failing after `secs`.
+#[track_caller]
+fn finished_within(mut child: Child, secs: u64) -> String {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("the worker did not end in {secs} s:\n{}", stderr(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    finished(child)
+}
+
+#[test]
+fn hosts_at_their_page_limit_do_not_keep_the_workers_waiting() {
+    let Some(binary) = redis_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(binary, &dir.path().join("redis"), false);
+    let farm = farm(4, 30);
+    let limit = ["--max-pages-per-host", "5"];
+    let a = worker(dir.path(), &farm, &redis.url(), "a", &limit);
+    let b = worker(dir.path(), &farm, &redis.url(), "b", &limit);
+    // the URLs over the limit stay queued in Redis; the crawl still ends
+    finished_within(a, 60);
+    finished_within(b, 60);
+    for db in ["a.db", "b.db"] {
+        let conn = rusqlite::Connection::open(dir.path().join(db)).unwrap();
+        let most: i64 = conn
+            .query_row(
+                "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM frontier
+                 WHERE state = 'done' AND kind = 'page' GROUP BY host)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(most <= 5, "{db}: {most} pages of one host");
+    }
+    let status = ok(run(
+        dir.path(),
+        &["crawl", "--frontier", &redis.url(), "--status", "--json"],
+    ));
+    let json: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert!(json["waiting"].as_u64().unwrap() + json["pending"].as_u64().unwrap() > 0);
 }

@@ -223,9 +223,15 @@ fn merge_one(
             )?;
         }
         // pages: one per URL, the latest fetch of it in this source
-        let which = match pass {
-            Pass::Succeeded => "s.status BETWEEN 200 AND 399",
-            Pass::Rest => "(s.status IS NULL OR s.status NOT BETWEEN 200 AND 399)",
+        let (which, which2) = match pass {
+            Pass::Succeeded => (
+                "s.status BETWEEN 200 AND 399",
+                "s2.status BETWEEN 200 AND 399",
+            ),
+            Pass::Rest => (
+                "(s.status IS NULL OR s.status NOT BETWEEN 200 AND 399)",
+                "(s2.status IS NULL OR s2.status NOT BETWEEN 200 AND 399)",
+            ),
         };
         let offered: u64 = tx.query_row(
             &format!("SELECT count(*) FROM src.pages s WHERE {which}"),
@@ -244,7 +250,8 @@ fn merge_one(
                     s.body_len, s.body
                  FROM src.pages s
                  WHERE {which}
-                    AND s.id = (SELECT max(id) FROM src.pages s2 WHERE s2.url = s.url)
+                    AND s.id = (SELECT max(id) FROM src.pages s2
+                                WHERE s2.url = s.url AND {which2})
                     AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = s.url)
                  ORDER BY s.id"
             ),
@@ -293,11 +300,19 @@ fn merge_one(
                     > coalesce(hosts.robots_fetched_at, 0);
                  INSERT OR IGNORE INTO images SELECT * FROM src.images;
                  INSERT OR IGNORE INTO image_checks SELECT * FROM src.image_checks;
-                 INSERT OR IGNORE INTO image_fetches (url, run_id, final_url, status, outcome,
+                 INSERT INTO image_fetches (url, run_id, final_url, status, outcome,
                     error, image, attempts, elapsed_ms, fetched_at)
                  SELECT url, (SELECT new FROM temp.run_map_{index} WHERE old = run_id), final_url,
                     status, outcome, error, image, attempts, elapsed_ms, fetched_at
-                 FROM src.image_fetches;"
+                 FROM src.image_fetches WHERE true
+                 ON CONFLICT (url) DO UPDATE SET run_id = excluded.run_id,
+                    final_url = excluded.final_url, status = excluded.status,
+                    outcome = excluded.outcome, error = excluded.error, image = excluded.image,
+                    attempts = excluded.attempts, elapsed_ms = excluded.elapsed_ms,
+                    fetched_at = excluded.fetched_at
+                 WHERE image_fetches.outcome != 'ok' AND excluded.outcome = 'ok';
+                 UPDATE frontier SET state = 'done' WHERE state = 'failed' AND id IN (
+                    SELECT frontier_id FROM pages WHERE status BETWEEN 200 AND 399);"
             ))?;
             let verdicts: u64 = tx.query_row(
                 "SELECT (SELECT count(*) FROM src.clean_verdicts)

@@ -292,6 +292,8 @@ struct Engine<'a, F: Frontier> {
     query_variants: HashMap<u64, usize>,
     in_flight: usize,
     started_pages: u64,
+    /// Pages per host stored before this run.
+    done_before: HashMap<String, u64>,
     limit_reached: bool,
     tx: mpsc::UnboundedSender<Msg>,
     batch: CrawlBatch,
@@ -426,6 +428,7 @@ async fn drive<F: Frontier>(
         query_variants: HashMap::new(),
         in_flight: 0,
         started_pages: 0,
+        done_before: HashMap::new(),
         limit_reached: false,
         tx,
         batch: CrawlBatch::default(),
@@ -437,7 +440,9 @@ async fn drive<F: Frontier>(
     progress.finish();
     let report = engine.finish_report();
     // what this worker holds of a shared frontier goes back to it, even after an error
-    let closed = engine.frontier.close(&report).await;
+    let busy: Vec<String> = engine.busy().into_iter().map(str::to_string).collect();
+    let busy: Vec<&str> = busy.iter().map(String::as_str).collect();
+    let closed = engine.frontier.close(&busy, &report).await;
     if result.is_ok() {
         result = closed;
     }
@@ -546,6 +551,7 @@ impl<F: Frontier> Engine<'_, F> {
         let queued_hosts = self.frontier.open(self.store, &seed_rows).await?;
         let done = self.store.done_per_host()?;
         self.started_pages = done.values().sum();
+        self.done_before = done.clone().into_iter().collect();
         for host in queued_hosts {
             let h = self.host(&host, None);
             self.hosts[h].done = done.get(&host).copied().unwrap_or(0);
@@ -572,7 +578,12 @@ impl<F: Frontier> Engine<'_, F> {
                 if !self.heap.is_empty() || self.pull().await? > 0 {
                     continue;
                 }
-                if self.frontier.exhausted(self.parked_urls()).await? {
+                let stuck: Vec<(String, usize)> = self
+                    .stuck()
+                    .into_iter()
+                    .map(|(k, n)| (k.to_string(), n))
+                    .collect();
+                if self.frontier.exhausted(&stuck).await? {
                     break;
                 }
             }
@@ -640,27 +651,60 @@ impl<F: Frontier> Engine<'_, F> {
         self.frontier.queued(self.store)
     }
 
-    /// URLs held by hosts left alone after repeated errors.
-    fn parked_urls(&self) -> u64 {
-        self.hosts
-            .iter()
-            .filter(|h| h.parked)
-            .map(|h| h.queue.len() as u64)
-            .sum()
+    /// Hosts whose queued URLs this run will not fetch (parked after repeated errors, or at
+    /// `max_pages_per_host`), with how many they hold.
+    fn stuck(&self) -> Vec<(&str, usize)> {
+        (0..self.hosts.len())
+            .filter(|&h| {
+                let host = &self.hosts[h];
+                !host.queue.is_empty()
+                    && host.in_flight == 0
+                    && (host.parked || !self.under_host_limit(h))
+            })
+            .map(|h| (self.hosts[h].key.as_str(), self.hosts[h].queue.len()))
+            .collect()
     }
 
-    /// The frontier's upkeep, told which hosts are busy: a fetch in flight, or a politeness
-    /// wait still running since the last request.
-    async fn upkeep(&mut self) -> Result<(), Error> {
+    /// Hosts that must not change worker now: a fetch in flight, or a wait still running (the
+    /// delay since the last request, a Crawl-delay, a back-off or a Retry-After).
+    fn busy(&self) -> Vec<&str> {
         let now = Instant::now();
-        let busy: Vec<&str> = self
-            .hosts
+        self.hosts
             .iter()
-            .filter(|h| h.in_flight > 0 || h.last_start.is_some_and(|t| t + h.delay > now))
+            .filter(|h| h.in_flight > 0 || (h.last_start.is_some() && h.next_at > now))
             .map(|h| h.key.as_str())
+            .collect()
+    }
+
+    /// Leaves what a host holds to the frontier: the host is no longer this worker's.
+    fn let_go(&mut self, h: usize) {
+        while let Some(job) = self.hosts[h].queue.pop_front() {
+            self.frontier.dropped(&job);
+        }
+    }
+
+    /// The frontier's upkeep; then the URLs of hosts that went to another worker are let go.
+    async fn upkeep(&mut self) -> Result<(), Error> {
+        let busy: Vec<String> = self.busy().into_iter().map(str::to_string).collect();
+        let stuck: Vec<(String, usize)> = self
+            .stuck()
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
             .collect();
-        let parked = self.parked_urls();
-        self.frontier.maintain(&busy, parked, &self.report).await
+        let busy: Vec<&str> = busy.iter().map(String::as_str).collect();
+        self.frontier.maintain(&busy, &stuck, &self.report).await?;
+        for h in 0..self.hosts.len() {
+            if !self.hosts[h].queue.is_empty()
+                && self.hosts[h].in_flight == 0
+                && !self.frontier.owns(&self.hosts[h].key)
+            {
+                self.let_go(h);
+            }
+        }
+        if let Some(domains) = self.frontier.domains() {
+            self.scope.domains = domains;
+        }
+        Ok(())
     }
 
     /// Takes the URLs the frontier hands out into their hosts' queues; returns how many.
@@ -697,7 +741,9 @@ impl<F: Frontier> Engine<'_, F> {
             robots_failures: 0,
             last_start: None,
             parked: false,
-            done: 0,
+            // pages of the host this store holds from earlier runs (a shared frontier hands
+            // hosts out as the crawl goes)
+            done: self.done_before.get(key).copied().unwrap_or(0),
             scheduled: false,
         });
         self.host_index.insert(key.to_string(), h);
@@ -758,6 +804,11 @@ impl<F: Frontier> Engine<'_, F> {
             if self.hosts[h].parked || self.hosts[h].in_flight >= self.config.per_host {
                 continue;
             }
+            if !self.frontier.owns(&self.hosts[h].key) {
+                // its host went to another worker: what this one held is left to it
+                self.let_go(h);
+                continue;
+            }
             if matches!(self.hosts[h].robots, RobotsState::Unknown) {
                 self.start_robots(h)?;
                 continue;
@@ -770,14 +821,6 @@ impl<F: Frontier> Engine<'_, F> {
             let Some(job) = self.hosts[h].queue.pop_front() else {
                 continue;
             };
-            if !self.frontier.owns(&job.host) {
-                // its host went to another worker: what this one held is left to it
-                self.frontier.dropped(&job);
-                while let Some(job) = self.hosts[h].queue.pop_front() {
-                    self.frontier.dropped(&job);
-                }
-                continue;
-            }
             if !self.under_host_limit(h) {
                 self.hosts[h].queue.push_front(job);
                 continue;

@@ -47,17 +47,28 @@ pub(crate) trait Frontier {
 
     /// Periodic upkeep: leases, the share of work, the worker's line in the status.
     /// `busy` names the hosts with fetches in flight or a politeness wait still running;
-    /// `parked` counts the URLs held by hosts left alone after repeated errors.
-    async fn maintain(&mut self, busy: &[&str], parked: u64, report: &Report) -> Result<(), Error>;
+    /// `stuck` the hosts whose URLs this run will not fetch (parked, or at their page limit),
+    /// with how many they hold.
+    async fn maintain(
+        &mut self,
+        busy: &[&str],
+        stuck: &[(String, usize)],
+        report: &Report,
+    ) -> Result<(), Error>;
 
-    /// Whether no URL waits anywhere (this worker holds none): the crawl is over.
-    async fn exhausted(&mut self, parked: u64) -> Result<bool, Error>;
+    /// Whether no URL waits anywhere but with stuck hosts: the crawl is over.
+    async fn exhausted(&mut self, stuck: &[(String, usize)]) -> Result<bool, Error>;
+
+    /// The crawl's scope when the frontier keeps it (the domains of every worker's seeds).
+    fn domains(&self) -> Option<Vec<String>>;
 
     /// URLs waiting, for the report.
     fn queued(&self, store: &Store) -> u64;
 
-    /// The end of the crawl (complete or not): what this worker holds is given back.
-    async fn close(&mut self, report: &Report) -> Result<(), Error>;
+    /// The end of the crawl (complete or not): what this worker holds is given back, but for
+    /// the partitions of `busy` hosts, whose politeness wait must run out first (their leases
+    /// expire by themselves).
+    async fn close(&mut self, busy: &[&str], report: &Report) -> Result<(), Error>;
 }
 
 /// The frontier in the store itself: one process per store, resumable from the file alone.
@@ -100,19 +111,28 @@ impl Frontier for Local {
 
     fn robots_fetched(&mut self, _: &str, _: &HostRobots) {}
 
-    async fn maintain(&mut self, _: &[&str], _: u64, _: &Report) -> Result<(), Error> {
+    async fn maintain(
+        &mut self,
+        _: &[&str],
+        _: &[(String, usize)],
+        _: &Report,
+    ) -> Result<(), Error> {
         Ok(())
     }
 
-    async fn exhausted(&mut self, _: u64) -> Result<bool, Error> {
+    async fn exhausted(&mut self, _: &[(String, usize)]) -> Result<bool, Error> {
         Ok(true)
+    }
+
+    fn domains(&self) -> Option<Vec<String>> {
+        None
     }
 
     fn queued(&self, store: &Store) -> u64 {
         store.queued_count().unwrap_or(0)
     }
 
-    async fn close(&mut self, _: &Report) -> Result<(), Error> {
+    async fn close(&mut self, _: &[&str], _: &Report) -> Result<(), Error> {
         Ok(())
     }
 }

@@ -118,7 +118,13 @@ impl SharedConfig {
 pub(crate) fn check_url(url: &str) -> Result<(), Error> {
     redis::Client::open(url)
         .map(drop)
-        .map_err(|e| Error::Config(format!("frontier: {url:?} is not a Redis URL ({e})")))
+        .map_err(|e| Error::Config(format!("frontier: {url:?} is not a Redis URL ({e})")))?;
+    if url.to_ascii_lowercase().contains("protocol=resp3") {
+        return Err(Error::Config(format!(
+            "frontier: {url:?}: the shared frontier speaks RESP2; leave out protocol=resp3"
+        )));
+    }
+    Ok(())
 }
 
 /// A URL as it waits in a partition's stream.
@@ -132,13 +138,16 @@ struct Entry {
 }
 
 /// A partition this worker holds.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Part {
-    /// Its pending entries (a dead owner's, or this worker's before a lost reply) are still to
-    /// be claimed.
+    /// Its pending entries (a dead owner's, this worker's before a lost reply, or those it
+    /// let go while draining) are still to be claimed.
     recover: bool,
     /// Held beyond this worker's share: let go once its hosts are idle.
     draining: bool,
+    /// Until when the lease is surely this worker's (the last renewal's start, plus the TTL
+    /// less a margin): past it, the partition's hosts are left alone until renewed.
+    until: Instant,
 }
 
 pub(crate) struct Shared {
@@ -160,6 +169,11 @@ pub(crate) struct Shared {
     /// A call failed and was tried again: a read's reply may have been lost, leaving entries
     /// pending to this worker that it never saw; they are claimed again at the next pull.
     troubled: std::cell::Cell<bool>,
+    /// URLs held by hosts this run will not fetch (parked, at their page limit), per
+    /// partition, as the engine last said.
+    stuck: HashMap<u32, usize>,
+    /// The crawl's scope: the domains of every worker's seeds.
+    domains: Vec<String>,
 }
 
 /// Queues URLs not seen before: KEYS = the seen-set, then one stream per URL; ARGV = hash and
@@ -316,6 +330,7 @@ fn display_url(url: &str) -> String {
 
 async fn connect_manager(url: &str, config: &SharedConfig) -> Result<ConnectionManager, Error> {
     let shown = display_url(url);
+    check_url(url)?;
     let client = redis::Client::open(url)
         .map_err(|e| Error::Config(format!("frontier: {shown:?} is not a Redis URL ({e})")))?;
     let manager = ConnectionManagerConfig::new()
@@ -414,6 +429,8 @@ impl Shared {
             robots_checked: HashSet::new(),
             robots_out: Vec::new(),
             troubled: std::cell::Cell::new(false),
+            stuck: HashMap::new(),
+            domains: Vec::new(),
         };
         let meta = shared.key("meta");
         let want = cfg.partitions;
@@ -447,37 +464,30 @@ impl Shared {
         Ok(shared)
     }
 
-    /// The scope's domains: this worker's when it has any (the first worker's are recorded),
-    /// else those recorded, so that a worker started without seeds follows the same links.
+    /// The scope's domains: this worker's added to the crawl's set, and the set's union
+    /// returned, so that a worker started without seeds (or with other seeds) follows the
+    /// same links. Read again at every upkeep.
     pub(crate) async fn domains(&mut self, mine: Vec<String>) -> Result<Vec<String>, Error> {
-        let meta = self.key("meta");
-        let json = serde_json::to_string(&mine).unwrap_or_default();
-        let stored: Option<String> = self
+        let key = self.key("domains");
+        let all: Vec<String> = self
             .call("reading the crawl's scope", move |mut c| {
-                let (meta, json) = (meta.clone(), json.clone());
+                let (key, mine) = (key.clone(), mine.clone());
                 async move {
-                    if json != "[]" {
-                        redis::cmd("HSETNX")
-                            .arg(&meta)
-                            .arg("domains")
-                            .arg(&json)
+                    if !mine.is_empty() {
+                        redis::cmd("SADD")
+                            .arg(&key)
+                            .arg(&mine)
                             .query_async::<()>(&mut c)
                             .await?;
                     }
-                    redis::cmd("HGET")
-                        .arg(&meta)
-                        .arg("domains")
-                        .query_async(&mut c)
-                        .await
+                    redis::cmd("SMEMBERS").arg(&key).query_async(&mut c).await
                 }
             })
             .await?;
-        if !mine.is_empty() {
-            return Ok(mine);
-        }
-        Ok(stored
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default())
+        let mut all = all;
+        all.sort();
+        self.domains = all.clone();
+        Ok(all)
     }
 
     fn key(&self, name: &str) -> String {
@@ -494,6 +504,12 @@ impl Shared {
 
     fn partition(&self, host: &str) -> u32 {
         (xxhash_rust::xxh3::xxh3_64(host.as_bytes()) % u64::from(self.config.partitions)) as u32
+    }
+
+    /// Until when a lease renewed (or taken) at `at` is surely this worker's: the TTL less a
+    /// sixth of it, for clocks and the call's own time.
+    fn lease_until(&self, at: Instant) -> Instant {
+        at + self.config.lease_ttl - self.config.lease_ttl / 6
     }
 
     /// Runs a call, again with back-off while Redis cannot be reached, up to `give_up_after`.
@@ -649,13 +665,20 @@ impl Shared {
             .filter(|(_, part)| !part.draining)
             .map(|(p, _)| *p)
             .collect();
-        if active.is_empty() || self.held.len() >= self.config.buffer {
+        let stuck: usize = self.stuck.values().sum();
+        if active.is_empty() || self.held.len().saturating_sub(stuck) >= self.config.buffer {
             return Ok(Vec::new());
         }
         let cap = (self.config.buffer / active.len()).max(4);
+        // what a partition's fetchable hosts hold: stuck hosts' URLs do not take its room
         let mut per_part: HashMap<u32, usize> = HashMap::new();
         for (p, _) in self.held.values() {
             *per_part.entry(*p).or_default() += 1;
+        }
+        for (p, n) in &self.stuck {
+            if let Some(held) = per_part.get_mut(p) {
+                *held = held.saturating_sub(*n);
+            }
         }
         let want: Vec<u32> = active
             .into_iter()
@@ -784,7 +807,8 @@ impl Shared {
         Ok(())
     }
 
-    async fn heartbeat(&self, stuck: u64) -> Result<u64, Error> {
+    async fn heartbeat(&self) -> Result<u64, Error> {
+        let stuck: usize = self.stuck.values().sum();
         let keys = vec![self.key("workers"), self.key("stuck")];
         let args = vec![
             self.me.clone().into_bytes(),
@@ -801,7 +825,7 @@ impl Shared {
 impl Frontier for Shared {
     async fn open(&mut self, _: &mut Store, seeds: &[NewUrl]) -> Result<Vec<String>, Error> {
         self.enqueue(seeds).await?;
-        self.maintain(&[], 0, &Report::default()).await?;
+        self.maintain(&[], &[], &Report::default()).await?;
         Ok(Vec::new())
     }
 
@@ -819,7 +843,7 @@ impl Frontier for Shared {
         let recover: Vec<u32> = self
             .owned
             .iter()
-            .filter(|(_, part)| part.recover)
+            .filter(|(_, part)| part.recover && !part.draining)
             .map(|(p, _)| *p)
             .collect();
         for p in recover {
@@ -870,8 +894,12 @@ impl Frontier for Shared {
         let mut done = bad;
         let mut hosts = Vec::new();
         for ((u, (p, id)), (local, state)) in urls.into_iter().zip(ids).zip(claimed) {
-            if self.held.contains_key(&local) {
-                // delivered again (a claim after a lost reply): held once
+            if let Some(held) = self.held.get(&local) {
+                // delivered again (a claim after a lost reply): held once; another entry of
+                // the same URL is done with
+                if *held != (p, id.clone()) {
+                    done.push((p, id));
+                }
                 continue;
             }
             if state != "queued" && state != "in_flight" {
@@ -924,25 +952,38 @@ impl Frontier for Shared {
     fn owns(&self, host: &str) -> bool {
         self.owned
             .get(&self.partition(host))
-            .is_some_and(|part| !part.draining)
+            .is_some_and(|part| !part.draining && Instant::now() < part.until)
     }
 
     fn dropped(&mut self, job: &QueuedUrl) {
-        self.held.remove(&job.id);
+        // left pending in Redis: claimed again by whoever holds the partition next (this
+        // worker too, should it keep it)
+        if let Some((p, _)) = self.held.remove(&job.id)
+            && let Some(part) = self.owned.get_mut(&p)
+        {
+            part.recover = true;
+        }
     }
 
     fn robots_fetched(&mut self, host: &str, robots: &HostRobots) {
         self.robots_out.push((host.to_string(), robots.clone()));
     }
 
-    async fn maintain(&mut self, busy: &[&str], stuck: u64, report: &Report) -> Result<(), Error> {
-        let live = self.heartbeat(stuck).await?.max(1);
+    async fn maintain(
+        &mut self,
+        busy: &[&str],
+        stuck: &[(String, usize)],
+        report: &Report,
+    ) -> Result<(), Error> {
+        self.set_stuck(stuck);
+        let live = self.heartbeat().await?.max(1);
         let n = self.config.partitions;
         let share = n.div_ceil(live as u32) as usize;
         let ttl = (self.config.lease_ttl.as_millis() as u64).to_string();
         // renew: a lease lost (this worker stalled past its TTL) is another's now
         let held: Vec<u32> = self.owned.keys().copied().collect();
         if !held.is_empty() {
+            let at = Instant::now();
             let keys = held.iter().map(|p| self.lease(*p)).collect();
             let args = vec![self.me.clone().into_bytes(), ttl.clone().into_bytes()];
             let lost: Vec<usize> = self
@@ -956,6 +997,10 @@ impl Frontier for Shared {
                     );
                     self.owned.remove(p);
                 }
+            }
+            let until = self.lease_until(at);
+            for part in self.owned.values_mut() {
+                part.until = until;
             }
         }
         let active = self.owned.values().filter(|p| !p.draining).count();
@@ -975,7 +1020,9 @@ impl Frontier for Shared {
                 if need == 0 {
                     break;
                 }
+                // what it let go while draining is claimed back
                 part.draining = false;
+                part.recover = true;
                 need -= 1;
             }
             if need > 0 {
@@ -987,15 +1034,18 @@ impl Frontier for Shared {
                     need.to_string().into_bytes(),
                     fastrand::u32(0..n).to_string().into_bytes(),
                 ];
+                let at = Instant::now();
                 let got: Vec<u32> = self
                     .run_script("leasing partitions", &ACQUIRE, vec![], args)
                     .await?;
+                let until = self.lease_until(at);
                 for p in got {
                     self.owned.insert(
                         p,
                         Part {
                             recover: true,
                             draining: false,
+                            until,
                         },
                     );
                 }
@@ -1022,11 +1072,14 @@ impl Frontier for Shared {
                 self.owned.remove(&p);
             }
         }
-        self.report_status(report).await
+        let mine = self.domains.clone();
+        self.domains(mine).await?;
+        self.report_status(report, true).await
     }
 
-    async fn exhausted(&mut self, stuck: u64) -> Result<bool, Error> {
-        self.heartbeat(stuck).await?;
+    async fn exhausted(&mut self, stuck: &[(String, usize)]) -> Result<bool, Error> {
+        self.set_stuck(stuck);
+        self.heartbeat().await?;
         let args = vec![
             self.config.prefix.clone().into_bytes(),
             self.config.partitions.to_string().into_bytes(),
@@ -1040,13 +1093,25 @@ impl Frontier for Shared {
         Ok(left <= stuck_all)
     }
 
+    fn domains(&self) -> Option<Vec<String>> {
+        (!self.domains.is_empty()).then(|| self.domains.clone())
+    }
+
     fn queued(&self, _: &Store) -> u64 {
         self.held.len() as u64
     }
 
-    async fn close(&mut self, report: &Report) -> Result<(), Error> {
-        // one try each: leases expire by themselves when Redis is gone
-        let keys: Vec<String> = self.owned.keys().map(|p| self.lease(*p)).collect();
+    async fn close(&mut self, busy: &[&str], report: &Report) -> Result<(), Error> {
+        // one try each: leases expire by themselves when Redis is gone; a partition with a
+        // host still in its politeness wait keeps its lease until it expires, so that its next
+        // owner cannot ask the host sooner
+        let busy: HashSet<u32> = busy.iter().map(|h| self.partition(h)).collect();
+        let keys: Vec<String> = self
+            .owned
+            .keys()
+            .filter(|p| !busy.contains(p))
+            .map(|p| self.lease(*p))
+            .collect();
         let mut c = self.conn.clone();
         let mut inv = RELEASE.prepare_invoke();
         for k in &keys {
@@ -1055,7 +1120,8 @@ impl Frontier for Shared {
         inv.arg(&self.me);
         let released: RedisResult<i64> = inv.invoke_async(&mut c).await;
         self.owned.clear();
-        let stats = self.report_status(report).await;
+        self.stuck.clear();
+        let stats = self.report_status(report, false).await;
         let gone: RedisResult<()> = redis::pipe()
             .cmd("ZREM")
             .arg(self.key("workers"))
@@ -1079,8 +1145,19 @@ impl Frontier for Shared {
 }
 
 impl Shared {
-    /// This worker's line in the cluster's status.
-    async fn report_status(&self, report: &Report) -> Result<(), Error> {
+    /// Records the engine's stuck hosts per partition (of the partitions still held).
+    fn set_stuck(&mut self, stuck: &[(String, usize)]) {
+        self.stuck.clear();
+        for (host, n) in stuck {
+            let p = self.partition(host);
+            if self.owned.contains_key(&p) {
+                *self.stuck.entry(p).or_default() += n;
+            }
+        }
+    }
+
+    /// This worker's line in the cluster's status; `retry` as other calls, or one try.
+    async fn report_status(&self, report: &Report, retry: bool) -> Result<(), Error> {
         let key = self.key(&format!("worker:{}", self.me));
         let (names, me) = (self.key("names"), self.me.clone());
         let fields = vec![
@@ -1095,7 +1172,7 @@ impl Shared {
             ("held".to_string(), self.held.len().to_string()),
             ("at".to_string(), crate::engine::unix_now().to_string()),
         ];
-        self.call("reporting the worker's counts", move |mut c| {
+        let send = move |mut c: ConnectionManager| {
             let (key, fields, names, me) = (key.clone(), fields.clone(), names.clone(), me.clone());
             async move {
                 redis::pipe()
@@ -1114,8 +1191,14 @@ impl Shared {
                     .query_async::<()>(&mut c)
                     .await
             }
-        })
-        .await
+        };
+        if retry {
+            self.call("reporting the worker's counts", send).await
+        } else {
+            send(self.conn.clone()).await.map_err(|e| {
+                Error::Frontier(format!("{}: reporting the worker's counts: {e}", self.url))
+            })
+        }
     }
 }
 

@@ -192,7 +192,7 @@ pub fn run(global: &Global, args: CrawlArgs) -> Result<()> {
     let db = &args.db.db;
     if args.status {
         if let Some(url) = &args.frontier {
-            return cluster_status(url, args.config.as_deref(), args.json);
+            return cluster_status(url, args.config.as_deref(), args.lease_ttl, args.json);
         }
         return status(db, args.json);
     }
@@ -368,8 +368,15 @@ fn status(db: &std::path::Path, json: bool) -> Result<()> {
 }
 
 /// `--status --frontier URL`: the cluster as Redis sees it.
-fn cluster_status(url: &str, config: Option<&std::path::Path>, json: bool) -> Result<()> {
-    let settings: Config = settings::resolve(&Config::default(), config, &Overrides::default())?;
+fn cluster_status(
+    url: &str,
+    config: Option<&std::path::Path>,
+    lease_ttl: Option<f64>,
+    json: bool,
+) -> Result<()> {
+    let mut flags = Overrides::default();
+    flags.set("shared.lease_ttl", lease_ttl);
+    let settings: Config = settings::resolve(&Config::default(), config, &flags)?;
     let s = crawler::shared::cluster_status(url, &settings.shared)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&s)?);
