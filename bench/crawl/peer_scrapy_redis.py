@@ -46,13 +46,15 @@ process = CrawlerProcess(settings={
     "TELNETCONSOLE_ENABLED": False,
     "USER_AGENT": "scrapy-bench (+https://scrapy.org)",
     "FEEDS": {out: {"format": "jsonlines", "encoding": "utf8", "overwrite": True}},
-    # scrapy-redis: one request queue (FIFO, breadth first like the others) and one seen-set
-    # for all workers. SCHEDULER_IDLE_BEFORE_CLOSE stays at its default, 0: with a blocking
-    # pop (any value above 0) a worker under Scrapy 2.19 never closes once the queue is empty;
-    # with 0, a worker closes when it finds the queue empty and nothing in flight
+    # scrapy-redis as its example project sets it up: one request queue (its default, the
+    # priority queue) and one seen-set for all workers, kept when a worker closes
+    # (SCHEDULER_PERSIST: without it the first worker to close clears both, and the others
+    # fetch everything again). SCHEDULER_IDLE_BEFORE_CLOSE stays at its default, 0: with a
+    # blocking pop (any value above 0) a worker under Scrapy 2.19 never closes; with 0, a worker
+    # closes when it finds the queue empty and nothing in flight
     "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
     "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-    "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.FifoQueue",
+    "SCHEDULER_PERSIST": True,
     "REDIS_URL": redis_url,
 })
 process.crawl(Farm)
