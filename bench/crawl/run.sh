@@ -9,7 +9,7 @@
 # answering after WORKER_LATENCY_MS), against the single-process crawler with as many slots;
 # the politeness each run kept is read from the farm's own log.
 #   HOSTS=20 ARTICLES=250 LATENCY_MS=50 DELAY=0.1 bench/crawl/run.sh
-#   WORKER_ARTICLES=100 WORKER_CONCURRENCY=5 WORKER_LATENCY_MS=100
+#   WORKER_HOSTS=40 WORKER_ARTICLES=50 WORKER_CONCURRENCY=5 WORKER_LATENCY_MS=100
 packages=(zhcorpus farm)
 source "$(dirname "$0")/../common.sh"
 hosts=${HOSTS:-20}
@@ -75,7 +75,8 @@ print(f"every farm page stored once by zhcorpus: {'yes' if z_pages == z_distinct
 PY
 
 # ---- many workers on one shared frontier ----
-w_articles=${WORKER_ARTICLES:-100}
+w_hosts=${WORKER_HOSTS:-40}
+w_articles=${WORKER_ARTICLES:-50}
 w_conc=${WORKER_CONCURRENCY:-5}
 w_latency=${WORKER_LATENCY_MS:-100}
 command -v redis-server > /dev/null || { echo "redis-server is needed (apt-get install redis-server)" >&2; exit 1; }
@@ -94,7 +95,7 @@ redis_ticks() { awk '{ print $14 + $15 }' "/proc/$redis_pid/stat"; }
 case_run() {
     local name=$1
     shift
-    "$root/target/release/zhcorpus-farm" --hosts "$hosts" --articles "$w_articles" \
+    "$root/target/release/zhcorpus-farm" --hosts "$w_hosts" --articles "$w_articles" \
         --latency-ms "$w_latency" --crawl-delay 0 --no-traps --distinct-ips \
         > "$out/w-$name.farm.json" 2> "$out/w-$name.farm.err" &
     local wfarm=$!
@@ -129,7 +130,7 @@ case_run redis2 bash -c 'zw w-r2a.db --frontier "$redis_url" --worker a & zw w-r
 case_run scrapy1 bash -c 'sw w-s1.jsonl'
 case_run scrapy2 bash -c 'sw w-s2a.jsonl & sw w-s2b.jsonl & wait'
 
-python3 - "$out" "$hosts" "$w_latency" "$delay" "$w_conc" "$(getconf CLK_TCK)" \
+python3 - "$out" "$w_hosts" "$w_latency" "$delay" "$w_conc" "$(getconf CLK_TCK)" \
     "$("$venv/bin/pip" show scrapy-redis | grep ^Version | cut -d' ' -f2)" <<'PY'
 import json, re, sqlite3, sys
 out, hosts, latency, delay, conc, tck, version = sys.argv[1:]

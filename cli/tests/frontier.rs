@@ -166,8 +166,12 @@ fn joiner(dir: &Path, redis: &str, name: &str, extra: &[&str]) -> Child {
         .current_dir(dir)
         .args(["crawl", "--db", &format!("{name}.db")])
         .args(["--allow-private", "--delay", &DELAY.to_string()])
-        .args(["--concurrency", "8", "--frontier", redis, "--worker", name])
-        .args(["--lease-ttl", "2"])
+        .args(["--frontier", redis, "--worker", name, "--lease-ttl", "2"])
+        .args(if extra.contains(&"--concurrency") {
+            &[][..]
+        } else {
+            &["--concurrency", "8"][..]
+        })
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -248,10 +252,13 @@ fn two_workers_share_the_farm_politely_and_store_every_page_once() {
     let dir = tempfile::tempdir().unwrap();
     let redis = Redis::start(binary, &dir.path().join("redis"), false);
     let farm = farm(8, 16);
-    let mut a = worker(dir.path(), &farm, &redis.url(), "a", &[]);
-    std::thread::sleep(Duration::from_millis(300));
+    // two fetches at a time per worker, for 8 hosts: a, alone at first, cannot ask all its
+    // hosts at once, so it hands some to b when b joins with free slots
+    let slots = ["--concurrency", "2"];
+    let mut a = worker(dir.path(), &farm, &redis.url(), "a", &slots);
+    std::thread::sleep(Duration::from_millis(500));
     // b joins without seeds: it follows the links of the pages it is handed all the same
-    let b = joiner(dir.path(), &redis.url(), "b", &[]);
+    let b = joiner(dir.path(), &redis.url(), "b", &slots);
     let _ = a.try_wait();
     finished(b);
     finished(a);

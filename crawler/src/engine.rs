@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use url::Url;
 
 use crate::fetch::{Client, ErrorClass, FetchConfig, FetchError, Response, Want, retry_after};
-use crate::frontier::{Frontier, Local};
+use crate::frontier::{Frontier, HostsNow, Local};
 use crate::robots::Robots;
 use crate::urls::{self, Scope};
 use crate::warc::WarcWriter;
@@ -685,14 +685,26 @@ impl<F: Frontier> Engine<'_, F> {
 
     /// The frontier's upkeep; then the URLs of hosts that went to another worker are let go.
     async fn upkeep(&mut self) -> Result<(), Error> {
-        let busy: Vec<String> = self.busy().into_iter().map(str::to_string).collect();
         let stuck: Vec<(String, usize)> = self
             .stuck()
             .into_iter()
             .map(|(k, n)| (k.to_string(), n))
             .collect();
-        let busy: Vec<&str> = busy.iter().map(String::as_str).collect();
-        self.frontier.maintain(&busy, &stuck, &self.report).await?;
+        let working = (0..self.hosts.len())
+            .filter(|&h| {
+                let host = &self.hosts[h];
+                host.in_flight > 0
+                    || (!host.queue.is_empty() && !host.parked && self.under_host_limit(h))
+            })
+            .map(|h| self.hosts[h].key.clone())
+            .collect();
+        let now = HostsNow {
+            busy: self.busy().into_iter().map(str::to_string).collect(),
+            stuck,
+            working,
+            slots: (self.config.concurrency / self.config.per_host).max(1),
+        };
+        self.frontier.maintain(&now, &self.report).await?;
         for h in 0..self.hosts.len() {
             if !self.hosts[h].queue.is_empty()
                 && self.hosts[h].in_flight == 0

@@ -8,6 +8,21 @@ use corpus::{BatchWritten, CrawlBatch, HostRobots, NewUrl, QueuedUrl, RunId, Sto
 use crate::Error;
 use crate::engine::Report;
 
+/// The engine's hosts as the frontier's upkeep needs them.
+#[derive(Debug, Default)]
+pub(crate) struct HostsNow {
+    /// Hosts with fetches in flight or a wait still running (delay, back-off): they must not
+    /// change worker now.
+    pub busy: Vec<String>,
+    /// Hosts whose URLs this run will not fetch (parked, or at their page limit), with how
+    /// many they hold.
+    pub stuck: Vec<(String, usize)>,
+    /// Hosts with URLs to fetch (queued or in flight).
+    pub working: Vec<String>,
+    /// Hosts the worker can ask at once: its fetches in flight over those per host.
+    pub slots: usize,
+}
+
 /// The crawl's source of URLs and the place its discoveries go.
 pub(crate) trait Frontier {
     /// Adds the seeds; returns the hosts whose URLs wait in the store (read with
@@ -46,15 +61,7 @@ pub(crate) trait Frontier {
     fn robots_fetched(&mut self, host: &str, robots: &HostRobots);
 
     /// Periodic upkeep: leases, the share of work, the worker's line in the status.
-    /// `busy` names the hosts with fetches in flight or a politeness wait still running;
-    /// `stuck` the hosts whose URLs this run will not fetch (parked, or at their page limit),
-    /// with how many they hold.
-    async fn maintain(
-        &mut self,
-        busy: &[&str],
-        stuck: &[(String, usize)],
-        report: &Report,
-    ) -> Result<(), Error>;
+    async fn maintain(&mut self, hosts: &HostsNow, report: &Report) -> Result<(), Error>;
 
     /// Whether no URL waits anywhere but with stuck hosts: the crawl is over.
     async fn exhausted(&mut self, stuck: &[(String, usize)]) -> Result<bool, Error>;
@@ -111,12 +118,7 @@ impl Frontier for Local {
 
     fn robots_fetched(&mut self, _: &str, _: &HostRobots) {}
 
-    async fn maintain(
-        &mut self,
-        _: &[&str],
-        _: &[(String, usize)],
-        _: &Report,
-    ) -> Result<(), Error> {
+    async fn maintain(&mut self, _: &HostsNow, _: &Report) -> Result<(), Error> {
         Ok(())
     }
 

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::engine::{Config, Report};
-use crate::frontier::Frontier;
+use crate::frontier::{Frontier, HostsNow};
 use crate::urls;
 
 /// The consumer group every partition's stream is read through.
@@ -54,8 +54,9 @@ pub struct SharedConfig {
     /// later workers take it from Redis. More partitions than workers let the work move in
     /// small pieces when a worker joins or dies.
     pub partitions: u32,
-    /// How long a worker's lease on a partition lasts without renewal (renewed every third of
-    /// it): how long a dead worker's hosts wait before another worker takes them.
+    /// How long a worker's lease on a partition lasts without renewal (renewed four times a second,
+    /// or every third of it when shorter): how long a dead worker's hosts wait before another
+    /// worker takes them.
     #[serde(with = "crate::serde_util::secs")]
     pub lease_ttl: Duration,
     /// How long Redis may stay unreachable before the crawl stops with an error.
@@ -108,9 +109,11 @@ impl SharedConfig {
         Ok(())
     }
 
-    /// How often leases are renewed and the share of work looked at again.
+    /// How often leases are renewed and the share of work looked at again: a third of the
+    /// TTL, and at least four times a second, so that a worker that joins gets its share within a
+    /// second or two (a few small Redis calls each time).
     pub(crate) fn renew_every(&self) -> Duration {
-        self.lease_ttl / 3
+        (self.lease_ttl / 3).min(Duration::from_millis(250))
     }
 }
 
@@ -148,6 +151,8 @@ struct Part {
     /// Until when the lease is surely this worker's (the last renewal's start, plus the TTL
     /// less a margin): past it, the partition's hosts are left alone until renewed.
     until: Instant,
+    /// When this worker leased it.
+    since: Instant,
 }
 
 pub(crate) struct Shared {
@@ -174,6 +179,10 @@ pub(crate) struct Shared {
     stuck: HashMap<u32, usize>,
     /// The crawl's scope: the domains of every worker's seeds.
     domains: Vec<String>,
+    /// Partitions this worker gave to hungry workers, and when: not taken back for a while.
+    given: HashMap<u32, Instant>,
+    /// This worker has free fetch slots (fewer hosts with work than it can ask at once).
+    hungry: bool,
 }
 
 /// Queues URLs not seen before: KEYS = the seen-set, then one stream per URL; ARGV = hash and
@@ -210,18 +219,24 @@ return 1",
 });
 
 /// Leases up to ARGV[5] free partitions, from ARGV[6] on: ARGV = prefix, partitions, me,
-/// ttl ms, how many, start. Returns those leased.
+/// ttl ms, how many, start, whether only partitions with URLs in their stream, then the
+/// partitions not to take. Returns those leased.
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local n, want, start = tonumber(ARGV[2]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local nonempty = ARGV[7] == '1'
+local skip = {}
+for i = 8, #ARGV do skip[tonumber(ARGV[i])] = true end
 local got = {}
 for j = 0, n - 1 do
   if want <= 0 then break end
   local p = (start + j) % n
-  if redis.call('SET', ARGV[1] .. ':lease:' .. p, ARGV[3], 'PX', ARGV[4], 'NX') then
-    table.insert(got, p)
-    want = want - 1
+  if not skip[p] and (not nonempty or redis.call('XLEN', ARGV[1] .. ':q:' .. p) > 0) then
+    if redis.call('SET', ARGV[1] .. ':lease:' .. p, ARGV[3], 'PX', ARGV[4], 'NX') then
+      table.insert(got, p)
+      want = want - 1
+    end
   end
 end
 return got",
@@ -257,16 +272,29 @@ return 1",
 });
 
 /// Marks ARGV[1] alive in the workers' sorted set (KEYS[1], scored by the server's clock in
-/// ms), records the URLs it holds and will not fetch (KEYS[2], field ARGV[1] = ARGV[3]), and
-/// returns the workers seen within ARGV[2] ms.
+/// ms), records the URLs it holds and will not fetch (KEYS[2], field ARGV[1] = ARGV[3]), marks
+/// it hungry (free fetch slots, KEYS[3]) when ARGV[4] is 1, and returns the workers seen
+/// within ARGV[2] ms and the other hungry ones.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local since = now - tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[2]), '+inf')",
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[3], now, ARGV[1])
+else
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+local hungry = 0
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], since, '+inf')) do
+  if w ~= ARGV[1] and redis.call('ZSCORE', KEYS[1], w) and tonumber(redis.call('ZSCORE', KEYS[1], w)) >= since then
+    hungry = hungry + 1
+  end
+end
+return {redis.call('ZCOUNT', KEYS[1], since, '+inf'), hungry}",
     )
 });
 
@@ -431,6 +459,8 @@ impl Shared {
             troubled: std::cell::Cell::new(false),
             stuck: HashMap::new(),
             domains: Vec::new(),
+            given: HashMap::new(),
+            hungry: false,
         };
         let meta = shared.key("meta");
         let want = cfg.partitions;
@@ -807,25 +837,98 @@ impl Shared {
         Ok(())
     }
 
-    async fn heartbeat(&self) -> Result<u64, Error> {
+    /// Marks this worker alive; returns the live workers and the other hungry ones.
+    async fn heartbeat(&self) -> Result<(u64, u64), Error> {
         let stuck: usize = self.stuck.values().sum();
-        let keys = vec![self.key("workers"), self.key("stuck")];
+        let keys = vec![self.key("workers"), self.key("stuck"), self.key("hungry")];
         let args = vec![
             self.me.clone().into_bytes(),
             (self.config.lease_ttl.as_millis() as u64)
                 .to_string()
                 .into_bytes(),
             stuck.to_string().into_bytes(),
+            if self.hungry {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
         ];
         self.run_script("marking the worker alive", &HEARTBEAT, keys, args)
             .await
+    }
+
+    /// Leases up to `want` free partitions (only those with URLs waiting when `nonempty`),
+    /// not those given away lately.
+    async fn acquire(&mut self, want: usize, nonempty: bool) -> Result<(), Error> {
+        let n = self.config.partitions;
+        let recently = self.config.lease_ttl.max(Duration::from_secs(5));
+        self.given.retain(|_, at| at.elapsed() < recently);
+        let mut args = vec![
+            self.config.prefix.clone().into_bytes(),
+            n.to_string().into_bytes(),
+            self.me.clone().into_bytes(),
+            (self.config.lease_ttl.as_millis() as u64)
+                .to_string()
+                .into_bytes(),
+            want.to_string().into_bytes(),
+            fastrand::u32(0..n).to_string().into_bytes(),
+            if nonempty {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
+        ];
+        args.extend(self.given.keys().map(|p| p.to_string().into_bytes()));
+        let at = Instant::now();
+        let got: Vec<u32> = self
+            .run_script("leasing partitions", &ACQUIRE, vec![], args)
+            .await?;
+        let until = self.lease_until(at);
+        for p in got {
+            self.owned.insert(
+                p,
+                Part {
+                    recover: true,
+                    draining: false,
+                    until,
+                    since: at,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Partitions with work for this worker: URLs held for hosts it will ask, a busy host,
+    /// pending URLs still to claim, or leased a moment ago (not read yet).
+    fn with_work(&self, busy: &HashSet<u32>) -> HashSet<u32> {
+        let mut work: HashMap<u32, usize> = HashMap::new();
+        for (p, _) in self.held.values() {
+            *work.entry(*p).or_default() += 1;
+        }
+        for (p, n) in &self.stuck {
+            if let Some(w) = work.get_mut(p) {
+                *w = w.saturating_sub(*n);
+            }
+        }
+        let fresh = self.config.renew_every() * 4;
+        self.owned
+            .iter()
+            .filter(|(p, part)| {
+                work.get(p).is_some_and(|&n| n > 0)
+                    || busy.contains(p)
+                    || part.recover
+                    || part.since.elapsed() < fresh
+            })
+            .map(|(p, _)| *p)
+            .collect()
     }
 }
 
 impl Frontier for Shared {
     async fn open(&mut self, _: &mut Store, seeds: &[NewUrl]) -> Result<Vec<String>, Error> {
         self.enqueue(seeds).await?;
-        self.maintain(&[], &[], &Report::default()).await?;
+        self.maintain(&HostsNow::default(), &Report::default())
+            .await?;
         Ok(Vec::new())
     }
 
@@ -969,16 +1072,12 @@ impl Frontier for Shared {
         self.robots_out.push((host.to_string(), robots.clone()));
     }
 
-    async fn maintain(
-        &mut self,
-        busy: &[&str],
-        stuck: &[(String, usize)],
-        report: &Report,
-    ) -> Result<(), Error> {
-        self.set_stuck(stuck);
-        let live = self.heartbeat().await?.max(1);
+    async fn maintain(&mut self, hosts: &HostsNow, report: &Report) -> Result<(), Error> {
+        self.set_stuck(&hosts.stuck);
+        self.hungry = hosts.working.len() < hosts.slots;
+        let (live, hungry_others) = self.heartbeat().await?;
         let n = self.config.partitions;
-        let share = n.div_ceil(live as u32) as usize;
+        let share = n.div_ceil(live.max(1) as u32) as usize;
         let ttl = (self.config.lease_ttl.as_millis() as u64).to_string();
         // renew: a lease lost (this worker stalled past its TTL) is another's now
         let held: Vec<u32> = self.owned.keys().copied().collect();
@@ -1003,16 +1102,22 @@ impl Frontier for Shared {
                 part.until = until;
             }
         }
+        let busy_parts: HashSet<u32> = hosts.busy.iter().map(|h| self.partition(h)).collect();
+        let work = self.with_work(&busy_parts);
         let active = self.owned.values().filter(|p| !p.draining).count();
         if active > share {
-            for (_, part) in self
+            // beyond the share: let go of the partitions without work first
+            let mut order: Vec<u32> = self
                 .owned
-                .iter_mut()
-                .rev()
+                .iter()
                 .filter(|(_, p)| !p.draining)
-                .take(active - share)
-            {
-                part.draining = true;
+                .map(|(p, _)| *p)
+                .collect();
+            order.sort_by_key(|p| (work.contains(p), std::cmp::Reverse(*p)));
+            for p in order.into_iter().take(active - share) {
+                if let Some(part) = self.owned.get_mut(&p) {
+                    part.draining = true;
+                }
             }
         } else if active < share {
             let mut need = share - active;
@@ -1026,37 +1131,49 @@ impl Frontier for Shared {
                 need -= 1;
             }
             if need > 0 {
-                let args = vec![
-                    self.config.prefix.clone().into_bytes(),
-                    n.to_string().into_bytes(),
-                    self.me.clone().into_bytes(),
-                    ttl.into_bytes(),
-                    need.to_string().into_bytes(),
-                    fastrand::u32(0..n).to_string().into_bytes(),
-                ];
-                let at = Instant::now();
-                let got: Vec<u32> = self
-                    .run_script("leasing partitions", &ACQUIRE, vec![], args)
-                    .await?;
-                let until = self.lease_until(at);
-                for p in got {
-                    self.owned.insert(
-                        p,
-                        Part {
-                            recover: true,
-                            draining: false,
-                            until,
-                        },
-                    );
-                }
+                self.acquire(need, false).await?;
             }
         }
+        // work moves to the hungry: a worker with more hosts than it can ask at once gives a
+        // worker with free slots some of its partitions with work (one handover at a time)
+        let giving = self
+            .owned
+            .iter()
+            .any(|(p, part)| part.draining && self.given.contains_key(p));
+        if hungry_others > 0 && hosts.working.len() > hosts.slots && !giving {
+            let mut per_part: HashMap<u32, usize> = HashMap::new();
+            for h in &hosts.working {
+                *per_part.entry(self.partition(h)).or_default() += 1;
+            }
+            let mut candidates: Vec<(usize, u32)> = per_part
+                .iter()
+                .filter(|(p, _)| self.owned.get(p).is_some_and(|part| !part.draining))
+                .map(|(p, n)| (*n, *p))
+                .collect();
+            candidates.sort();
+            let mut excess = (hosts.working.len() - hosts.slots).div_ceil(2);
+            let mut kept = candidates.len();
+            for (hosts_in, p) in candidates {
+                if excess == 0 || kept <= 1 || hosts_in > excess {
+                    break;
+                }
+                if let Some(part) = self.owned.get_mut(&p) {
+                    part.draining = true;
+                }
+                self.given.insert(p, Instant::now());
+                excess -= hosts_in;
+                kept -= 1;
+            }
+        }
+        if self.hungry {
+            // free slots: take partitions with URLs waiting that nobody holds
+            self.acquire(4, true).await?;
+        }
         // let go of the extra partitions whose hosts are idle
-        let busy: HashSet<u32> = busy.iter().map(|h| self.partition(h)).collect();
         let free: Vec<u32> = self
             .owned
             .iter()
-            .filter(|(p, part)| part.draining && !busy.contains(p))
+            .filter(|(p, part)| part.draining && !busy_parts.contains(p))
             .map(|(p, _)| *p)
             .collect();
         if !free.is_empty() {
