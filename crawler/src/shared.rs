@@ -54,9 +54,8 @@ pub struct SharedConfig {
     /// later workers take it from Redis. More partitions than workers let the work move in
     /// small pieces when a worker joins or dies.
     pub partitions: u32,
-    /// How long a worker's lease on a partition lasts without renewal (renewed four times a second,
-    /// or every third of it when shorter): how long a dead worker's hosts wait before another
-    /// worker takes them.
+    /// How long a worker's lease on a partition lasts without renewal (renewed every third of
+    /// it): how long a dead worker's hosts wait before another worker takes them.
     #[serde(with = "crate::serde_util::secs")]
     pub lease_ttl: Duration,
     /// How long Redis may stay unreachable before the crawl stops with an error.
@@ -109,9 +108,9 @@ impl SharedConfig {
         Ok(())
     }
 
-    /// How often leases are renewed and the share of work looked at again: a third of the
-    /// TTL, and at least four times a second, so that a worker that joins gets its share within a
-    /// second or two (a few small Redis calls each time).
+    /// How often the share of work is looked at again (one small Redis call, more when work
+    /// moves): a third of the TTL, and at least four times a second, so that a worker that
+    /// joins gets its share within a second or two.
     pub(crate) fn renew_every(&self) -> Duration {
         (self.lease_ttl / 3).min(Duration::from_millis(250))
     }
@@ -183,6 +182,10 @@ pub(crate) struct Shared {
     given: HashMap<u32, Instant>,
     /// This worker has free fetch slots (fewer hosts with work than it can ask at once).
     hungry: bool,
+    /// When the leases were last renewed, and the scope and the status line last written:
+    /// every third of the TTL, while the share is looked at four times a second.
+    renewed: Option<Instant>,
+    reported: Option<Instant>,
 }
 
 /// Queues URLs not seen before: KEYS = the seen-set, then one stream per URL; ARGV = hash and
@@ -461,6 +464,8 @@ impl Shared {
             domains: Vec::new(),
             given: HashMap::new(),
             hungry: false,
+            renewed: None,
+            reported: None,
         };
         let meta = shared.key("meta");
         let want = cfg.partitions;
@@ -883,6 +888,13 @@ impl Shared {
         let got: Vec<u32> = self
             .run_script("leasing partitions", &ACQUIRE, vec![], args)
             .await?;
+        if !got.is_empty() {
+            tracing::info!(
+                "frontier: leased {} partitions{}",
+                got.len(),
+                if nonempty { " with URLs waiting" } else { "" }
+            );
+        }
         let until = self.lease_until(at);
         for p in got {
             self.owned.insert(
@@ -1081,8 +1093,11 @@ impl Frontier for Shared {
         let ttl = (self.config.lease_ttl.as_millis() as u64).to_string();
         // renew: a lease lost (this worker stalled past its TTL) is another's now
         let held: Vec<u32> = self.owned.keys().copied().collect();
-        if !held.is_empty() {
+        let due = |at: Option<Instant>, every: Duration| at.is_none_or(|t| t.elapsed() >= every);
+        let slow = self.config.lease_ttl / 3;
+        if !held.is_empty() && due(self.renewed, slow) {
             let at = Instant::now();
+            self.renewed = Some(at);
             let keys = held.iter().map(|p| self.lease(*p)).collect();
             let args = vec![self.me.clone().into_bytes(), ttl.clone().into_bytes()];
             let lost: Vec<usize> = self
@@ -1161,6 +1176,9 @@ impl Frontier for Shared {
                     part.draining = true;
                 }
                 self.given.insert(p, Instant::now());
+                tracing::info!(
+                    "frontier: partition {p} ({hosts_in} hosts) handed to a worker with free slots"
+                );
                 excess -= hosts_in;
                 kept -= 1;
             }
@@ -1189,9 +1207,13 @@ impl Frontier for Shared {
                 self.owned.remove(&p);
             }
         }
-        let mine = self.domains.clone();
-        self.domains(mine).await?;
-        self.report_status(report, true).await
+        if due(self.reported, slow.min(Duration::from_secs(2))) {
+            self.reported = Some(Instant::now());
+            let mine = self.domains.clone();
+            self.domains(mine).await?;
+            self.report_status(report, true).await?;
+        }
+        Ok(())
     }
 
     async fn exhausted(&mut self, stuck: &[(String, usize)]) -> Result<bool, Error> {
