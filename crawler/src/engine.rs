@@ -611,7 +611,10 @@ impl<F: Frontier> Engine<'_, F> {
                     self.report.interrupted = true;
                 }
                 _ = tick.tick() => {
-                    if upkeep.elapsed() >= self.config.shared.renew_every() {
+                    // only a shared frontier has upkeep: one process skips the host scans
+                    if self.config.frontier.is_some()
+                        && upkeep.elapsed() >= self.config.shared.renew_every()
+                    {
                         upkeep = Instant::now();
                         self.upkeep().await?;
                     }

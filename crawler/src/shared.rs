@@ -359,7 +359,7 @@ fn display_url(url: &str) -> String {
     }
 }
 
-async fn connect_manager(url: &str, config: &SharedConfig) -> Result<ConnectionManager, Error> {
+async fn connect_manager(url: &str) -> Result<ConnectionManager, Error> {
     let shown = display_url(url);
     check_url(url)?;
     let client = redis::Client::open(url)
@@ -376,19 +376,21 @@ async fn connect_manager(url: &str, config: &SharedConfig) -> Result<ConnectionM
         .map_err(|e| Error::FrontierUnreachable(format!("{shown}: {e}")))?;
     let pong: RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
     pong.map_err(|e| Error::FrontierUnreachable(format!("{shown}: {e}")))?;
-    let _ = config;
     Ok(conn)
 }
 
 /// Checks that the frontier answers, on a runtime of its own: for callers about to create a
 /// store, so that nothing is written when Redis cannot be reached.
 pub fn check_reachable(url: &str) -> Result<(), Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    small_runtime()?.block_on(connect_manager(url)).map(drop)
+}
+
+/// A one-thread runtime for the blocking calls that talk to Redis alone.
+fn small_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
-    rt.block_on(connect_manager(url, &SharedConfig::default()))
-        .map(drop)
+        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))
 }
 
 fn worker_name(db: &Path) -> String {
@@ -446,7 +448,7 @@ impl Shared {
     /// Connects, fixes the partition count, creates the streams and registers this worker.
     pub(crate) async fn connect(url: &str, config: &Config, db: &Path) -> Result<Shared, Error> {
         let mut cfg = config.shared.clone();
-        let conn = connect_manager(url, &cfg).await?;
+        let conn = connect_manager(url).await?;
         let me = cfg.worker.clone().unwrap_or_else(|| worker_name(db));
         let mut shared = Shared {
             url: display_url(url),
@@ -1209,8 +1211,7 @@ impl Frontier for Shared {
         }
         if due(self.reported, slow.min(Duration::from_secs(2))) {
             self.reported = Some(Instant::now());
-            let mine = self.domains.clone();
-            self.domains(mine).await?;
+            self.domains(Vec::new()).await?;
             self.report_status(report, true).await?;
         }
         Ok(())
@@ -1377,12 +1378,8 @@ pub struct ClusterStatus {
 
 /// Reads the state of a shared crawl from Redis alone.
 pub fn cluster_status(url: &str, config: &SharedConfig) -> Result<ClusterStatus, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Client(format!("starting the async runtime: {e}")))?;
-    rt.block_on(async {
-        let mut c = connect_manager(url, config).await?;
+    small_runtime()?.block_on(async {
+        let mut c = connect_manager(url).await?;
         let shown = display_url(url);
         let err = |e: redis::RedisError| Error::Frontier(format!("{shown}: reading status: {e}"));
         let prefix = &config.prefix;
