@@ -4,7 +4,8 @@
 # ../shared/data beside the repository); THREADS (default: every core, `nproc`), exported with
 # RAYON_NUM_THREADS set to it so that zhcorpus and every Rust-backed peer (Hugging Face
 # tokenizers) get the same pool; builds the release binary (the packages in the array
-# `packages` when the script sets it before sourcing, else zhcorpus) and sets z to it; defines
+# `packages` when the script sets it before sourcing, else zhcorpus; with the cargo features in
+# `features` when set) and sets z to it; defines
 # `venv NAME PKG...` and `machine_line`; and prints the machine line and the thread count as
 # the first lines of the script's output.
 set -euo pipefail
@@ -42,7 +43,7 @@ machine_line() {
 
 cd "$root"
 # shellcheck disable=SC2046
-cargo build --release -q $(printf -- '-p %s ' "${packages[@]:-zhcorpus}")
+cargo build --release -q $(printf -- '-p %s ' "${packages[@]:-zhcorpus}") ${features:+--features "$features"}
 z="$root/target/release/zhcorpus"
 machine_line
 echo "threads: $THREADS (THREADS; exported, and as RAYON_NUM_THREADS)"

@@ -10,6 +10,8 @@
 #   tests starts its own server on a free loopback port, its files in a temporary folder, and
 #   stops it when done; the service Debian's package may start when installed here is stopped
 #   (by its pid file) so that nothing of the suite's is left running.
+# - OpenMPI (openmpi-bin, libopenmpi-dev) and libclang-dev: the suite is built with the `mpi`
+#   feature, and the data-parallel tests start two-rank jobs with `mpirun` (no daemon).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,14 @@ have_chromium() {
 have_chromium || missing+=(chromium)
 fc-list 2> /dev/null | grep -qi -e 'wqy' -e 'noto sans cjk' -e 'source han' || missing+=(fonts-wqy-zenhei)
 command -v redis-server > /dev/null || missing+=(redis-server)
+# data-parallel training (`--features zhcorpus/mpi`): OpenMPI, its headers, and libclang for the
+# mpi crate's bindings
+command -v mpirun > /dev/null || missing+=(openmpi-bin)
+[ -f /usr/include/x86_64-linux-gnu/openmpi/mpi.h ] || [ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ] \
+    || pkg-config --exists ompi 2> /dev/null || missing+=(libopenmpi-dev)
+if command -v dpkg > /dev/null; then
+    dpkg -s libclang-dev > /dev/null 2>&1 || missing+=(libclang-dev)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=()
@@ -46,4 +56,4 @@ if [[ " ${missing[*]} " == *" redis-server "* ]]; then
     done
 fi
 
-exec cargo test --workspace "$@"
+exec cargo test --workspace --features zhcorpus/mpi "$@"

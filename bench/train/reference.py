@@ -13,7 +13,12 @@ MODE:
   compile  sdpa, and the model under torch.compile (inductor, C++ code for this CPU)
 
 usage: reference.py RUN_DIR_WITH_STEP0_CHECKPOINT SHARD_DIR STEPS THREADS [MODE] (STEPS is also
-the schedule's length, as zhcorpus's --max-steps; MODE defaults to sdpa)"""
+the schedule's length, as zhcorpus's --max-steps; MODE defaults to sdpa)
+
+Under torchrun (WORLD_SIZE > 1) it is PyTorch's data-parallel peer: DistributedDataParallel
+over gloo (PyTorch's CPU backend, its default 25 MiB buckets), each rank reading its rows
+of the global batch as zhcorpus's ranks do; rank 0 prints, with the loss averaged over the
+ranks."""
 import json, math, sys, time
 
 import numpy as np
@@ -25,6 +30,12 @@ mode = sys.argv[5] if len(sys.argv) > 5 else "sdpa"
 assert mode in ("naive", "sdpa", "compile"), mode
 F = torch.nn.functional
 torch.set_num_threads(threads)
+import os
+world = int(os.environ.get("WORLD_SIZE", "1"))
+rank = int(os.environ.get("RANK", "0"))
+if world > 1:
+    import torch.distributed as dist
+    dist.init_process_group("gloo")
 cfg = json.load(open(f"{run}/config.json"))["run"]
 mc, oc = cfg["model"], cfg["optim"]
 M64 = (1 << 64) - 1
@@ -67,6 +78,8 @@ def get_batch(k):
         off = pos - (starts[i - 1] if i else 0)
         rows.append(np.asarray(data[i][off:off + window], dtype=np.int64))
     b = torch.from_numpy(np.stack(rows))
+    per = cfg["batch_size"] // world
+    b = b[rank * per:(rank + 1) * per]
     return b[:, :-1], b[:, 1:]
 
 
@@ -129,7 +142,15 @@ opt = torch.optim.AdamW([{"params": decay, "weight_decay": oc["weight_decay"]},
                         lr=oc["lr"], betas=(oc["beta1"], oc["beta2"]), eps=oc["eps"],
                         **({} if mode == "naive" else {"fused": True}))
 forward = torch.compile(model) if mode == "compile" else model
-print(json.dumps({"mode": mode, "threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
+if world > 1:
+    from torch.nn.parallel import DistributedDataParallel
+
+    # DDP as its documentation sets it up: its default hook averages each bucket with an
+    # asynchronous all-reduce that overlaps the rest of the backward pass
+    forward = DistributedDataParallel(model)
+if rank == 0:
+    print(json.dumps({"mode": mode, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "ranks": world}), flush=True)
 
 
 def lr_at(step):
@@ -157,5 +178,14 @@ for step in range(steps):
     if oc["grad_clip"] > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), oc["grad_clip"])
     opt.step()
+    line = {"step": step + 1, "loss": total_loss}
+    if world > 1:
+        mean = torch.tensor([total_loss / world])
+        dist.all_reduce(mean)
+        line["loss"] = mean.item()
     rates.append(tokens_per_step / (time.perf_counter() - t0))
-    print(json.dumps({"step": step + 1, "loss": total_loss, "tokens_per_s": rates[-1]}))
+    line["tokens_per_s"] = rates[-1]
+    if rank == 0:
+        print(json.dumps(line), flush=True)
+if world > 1:
+    dist.destroy_process_group()

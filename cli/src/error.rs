@@ -67,6 +67,11 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
             said.push_str(&text);
         }
     }
+    ExitCode::from(status(err))
+}
+
+/// The exit status an error gives: 130 interrupted, 2 the user's input, 1 anything else.
+pub fn status(err: &anyhow::Error) -> u8 {
     let interrupted = |e: &(dyn std::error::Error + 'static)| {
         e.is::<Interrupted>()
             || matches!(
@@ -75,11 +80,11 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
             )
     };
     if err.chain().any(interrupted) {
-        ExitCode::from(130)
+        130
     } else if is_bad_input(err) {
-        ExitCode::from(2)
+        2
     } else {
-        ExitCode::from(1)
+        1
     }
 }
 

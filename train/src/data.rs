@@ -118,13 +118,29 @@ impl Loader {
         k: u64,
         batch: usize,
     ) -> Result<(Vec<u32>, Vec<u32>), DataError> {
+        self.batch_rows(seed, k, batch, 0..batch)
+    }
+
+    /// The `rows` of batch number `k` of `batch` windows: one rank's part of a global batch
+    /// (the rows of all ranks together are [`Loader::batch`]).
+    pub fn batch_rows(
+        &self,
+        seed: u64,
+        k: u64,
+        batch: usize,
+        rows: std::ops::Range<usize>,
+    ) -> Result<(Vec<u32>, Vec<u32>), DataError> {
         let total = *self.starts.last().unwrap_or(&0);
         let mut rng = Rng::new(seed ^ k.wrapping_mul(0xa076_1d64_78bd_642f));
         let (mut inputs, mut targets) = (Vec::new(), Vec::new());
         let mut w = Vec::with_capacity(self.window);
-        for _ in 0..batch {
+        for row in 0..batch.min(rows.end) {
+            let pos = rng.below(total);
+            if row < rows.start {
+                continue;
+            }
             w.clear();
-            self.window_at(rng.below(total), &mut w);
+            self.window_at(pos, &mut w);
             if let Some(bad) = w.iter().find(|&&t| t as usize >= self.vocab_size) {
                 return Err(DataError::Invalid(format!(
                     "token {bad} is outside the manifest's vocabulary of {}",

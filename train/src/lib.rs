@@ -6,10 +6,12 @@
 //!   rotary embeddings, SwiGLU), differentiable compositions on other devices;
 //! - [`data`]: memory-mapped shards, deterministic random windows;
 //! - [`optim`]: AdamW with decoupled decay, clipping, warmup and cosine decay;
+//! - [`dist`]: the collectives of data-parallel runs (one process, or MPI);
 //! - this module: the run (gradient accumulation, validation, non-finite guard, metrics,
 //!   checkpoints that resume onto the uninterrupted loss curve) and sampling.
 
 pub mod data;
+pub mod dist;
 pub mod model;
 pub mod ops;
 pub mod optim;
@@ -25,6 +27,7 @@ use corpus::shards::{Manifest, Split};
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataError, Loader};
+pub use dist::{Collective, CollectiveError, DistOptions, Single};
 pub use model::{InitScheme, KvCache, Model, ModelConfig, Precision};
 pub use optim::{OptimConfig, Schedule};
 
@@ -200,6 +203,11 @@ pub enum TrainError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Collective(#[from] CollectiveError),
+    /// The ranks of a data-parallel run disagree (settings, shards, weights).
+    #[error("{0}")]
+    Distributed(String),
 }
 
 impl TrainError {
@@ -231,6 +239,9 @@ pub struct StepMetrics {
     /// The step's loss or gradient norm was not finite: no update was made.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub skipped: bool,
+    /// Seconds of the step spent all-reducing gradients (data-parallel runs only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub allreduce_s: Option<f64>,
 }
 
 impl StepMetrics {
@@ -306,6 +317,34 @@ pub fn train(
     device: &Device,
     progress: &dyn Progress,
 ) -> Result<Vec<StepMetrics>, TrainError> {
+    train_with(
+        data,
+        out,
+        cfg,
+        resume,
+        device,
+        progress,
+        &Single,
+        &DistOptions::default(),
+    )
+}
+
+/// [`train`] as one rank of a data-parallel run over `comm`. Every rank starts from rank 0's
+/// weights (broadcast, then checked by checksum), computes its `batch_size / world` rows of each
+/// micro-batch, and the gradients are summed across ranks in buckets once per step (after
+/// accumulation), so clipping and the update see the global gradient and the loss curve is
+/// the one process's with the same global batch. Only rank 0 writes the run folder.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with(
+    data: &Path,
+    out: &Path,
+    cfg: &RunConfig,
+    resume: bool,
+    device: &Device,
+    progress: &dyn Progress,
+    comm: &dyn Collective,
+    opts: &DistOptions,
+) -> Result<Vec<StepMetrics>, TrainError> {
     cfg.validate()?;
     if out.exists() && !out.is_dir() {
         return Err(TrainError::Invalid(format!(
@@ -313,43 +352,60 @@ pub fn train(
             out.display()
         )));
     }
+    if !cfg.batch_size.is_multiple_of(comm.world()) {
+        return Err(TrainError::Invalid(format!(
+            "batch_size: {} sequences do not divide among {} ranks (the global batch is split \
+             evenly: give a multiple of {})",
+            cfg.batch_size,
+            comm.world(),
+            comm.world()
+        )));
+    }
     progress.start("train", Some(cfg.max_steps));
-    let result = train_inner(data, out, cfg, resume, device, progress);
+    let result = train_inner(data, out, cfg, resume, device, progress, comm, opts);
     progress.finish();
     result
 }
 
-fn train_inner(
+/// FNV-1a over bytes: the fingerprint the ranks compare at start-up.
+fn fingerprint(parts: &[&[u8]]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for part in parts {
+        for &b in *part {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+    }
+    // 0 means "this rank could not start"
+    h.max(1)
+}
+
+/// Where the run stands after rank 0 set up its folder.
+struct Start {
+    step: u64,
+    tokens: u64,
+    adam_t: u64,
+}
+
+/// Rank 0's part of starting a run: checks and writes the run folder, loads the checkpoint
+/// into `model` and `adam` on resume.
+#[allow(clippy::too_many_arguments)]
+fn open_run(
     data: &Path,
     out: &Path,
     cfg: &RunConfig,
     resume: bool,
+    manifest: &Manifest,
+    model: &Model,
+    adam: &mut optim::AdamW,
     device: &Device,
-    progress: &dyn Progress,
-) -> Result<Vec<StepMetrics>, TrainError> {
-    if cfg.seq_len > cfg.model.max_seq_len || cfg.seq_len == 0 || cfg.batch_size == 0 {
-        return Err(TrainError::Invalid(format!(
-            "seq_len must be between 1 and the model's max_seq_len ({}), batch_size positive",
-            cfg.model.max_seq_len
-        )));
-    }
-    let manifest = Manifest::read(data).map_err(DataError::from)?;
-    if manifest.vocab_size != cfg.model.vocab_size {
-        return Err(TrainError::Invalid(format!(
-            "the shards' vocabulary is {} ids, the model's {}",
-            manifest.vocab_size, cfg.model.vocab_size
-        )));
-    }
-    let window = cfg.seq_len + 1;
-    let train_data = Loader::open(data, Split::Train, window)?;
-    let val_data = Loader::open(data, Split::Val, window).ok();
+) -> Result<(RunRecord, Start), TrainError> {
     std::fs::create_dir_all(out.join(CHECKPOINT)).map_err(io(out))?;
-
-    let mut model = Model::new(&cfg.model, cfg.init, cfg.seed, device)?;
-    model.precision = cfg.precision;
-    let mut adam = optim::AdamW::new(&model.params)?;
-    let mut start = 0u64;
-    let mut tokens = 0u64;
+    let mut start = Start {
+        step: 0,
+        tokens: 0,
+        adam_t: 0,
+    };
     let mut record = RunRecord {
         run: cfg.clone(),
         data: data.to_path_buf(),
@@ -412,17 +468,19 @@ fn train_inner(
             });
             write_json(&out.join(CONFIG), &record)?;
         }
-        let state = load_checkpoint(&out.join(CHECKPOINT), &model, &mut adam, device)?;
+        let state = load_checkpoint(&out.join(CHECKPOINT), model, adam, device)?;
         tracing::info!(
             "train: resuming {} at step {} of {}",
             out.display(),
             state.step,
             cfg.max_steps
         );
-        start = state.step;
-        tokens = state.tokens;
-        adam.t = state.adam_t;
-        truncate_metrics(&metrics_path, start)?;
+        start = Start {
+            step: state.step,
+            tokens: state.tokens,
+            adam_t: state.adam_t,
+        };
+        truncate_metrics(&metrics_path, start.step)?;
     } else {
         if let Some(done) = checkpoint_step(out).filter(|_| out.join(CONFIG).exists()) {
             return Err(TrainError::Invalid(format!(
@@ -438,14 +496,336 @@ fn train_inner(
                 .map_err(io(&out.join("tokenizer.json")))?;
         }
     }
-    let mut metrics_file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&metrics_path)
-        .map_err(io(&metrics_path))?;
+    Ok((record, start))
+}
+
+/// A tensor's elements as f32 on the host.
+fn host_f32(t: &Tensor) -> Result<Vec<f32>, TrainError> {
+    Ok(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+}
+
+/// `values` as a tensor shaped and placed like `like`.
+fn like(values: &[f32], like: &Tensor) -> Result<Tensor, TrainError> {
+    Ok(Tensor::from_slice(values, like.shape(), like.device())?.to_dtype(like.dtype())?)
+}
+
+/// Rank `root`'s tensors into every rank's, concatenated into one broadcast.
+fn broadcast_tensors(
+    comm: &dyn Collective,
+    tensors: &[Tensor],
+    root: usize,
+    what: &str,
+) -> Result<Vec<Tensor>, TrainError> {
+    let mut flat = Vec::with_capacity(tensors.iter().map(Tensor::elem_count).sum());
+    for t in tensors {
+        if comm.rank() == root {
+            flat.extend(host_f32(t)?);
+        } else {
+            flat.resize(flat.len() + t.elem_count(), 0.0);
+        }
+    }
+    comm.broadcast_f32(&mut flat, root, what)?;
+    let mut at = 0;
+    let mut out = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        out.push(like(&flat[at..at + t.elem_count()], t)?);
+        at += t.elem_count();
+    }
+    Ok(out)
+}
+
+/// Sums the gradients over the ranks in buckets of about `bucket_bytes`.
+fn all_reduce_grads(
+    comm: &dyn Collective,
+    grads: &[Tensor],
+    bucket_bytes: usize,
+    step: u64,
+) -> Result<Vec<Tensor>, TrainError> {
+    let cap = (bucket_bytes / 4).max(1);
+    let mut out = Vec::with_capacity(grads.len());
+    let (mut i, mut bucket) = (0, 0);
+    let mut flat = Vec::new();
+    while i < grads.len() {
+        flat.clear();
+        let mut j = i;
+        while j < grads.len() && (j == i || flat.len() + grads[j].elem_count() <= cap) {
+            flat.extend(host_f32(&grads[j])?);
+            j += 1;
+        }
+        comm.all_reduce_f32(
+            &mut flat,
+            &format!(
+                "the all-reduce of step {}'s gradients (bucket {bucket})",
+                step + 1
+            ),
+        )?;
+        let mut at = 0;
+        for g in &grads[i..j] {
+            out.push(like(&flat[at..at + g.elem_count()], g)?);
+            at += g.elem_count();
+        }
+        i = j;
+        bucket += 1;
+    }
+    Ok(out)
+}
+
+/// Checks that every rank holds the same weights (a checksum of their bits, gathered).
+fn verify_weights(comm: &dyn Collective, model: &Model, step: u64) -> Result<(), TrainError> {
+    if comm.world() == 1 {
+        return Ok(());
+    }
+    let mut h = 0u64;
+    for p in &model.params {
+        h = dist::checksum(&host_f32(p.var.as_tensor())?, h);
+    }
+    let sums = comm.all_gather_u64(h, "the weights' checksum")?;
+    match sums.iter().position(|&s| s != sums[0]) {
+        Some(r) => Err(TrainError::Distributed(format!(
+            "after step {step}, rank {r}'s weights differ from rank 0's (checksums {:016x} and \
+             {:016x}): the ranks have diverged",
+            sums[r], sums[0]
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The full optimiser state on rank 0 (its moments gathered from their owners under ZeRO-1),
+/// one parameter at a time: the other ranks hold one parameter's moments at most in passing.
+fn gather_moments(
+    comm: &dyn Collective,
+    adam: &optim::AdamW,
+    owner: &[usize],
+    params: &[model::Param],
+) -> Result<Option<optim::AdamW>, TrainError> {
+    if comm.world() == 1 || owner.is_empty() {
+        return Ok(None);
+    }
+    let (mut m, mut v) = (Vec::new(), Vec::new());
+    for (i, p) in params.iter().enumerate() {
+        let w = p.var.as_tensor();
+        let sent = if comm.rank() == owner[i] {
+            [adam.m[i].clone(), adam.v[i].clone()]
+        } else {
+            [w.clone(), w.clone()]
+        };
+        let got = broadcast_tensors(comm, &sent, owner[i], "the gathering of the moments")?;
+        if comm.rank() == 0 {
+            let [a, b]: [Tensor; 2] = got
+                .try_into()
+                .map_err(|_| TrainError::Distributed("a moment went missing".into()))?;
+            m.push(a);
+            v.push(b);
+        }
+    }
+    Ok((comm.rank() == 0).then_some(optim::AdamW { m, v, t: adam.t }))
+}
+
+/// Rank 0's moments (loaded from a checkpoint) to every rank, one parameter at a time; under
+/// ZeRO-1 each rank keeps those it owns.
+fn scatter_moments(
+    comm: &dyn Collective,
+    adam: &mut optim::AdamW,
+    owner: &[usize],
+    params: &[model::Param],
+) -> Result<(), TrainError> {
+    for (i, p) in params.iter().enumerate() {
+        let w = p.var.as_tensor();
+        let sent = if comm.rank() == 0 {
+            [adam.m[i].clone(), adam.v[i].clone()]
+        } else {
+            [w.clone(), w.clone()]
+        };
+        let got = broadcast_tensors(comm, &sent, 0, "the moments' broadcast")?;
+        if owner.is_empty() || owner[i] == comm.rank() {
+            let [a, b]: [Tensor; 2] = got
+                .try_into()
+                .map_err(|_| TrainError::Distributed("a moment went missing".into()))?;
+            adam.m[i] = a;
+            adam.v[i] = b;
+        } else if comm.rank() == 0 {
+            adam.keep_only(|j| j != i)?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_inner(
+    data: &Path,
+    out: &Path,
+    cfg: &RunConfig,
+    resume: bool,
+    device: &Device,
+    progress: &dyn Progress,
+    comm: &dyn Collective,
+    opts: &DistOptions,
+) -> Result<Vec<StepMetrics>, TrainError> {
+    let (rank, world) = (comm.rank(), comm.world());
+    let lead = rank == 0;
+    let window = cfg.seq_len + 1;
+    // every rank opens its data; then they compare what they were started with, so that a
+    // rank with other settings or other shards is refused before anything is written
+    let opened = (|| -> Result<_, TrainError> {
+        let manifest = Manifest::read(data).map_err(DataError::from)?;
+        if manifest.vocab_size != cfg.model.vocab_size {
+            return Err(TrainError::Invalid(format!(
+                "the shards' vocabulary is {} ids, the model's {}",
+                manifest.vocab_size, cfg.model.vocab_size
+            )));
+        }
+        let train_data = Loader::open(data, Split::Train, window)?;
+        let val_data = Loader::open(data, Split::Val, window).ok();
+        Ok((manifest, train_data, val_data))
+    })();
+    let mine = match &opened {
+        Ok((manifest, _, val)) => fingerprint(&[
+            serde_json::to_string(cfg).unwrap_or_default().as_bytes(),
+            serde_json::to_string(manifest)
+                .unwrap_or_default()
+                .as_bytes(),
+            // a rank without validation windows would skip the evaluations' collectives
+            &[
+                u8::from(resume),
+                u8::from(opts.zero1),
+                u8::from(val.is_some()),
+            ],
+            &(opts.bucket_bytes as u64).to_le_bytes(),
+            &opts.verify_every.to_le_bytes(),
+        ]),
+        Err(_) => 0,
+    };
+    let prints = comm.all_gather_u64(mine, "the start-up check of settings and shards")?;
+    let (manifest, train_data, val_data) = opened?;
+    if let Some(r) = prints.iter().position(|&p| p == 0) {
+        return Err(TrainError::Invalid(format!(
+            "rank {r} could not open the shards or settings (its own error says why)"
+        )));
+    }
+    if let Some(r) = prints.iter().position(|&p| p != prints[0]) {
+        return Err(TrainError::Invalid(format!(
+            "rank {r} was started with other settings or other shards than rank 0 (every rank \
+             needs the same command line, --config and shard folder): refused"
+        )));
+    }
+
+    let mut model = Model::new(&cfg.model, cfg.init, cfg.seed, device)?;
+    model.precision = cfg.precision;
+    let mut adam = optim::AdamW::new(&model.params)?;
+    let owner: Vec<usize> = if opts.zero1 && world > 1 {
+        let sizes: Vec<usize> = model.params.iter().map(|p| p.var.elem_count()).collect();
+        dist::owners(&sizes, world)
+    } else {
+        Vec::new()
+    };
+    if !lead && !owner.is_empty() {
+        // rank 0 loads the whole checkpoint; the others never hold moments they do not own
+        adam.keep_only(|i| owner[i] == rank)?;
+    }
+    let setup = if lead {
+        Some(open_run(
+            data, out, cfg, resume, &manifest, &model, &mut adam, device,
+        ))
+    } else {
+        None
+    };
+    let ok = u64::from(!matches!(setup, Some(Err(_))));
+    let oks = comm.all_gather_u64(ok, "the start of the run")?;
+    let (record, start) = match setup {
+        Some(result) => result?,
+        None if oks[0] == 0 => {
+            return Err(TrainError::Invalid(
+                "rank 0 could not open the run folder (its own error says why)".into(),
+            ));
+        }
+        None => (
+            RunRecord {
+                run: cfg.clone(),
+                data: data.to_path_buf(),
+                tokenizer_hash: manifest.tokenizer_hash.clone(),
+                tail: None,
+            },
+            Start {
+                step: 0,
+                tokens: 0,
+                adam_t: 0,
+            },
+        ),
+    };
+    let mut record = record;
+    let (mut step, mut tokens) = (start.step, start.tokens);
+    adam.t = start.adam_t;
+    if world > 1 {
+        // where rank 0 stands (a resumed run's step and schedule), then its weights and moments
+        let state = [
+            comm.all_gather_u64(step, "the start step")?[0],
+            comm.all_gather_u64(tokens, "the start tokens")?[0],
+            comm.all_gather_u64(adam.t, "the optimiser's step")?[0],
+        ];
+        (step, tokens, adam.t) = (state[0], state[1], state[2]);
+        let tail = comm.all_gather_u64(
+            record.tail.map_or(u64::MAX, |t| t.from),
+            "the schedule's tail",
+        )?[0];
+        let mut tail_lr = [if lead {
+            record.tail.map_or(0.0, |t| t.lr)
+        } else {
+            0.0
+        }];
+        comm.all_reduce_f64(&mut tail_lr, "the schedule's tail")?;
+        record.tail = (tail != u64::MAX).then_some(Tail {
+            from: tail,
+            lr: tail_lr[0],
+        });
+        let weights: Vec<Tensor> = model
+            .params
+            .iter()
+            .map(|p| p.var.as_tensor().clone())
+            .collect();
+        for (p, w) in model.params.iter().zip(broadcast_tensors(
+            comm,
+            &weights,
+            0,
+            "the weights' broadcast",
+        )?) {
+            p.var.set(&w)?;
+        }
+        if resume {
+            scatter_moments(comm, &mut adam, &owner, &model.params)?;
+        } else if !owner.is_empty() {
+            adam.keep_only(|i| owner[i] == rank)?;
+        }
+        verify_weights(comm, &model, step)?;
+    }
+    let metrics_path = out.join(METRICS);
+    let mut metrics_file = if lead {
+        Some(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&metrics_path)
+                .map_err(io(&metrics_path))?,
+        )
+    } else {
+        None
+    };
+    let save = |model: &Model, adam: &optim::AdamW, step: u64, tokens: u64| {
+        let full = gather_moments(comm, adam, &owner, &model.params)?;
+        if lead {
+            save_checkpoint(
+                &out.join(CHECKPOINT),
+                model,
+                full.as_ref().unwrap_or(adam),
+                step,
+                tokens,
+            )?;
+        }
+        Ok::<(), TrainError>(())
+    };
 
     let began = Instant::now();
+    let rows = cfg.batch_size / world;
+    let mine = rank * rows..(rank + 1) * rows;
     let mut history = Vec::new();
-    let mut step = start;
     while step < cfg.max_steps {
         if cfg.max_tokens > 0 && tokens >= cfg.max_tokens {
             break;
@@ -456,9 +836,9 @@ fn train_inner(
         let mut loss_sum = 0f64;
         for micro in 0..cfg.grad_accum {
             let k = step * cfg.grad_accum as u64 + micro as u64;
-            let (x, y) = train_data.batch(cfg.seed, k, cfg.batch_size)?;
-            let x = model::ids_tensor(&x, cfg.batch_size, device)?;
-            let y = model::ids_tensor(&y, cfg.batch_size, device)?;
+            let (x, y) = train_data.batch_rows(cfg.seed, k, cfg.batch_size, mine.clone())?;
+            let x = model::ids_tensor(&x, rows, device)?;
+            let y = model::ids_tensor(&y, rows, device)?;
             let loss = model.loss(&x, &y)?;
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
             let store = loss.backward()?;
@@ -479,9 +859,23 @@ fn train_inner(
                     .collect::<Result<_, _>>()?,
             });
         }
-        // the gradients summed over micro-batches: their mean is the sum over grad_accum
-        let grads = grads.unwrap_or_default();
-        let mean = 1.0 / cfg.grad_accum as f64;
+        // the gradients summed over micro-batches and ranks: their mean is the sum over
+        // grad_accum x world (every rank's rows are as many)
+        let mut grads = grads.unwrap_or_default();
+        let out_of_time = cfg.max_time_s > 0.0 && began.elapsed().as_secs_f64() >= cfg.max_time_s;
+        let mut stop = u8::from(out_of_time || progress.cancelled());
+        let mut allreduce_s = None;
+        if world > 1 {
+            let t = Instant::now();
+            grads = all_reduce_grads(comm, &grads, opts.bucket_bytes, step)?;
+            // the loss, and whether any rank has to stop (out of time, or a signal)
+            let mut shared = [loss_sum, f64::from(stop)];
+            comm.all_reduce_f64(&mut shared, "the all-reduce of the loss")?;
+            loss_sum = shared[0];
+            stop = u8::from(shared[1] > 0.0);
+            allreduce_s = Some(t.elapsed().as_secs_f64());
+        }
+        let mean = 1.0 / (cfg.grad_accum * world) as f64;
         let loss = loss_sum * mean;
         let norm = optim::global_norm(&grads)? * mean;
         let skipped = !loss.is_finite() || !norm.is_finite();
@@ -492,16 +886,35 @@ fn train_inner(
                 1.0
             };
             adam.step(&cfg.optim, lr, &model.params, &grads, mean * clip)?;
+            if !owner.is_empty() {
+                // each rank updated the parameters it owns: they go to the others
+                for r in 0..world {
+                    let theirs: Vec<usize> = (0..owner.len()).filter(|&i| owner[i] == r).collect();
+                    let sent: Vec<Tensor> = theirs
+                        .iter()
+                        .map(|&i| model.params[i].var.as_tensor().clone())
+                        .collect();
+                    let got = broadcast_tensors(comm, &sent, r, "the updated weights' broadcast")?;
+                    if r != rank {
+                        for (&i, w) in theirs.iter().zip(got) {
+                            model.params[i].var.set(&w)?;
+                        }
+                    }
+                }
+            }
         }
         step += 1;
         tokens += cfg.tokens_per_step();
+        if world > 1 && opts.verify_every > 0 && step.is_multiple_of(opts.verify_every) {
+            verify_weights(comm, &model, step)?;
+        }
         let seconds = t0.elapsed().as_secs_f64();
         let val_loss = match &val_data {
             Some(v)
                 if cfg.eval_every > 0
                     && (step.is_multiple_of(cfg.eval_every) || step == cfg.max_steps) =>
             {
-                Some(evaluate(&model, v, cfg, device)?)
+                Some(evaluate(&model, v, cfg, device, comm)?)
             }
             _ => None,
         };
@@ -514,45 +927,63 @@ fn train_inner(
             tokens_per_s: cfg.tokens_per_step() as f64 / seconds.max(1e-9),
             val_loss,
             skipped,
+            allreduce_s,
         };
-        let line = serde_json::to_string(&m).unwrap_or_default();
-        writeln!(metrics_file, "{line}").map_err(io(&metrics_path))?;
+        if let Some(file) = metrics_file.as_mut() {
+            let line = serde_json::to_string(&m).unwrap_or_default();
+            writeln!(file, "{line}").map_err(io(&metrics_path))?;
+        }
         progress.update(m.step, m.tokens);
         progress.message(&m.line());
         history.push(m);
-        let out_of_time = cfg.max_time_s > 0.0 && began.elapsed().as_secs_f64() >= cfg.max_time_s;
-        if (cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every)) || out_of_time {
-            save_checkpoint(&out.join(CHECKPOINT), &model, &adam, step, tokens)?;
+        // out of time or cancelled: every rank agrees (the flag went with the loss), and the
+        // checkpoint after the loop keeps every finished step
+        let stopping = if world > 1 {
+            stop > 0
+        } else {
+            (cfg.max_time_s > 0.0 && began.elapsed().as_secs_f64() >= cfg.max_time_s)
+                || progress.cancelled()
+        };
+        if cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every) && !stopping {
+            save(&model, &adam, step, tokens)?;
+            if world > 1 {
+                verify_weights(comm, &model, step)?;
+            }
             tracing::info!("train: checkpoint at step {step}");
         }
-        if out_of_time {
-            break;
-        }
-        if progress.cancelled() {
-            // the checkpoint after the loop keeps every finished step
+        if stopping {
             break;
         }
     }
-    metrics_file.flush().map_err(io(&metrics_path))?;
-    save_checkpoint(&out.join(CHECKPOINT), &model, &adam, step, tokens)?;
+    if let Some(file) = metrics_file.as_mut() {
+        file.flush().map_err(io(&metrics_path))?;
+    }
+    save(&model, &adam, step, tokens)?;
+    // no rank leaves (and, stopped by a signal, exits) before rank 0 has written the checkpoint
+    comm.barrier("the end of the run")?;
     Ok(history)
 }
 
-/// Mean loss over the fixed validation batches.
+/// Mean loss over the fixed validation batches (each rank its rows of every batch).
 fn evaluate(
     model: &Model,
     val: &Loader,
     cfg: &RunConfig,
     device: &Device,
+    comm: &dyn Collective,
 ) -> Result<f64, TrainError> {
-    let mut sum = 0f64;
-    for k in 0..cfg.eval_batches.max(1) {
-        let (x, y) = val.batch(cfg.seed ^ 0x7a1d, k as u64, cfg.batch_size)?;
-        let x = model::ids_tensor(&x, cfg.batch_size, device)?;
-        let y = model::ids_tensor(&y, cfg.batch_size, device)?;
-        sum += f64::from(model.loss(&x, &y)?.detach().to_scalar::<f32>()?);
+    let mut sum = [0f64];
+    let batches = cfg.eval_batches.max(1);
+    let rows = cfg.batch_size / comm.world();
+    let mine = comm.rank() * rows..(comm.rank() + 1) * rows;
+    for k in 0..batches {
+        let (x, y) = val.batch_rows(cfg.seed ^ 0x7a1d, k as u64, cfg.batch_size, mine.clone())?;
+        let x = model::ids_tensor(&x, rows, device)?;
+        let y = model::ids_tensor(&y, rows, device)?;
+        sum[0] += f64::from(model.loss(&x, &y)?.detach().to_scalar::<f32>()?);
     }
-    Ok(sum / cfg.eval_batches.max(1) as f64)
+    comm.all_reduce_f64(&mut sum, "the validation loss")?;
+    Ok(sum[0] / (batches * comm.world()) as f64)
 }
 
 /// A configuration's fields as dotted names and JSON values (`optim.lr`: `0.0006`).
@@ -926,4 +1357,66 @@ pub fn export_hf(run: &Path, out: &Path, end_of_text: u32) -> Result<(), TrainEr
         &serde_json::json!({ "run": run, "written_by": "zhcorpus hf-export" }),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two ranks as seen from rank 0, the other holding weights whose checksum is `theirs`
+    /// (`None`: the same as ours).
+    struct Twin {
+        theirs: Option<u64>,
+    }
+
+    impl Collective for Twin {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn world(&self) -> usize {
+            2
+        }
+        fn all_reduce_f32(&self, _: &mut [f32], _: &str) -> Result<(), CollectiveError> {
+            Ok(())
+        }
+        fn all_reduce_f64(&self, _: &mut [f64], _: &str) -> Result<(), CollectiveError> {
+            Ok(())
+        }
+        fn broadcast_f32(&self, _: &mut [f32], _: usize, _: &str) -> Result<(), CollectiveError> {
+            Ok(())
+        }
+        fn all_gather_u64(&self, value: u64, _: &str) -> Result<Vec<u64>, CollectiveError> {
+            Ok(vec![value, self.theirs.unwrap_or(value)])
+        }
+        fn barrier(&self, _: &str) -> Result<(), CollectiveError> {
+            Ok(())
+        }
+        fn abort(&self, status: i32) -> ! {
+            panic!("abort {status}")
+        }
+    }
+
+    #[test]
+    fn diverged_weights_are_named() {
+        let cfg = RunConfig::default();
+        let model = Model::new(&cfg.model, cfg.init, cfg.seed, &Device::Cpu).unwrap();
+        verify_weights(&Twin { theirs: None }, &model, 3).unwrap();
+        let err = verify_weights(&Twin { theirs: Some(42) }, &model, 3).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("after step 3, rank 1's weights differ from rank 0's"),
+            "{err}"
+        );
+        // one bit of one weight changes the checksum
+        let mut h = 0u64;
+        for p in &model.params {
+            h = dist::checksum(&host_f32(p.var.as_tensor()).unwrap(), h);
+        }
+        let w = model.params[1].var.as_tensor();
+        let mut bits = host_f32(w).unwrap();
+        bits[0] = f32::from_bits(bits[0].to_bits() ^ 1);
+        model.params[1].var.set(&like(&bits, w).unwrap()).unwrap();
+        let err = verify_weights(&Twin { theirs: Some(h) }, &model, 4).unwrap_err();
+        assert!(err.to_string().contains("rank 1's weights differ"), "{err}");
+    }
 }

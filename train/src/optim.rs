@@ -104,6 +104,19 @@ impl AdamW {
         })
     }
 
+    /// Keeps the moments of the parameters `mine` says this rank owns (ZeRO stage 1); the
+    /// others' become empty, and [`AdamW::step`] leaves those parameters to their owners.
+    pub fn keep_only(&mut self, mine: impl Fn(usize) -> bool) -> Result<()> {
+        for i in 0..self.m.len() {
+            if !mine(i) {
+                let none = Tensor::zeros(0, self.m[i].dtype(), self.m[i].device())?;
+                self.m[i] = none.clone();
+                self.v[i] = none;
+            }
+        }
+        Ok(())
+    }
+
     /// One update with `grads` (one per parameter) multiplied by `grad_scale` (the averaging
     /// over micro-batches and the clipping factor).
     ///
@@ -122,6 +135,10 @@ impl AdamW {
         let bc2 = 1.0 - cfg.beta2.powi(self.t as i32);
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
             let w = p.var.as_tensor();
+            if self.m[i].elem_count() != w.elem_count() {
+                // another rank's parameter (ZeRO-1): its owner updates it
+                continue;
+            }
             let decay = if p.decay {
                 1.0 - lr * cfg.weight_decay
             } else {

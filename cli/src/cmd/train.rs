@@ -98,6 +98,96 @@ pub struct TrainArgs {
     /// Print the full configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
+
+    /// Data-parallel training: this process is one rank of a job started by `mpirun -np N` or
+    /// `srun` (needs a build with `--features mpi`). Every rank is given the same command line;
+    /// the global batch (--batch-size) is split among them, and only rank 0 writes the run
+    /// folder. See docs/train.md.
+    #[arg(long)]
+    distributed: bool,
+
+    /// With --distributed: the longest one collective waits for the other ranks before the
+    /// job is aborted (a rank died or hangs).
+    #[arg(
+        long,
+        default_value_t = 600.0,
+        value_name = "SECONDS",
+        requires = "distributed"
+    )]
+    collective_timeout: f64,
+
+    /// With --distributed: gradients are all-reduced in buckets of this many MiB (PyTorch
+    /// DDP's default, 25).
+    #[arg(
+        long,
+        default_value_t = 25,
+        value_name = "MIB",
+        requires = "distributed"
+    )]
+    bucket_mib: usize,
+
+    /// With --distributed: ZeRO stage 1, each rank keeps the AdamW moments of its share of
+    /// the parameters (memory for the moments divided by the ranks; one broadcast per rank
+    /// and step more).
+    #[arg(long, requires = "distributed")]
+    zero1: bool,
+
+    /// With --distributed: the ranks compare a checksum of their weights every N steps (0:
+    /// only at the start and at checkpoints).
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "distributed")]
+    verify_every: u64,
+}
+
+/// The collectives of this process: MPI's with --distributed, none otherwise. A process that a
+/// launcher started as one of several ranks without --distributed is refused: each would write
+/// the same run folder.
+fn collective(args: &TrainArgs) -> Result<Box<dyn train::Collective>> {
+    let launched = train::dist::launcher_rank(|name| std::env::var(name).ok());
+    if !args.distributed {
+        // rank 0 alone may be a batch script's own shell (sbatch sets SLURM_PROCID=0 and
+        // SLURM_NTASKS there): only the other ranks are sure to be copies
+        if let Some((rank, world)) = launched.filter(|&(r, n)| n > 1 && r > 0) {
+            return Err(UsageError(format!(
+                "this process is rank {rank} of {world} (started by mpirun or srun) but has no \
+                 --distributed: each rank would train alone into the same run folder"
+            ))
+            .into());
+        }
+        return Ok(Box::new(train::Single));
+    }
+    if !(args.collective_timeout > 0.0 && args.collective_timeout.is_finite()) {
+        return Err(
+            UsageError("--collective-timeout: must be a number of seconds above 0".into()).into(),
+        );
+    }
+    #[cfg(feature = "mpi")]
+    {
+        use train::Collective;
+        let timeout = std::time::Duration::from_secs_f64(args.collective_timeout);
+        let comm = train::dist::Mpi::init(timeout).map_err(train::TrainError::from)?;
+        if let Some((rank, world)) = launched
+            && (rank, world) != (comm.rank(), comm.world())
+        {
+            return Err(UsageError(format!(
+                "the launcher says rank {rank} of {world}, MPI says {} of {}: was this binary \
+                 built against another MPI than the one that started it?",
+                comm.rank(),
+                comm.world()
+            ))
+            .into());
+        }
+        Ok(Box::new(comm))
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        let _ = launched;
+        Err(UsageError(
+            "--distributed: this zhcorpus was built without MPI; build it with \
+             `cargo build --release -p zhcorpus --features mpi` (needs libopenmpi-dev)"
+                .into(),
+        )
+        .into())
+    }
 }
 
 /// glibc serves allocations over 32 MiB with their own `mmap` and returns them on free, and
@@ -118,9 +208,22 @@ fn keep_freed_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
 
-/// The device a `--device` value names; none: the first GPU of a CUDA build, else the CPU.
-fn device(name: Option<&str>) -> Result<candle_core::Device> {
+/// The device a `--device` value names; none: a GPU in a CUDA build (the first, or in a
+/// data-parallel run the one of this rank's index on its node), else the CPU.
+fn device(name: Option<&str>, distributed: bool) -> Result<candle_core::Device> {
     use candle_core::Device;
+    // mpirun and srun number the ranks of each node from 0
+    let local = || {
+        [
+            "OMPI_COMM_WORLD_LOCAL_RANK",
+            "SLURM_LOCALID",
+            "MPI_LOCALRANKID",
+        ]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+    };
+    let first = if distributed { local() } else { 0 };
     let cuda = |ordinal: usize| {
         Device::new_cuda(ordinal).map_err(|e| {
             UsageError(format!(
@@ -129,9 +232,9 @@ fn device(name: Option<&str>) -> Result<candle_core::Device> {
         })
     };
     Ok(match name {
-        None if candle_core::utils::cuda_is_available() => cuda(0)?,
+        None if candle_core::utils::cuda_is_available() => cuda(first)?,
         None | Some("cpu") => Device::Cpu,
-        Some("cuda") => cuda(0)?,
+        Some("cuda") => cuda(first)?,
         Some(other) => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(n)) => cuda(n)?,
             _ => {
@@ -145,6 +248,34 @@ fn device(name: Option<&str>) -> Result<candle_core::Device> {
 }
 
 pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
+    let comm = if args.print_config {
+        Box::new(train::Single)
+    } else {
+        collective(&args)?
+    };
+    if comm.world() == 1 {
+        return run_rank(global, args, comm.as_ref());
+    }
+    let rank = comm.rank();
+    match run_rank(global, args, comm.as_ref()) {
+        Ok(()) => Ok(()),
+        // stopped by a signal: every rank stopped after the same step, rank 0 wrote the
+        // checkpoint, and each exits 130 on its own
+        Err(err) if crate::error::status(&err) == 130 => Err(err),
+        Err(err) => {
+            // the other ranks may be waiting in a collective for this one: the error is
+            // printed, then the whole job is stopped with its status
+            let err = err.context(format!("rank {rank} of {}", comm.world()));
+            let status = crate::error::status(&err);
+            crate::error::report(&err);
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            comm.abort(i32::from(status))
+        }
+    }
+}
+
+fn run_rank(global: &Global, args: TrainArgs, comm: &dyn train::Collective) -> Result<()> {
+    let lead = comm.rank() == 0;
     // without shards (only --print-config), the preset for the default vocabulary
     let vocab = match &args.data {
         Some(data) => {
@@ -171,7 +302,7 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
             ))
         })?
     };
-    let device = device(args.device.as_deref())?;
+    let device = device(args.device.as_deref(), comm.world() > 1)?;
     if device.is_cpu() {
         tracing::info!(
             "CPU matrix kernels: {} (chosen at run time); elementwise pool: {} threads",
@@ -220,10 +351,10 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
     let Some(data) = args.data.clone() else {
         unreachable!("clap requires --data without --print-config")
     };
-    for w in cfg.warnings() {
+    for w in cfg.warnings().iter().filter(|_| lead) {
         tracing::warn!("{w}");
     }
-    if args.overwrite {
+    if args.overwrite && lead {
         // the shards are checked before the old run goes
         train::Loader::open(&data, corpus::shards::Split::Train, cfg.seq_len + 1)
             .map_err(train::TrainError::from)?;
@@ -246,27 +377,52 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
     keep_freed_memory();
     let params = cfg.model.parameters();
     let flops = cfg.model.flops_per_token(cfg.seq_len);
-    eprintln!(
-        "model: {} layers, d_model {}, {} heads, {:.2}M parameters; {} tokens per step; {} {}",
-        cfg.model.n_layer,
-        cfg.model.d_model,
-        cfg.model.n_head,
-        params as f64 / 1e6,
-        cfg.tokens_per_step(),
-        if device.is_cuda() { "CUDA" } else { "CPU" },
-        match cfg.precision {
-            train::Precision::F32 => "f32",
-            train::Precision::Bf16 => "bf16",
-        },
-    );
-    let history = train::train(
+    if comm.world() > 1 && lead {
+        eprintln!(
+            "data-parallel: {} ranks, {} sequences each per micro-batch{}",
+            comm.world(),
+            cfg.batch_size / comm.world().max(1),
+            if args.zero1 { ", ZeRO-1" } else { "" }
+        );
+    }
+    if lead {
+        eprintln!(
+            "model: {} layers, d_model {}, {} heads, {:.2}M parameters; {} tokens per step; {} {}",
+            cfg.model.n_layer,
+            cfg.model.d_model,
+            cfg.model.n_head,
+            params as f64 / 1e6,
+            cfg.tokens_per_step(),
+            if device.is_cuda() { "CUDA" } else { "CPU" },
+            match cfg.precision {
+                train::Precision::F32 => "f32",
+                train::Precision::Bf16 => "bf16",
+            },
+        );
+    }
+    let opts = train::DistOptions {
+        bucket_bytes: args.bucket_mib.max(1) << 20,
+        zero1: args.zero1,
+        verify_every: args.verify_every,
+    };
+    let history = train::train_with(
         &data,
         &output,
         &cfg,
         args.resume,
         &device,
-        &Bar::new(global.quiet),
+        &Bar::new(global.quiet || !lead),
+        comm,
+        &opts,
     )?;
+    if !lead {
+        if crate::cmd::signals::cancelled() {
+            return Err(
+                Interrupted("stopped by a signal; rank 0 wrote the checkpoint".into()).into(),
+            );
+        }
+        return Ok(());
+    }
     let all = read_metrics(&output.join("metrics.jsonl"))?;
     crate::plot::loss_curve(&all, &output.join("loss.png"))?;
     let last = all.last();
@@ -278,7 +434,19 @@ pub fn run(global: &Global, args: TrainArgs) -> Result<()> {
             .peak_flops
             .map(|p| format!(", MFU {:.1}%", 100.0 * tps * flops / p))
             .unwrap_or_default();
-        format!("{tps:.0} tokens/s{mfu}")
+        let comm_share = {
+            let (mut comm_s, mut step_s) = (0.0, 0.0);
+            for m in &history {
+                comm_s += m.allreduce_s.unwrap_or(0.0);
+                step_s += cfg.tokens_per_step() as f64 / m.tokens_per_s.max(1e-9);
+            }
+            if comm_s > 0.0 {
+                format!(", all-reduce {:.1}% of a step", 100.0 * comm_s / step_s)
+            } else {
+                String::new()
+            }
+        };
+        format!("{tps:.0} tokens/s{mfu}{comm_share}")
     };
     outln!(
         "trained {} steps ({} this run) to loss {:.3}{}; {}; run folder {}",
