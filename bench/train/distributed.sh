@@ -25,11 +25,12 @@ python3 bench/tokenizer/make_set.py "$data/text" "$out/text" 2> /dev/null
 "$z" -q tokenizer train -i "$out/text/train.jsonl" --vocab-size 8000 -o "$out/tok/tokenizer.json" > /dev/null
 "$z" -q tokenizer encode -t "$out/tok/tokenizer.json" -i "$out/text/train.jsonl" -o "$out/shards" > /dev/null
 
-args=(--data "$out/shards" --preset "${PRESET:-small}" --seq-len "${SEQ:-256}" --batch-size "${BATCH:-8}" --max-steps "$steps")
+args=(--data "$out/shards" --preset "${PRESET:-small}" --seq-len "${SEQ:-256}" --batch-size "${BATCH:-8}")
 rounds=${ROUNDS:-2}
 # the initial weights PyTorch starts from: a run of 0 steps writes its step-0 checkpoint
 rm -rf "$out/init"
 "$z" -q train "${args[@]}" --max-steps 0 --output "$out/init" > /dev/null
+args+=(--max-steps "$steps")
 for r in $(seq "$rounds"); do
   "$venv/bin/torchrun" --standalone --nproc_per_node 2 bench/train/reference.py "$out/init" "$out/shards" "$steps" 1 sdpa \
     > "$out/ddp2-$r.jsonl" 2> "$out/ddp2-$r.log"
