@@ -7,9 +7,13 @@
 # Then many workers: zhcorpus on one Redis frontier and scrapy-redis, one worker and two, each
 # worker's in-flight slots the limit (WORKER_CONCURRENCY per worker, one per host, the hosts
 # answering after WORKER_LATENCY_MS), against the single-process crawler with as many slots;
-# the politeness each run kept is read from the farm's own log.
+# the politeness each run kept is read from the farm's own log. The zhcorpus cases run
+# WORKER_ROUNDS times, in turn (CPU time on a shared machine drifts by a quarter from run to
+# run): medians. pages/s is given over the whole run and in the steady state (the farm's
+# requests between the 10th and the 90th percentile of the run's requests: start-up and the
+# tail, where a few hosts are left and politeness alone sets the pace, left out).
 #   HOSTS=20 ARTICLES=250 LATENCY_MS=50 DELAY=0.1 bench/crawl/run.sh
-#   WORKER_HOSTS=40 WORKER_ARTICLES=50 WORKER_CONCURRENCY=5 WORKER_LATENCY_MS=100
+#   WORKER_HOSTS=40 WORKER_ARTICLES=50 WORKER_CONCURRENCY=5 WORKER_LATENCY_MS=100 WORKER_ROUNDS=3
 packages=(zhcorpus farm)
 source "$(dirname "$0")/../common.sh"
 hosts=${HOSTS:-20}
@@ -79,6 +83,7 @@ w_hosts=${WORKER_HOSTS:-40}
 w_articles=${WORKER_ARTICLES:-50}
 w_conc=${WORKER_CONCURRENCY:-5}
 w_latency=${WORKER_LATENCY_MS:-100}
+w_rounds=${WORKER_ROUNDS:-3}
 command -v redis-server > /dev/null || { echo "redis-server is needed (apt-get install redis-server)" >&2; exit 1; }
 redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$out/redis"
@@ -123,18 +128,21 @@ sw() {  # sw OUT: one scrapy-redis worker
 }
 export -f zw sw
 export z out delay w_conc redis_url venv
-rm -f "$out"/w-*.db "$out"/w-*.jsonl
-case_run single bash -c 'zw w-single.db'
-case_run redis1 bash -c 'zw w-r1.db --frontier "$redis_url" --worker one'
-case_run redis2 bash -c 'zw w-r2a.db --frontier "$redis_url" --worker a & zw w-r2b.db --frontier "$redis_url" --worker b & wait'
+rm -f "$out"/w-*.db "$out"/w-*.jsonl "$out"/w-*.json "$out"/w-*.redis_ticks
+for r in $(seq "$w_rounds"); do
+  export r
+  case_run "single-$r" bash -c 'zw w-single-$r.db'
+  case_run "redis1-$r" bash -c 'zw w-r1-$r.db --frontier "$redis_url" --worker one'
+  case_run "redis2-$r" bash -c 'zw w-r2a-$r.db --frontier "$redis_url" --worker a & zw w-r2b-$r.db --frontier "$redis_url" --worker b & wait'
+done
 case_run scrapy1 bash -c 'sw w-s1.jsonl'
 case_run scrapy2 bash -c 'sw w-s2a.jsonl & sw w-s2b.jsonl & wait'
 
 python3 - "$out" "$w_hosts" "$w_latency" "$delay" "$w_conc" "$(getconf CLK_TCK)" \
-    "$("$venv/bin/pip" show scrapy-redis | grep ^Version | cut -d' ' -f2)" <<'PY'
-import json, re, sqlite3, sys
-out, hosts, latency, delay, conc, tck, version = sys.argv[1:]
-hosts, latency, delay, conc, tck = int(hosts), int(latency) / 1000, float(delay), int(conc), int(tck)
+    "$("$venv/bin/pip" show scrapy-redis | grep ^Version | cut -d' ' -f2)" "$w_rounds" <<'PY'
+import json, re, sqlite3, statistics, sys
+out, hosts, latency, delay, conc, tck, version, rounds = sys.argv[1:]
+hosts, latency, delay, conc, tck, rounds = int(hosts), int(latency) / 1000, float(delay), int(conc), int(tck), int(rounds)
 
 def pages_db(*names):
     urls = []
@@ -146,14 +154,30 @@ def pages_db(*names):
 def pages_jsonl(*names):
     return [json.loads(l)["url"] for n in names for l in open(f"{out}/{n}")]
 
+R = range(1, rounds + 1)
 cases = [
-    ("single", "zhcorpus, one process", 1, pages_db("w-single.db")),
-    ("redis1", "zhcorpus, Redis frontier", 1, pages_db("w-r1.db")),
-    ("redis2", "zhcorpus, Redis frontier", 2, pages_db("w-r2a.db", "w-r2b.db")),
-    ("scrapy1", "scrapy-redis", 1, pages_jsonl("w-s1.jsonl")),
-    ("scrapy2", "scrapy-redis", 2, pages_jsonl("w-s2a.jsonl", "w-s2b.jsonl")),
+    ("single", "zhcorpus, one process", 1, [(f"single-{r}", pages_db(f"w-single-{r}.db")) for r in R]),
+    ("redis1", "zhcorpus, Redis frontier", 1, [(f"redis1-{r}", pages_db(f"w-r1-{r}.db")) for r in R]),
+    ("redis2", "zhcorpus, Redis frontier", 2,
+     [(f"redis2-{r}", pages_db(f"w-r2a-{r}.db", f"w-r2b-{r}.db")) for r in R]),
+    ("scrapy1", "scrapy-redis", 1, [("scrapy1", pages_jsonl("w-s1.jsonl"))]),
+    ("scrapy2", "scrapy-redis", 2, [("scrapy2", pages_jsonl("w-s2a.jsonl", "w-s2b.jsonl"))]),
 ]
-want = json.load(open(f"{out}/w-single.farm.json"))["html_pages"]
+want = json.load(open(f"{out}/w-single-1.farm.json"))["html_pages"]
+
+def steady(key):
+    # the farm's cumulative request count, one line a second: the rate between the moments
+    # (interpolated) the run passed 10% and 90% of its requests
+    counts = [int(m.group(1)) for m in
+              (re.match(r"requests: (\d+);", l) for l in open(f"{out}/w-{key}.farm.err")) if m]
+    total = counts[-1]
+    def when(x):
+        for i, c in enumerate(counts):
+            if c >= x:
+                before = counts[i - 1] if i else 0
+                return i + (x - before) / max(c - before, 1)
+        return len(counts)
+    return 0.8 * total / (when(0.9 * total) - when(0.1 * total))
 # each worker's slots: `conc` hosts at once, each asked once per max(delay, latency)
 per_worker = conc / max(delay, latency)
 limit = hosts / max(delay, latency)
@@ -161,25 +185,39 @@ print()
 print(f"many workers: farm of {hosts} hosts, {want} HTML pages, {latency * 1000:.0f} ms latency; "
       f"{conc} in flight per worker, one per host, {delay} s between requests to a host; "
       f"scrapy-redis {version}; Redis's own CPU counted with the workers'")
-print(f"{'run':<26} {'workers':>7} {'pages':>6} {'distinct':>8} {'pages/s':>8} {'of slots':>8} "
+print(f"zhcorpus runs: {rounds} rounds each, in turn; medians (the rounds' CPU in brackets)")
+print(f"{'run':<26} {'workers':>7} {'pages':>6} {'distinct':>8} {'pages/s':>8} {'steady':>8} {'of slots':>8} "
       f"{'CPU s/1k pages':>15} {'most in flight/host':>20} {'least gap ms':>13} {'peak RSS MiB':>13}")
 row = {}
-for key, name, workers, urls in cases:
-    r = json.load(open(f"{out}/w-{key}.json"))
-    redis_cpu = int(open(f"{out}/w-{key}.redis_ticks").read()) / tck if key != "single" else 0.0
-    cpu = r["user_s"] + r["sys_s"] + redis_cpu
-    pages = len(urls)
-    rate = pages / r["wall_s"]
+for key, name, workers, runs in cases:
+    rates, steadies, cpus, rss, inflights, gaps, pages_n, distinct = [], [], [], [], [], [], [], []
+    for run_key, urls in runs:
+        r = json.load(open(f"{out}/w-{run_key}.json"))
+        redis_cpu = int(open(f"{out}/w-{run_key}.redis_ticks").read()) / tck if key != "single" else 0.0
+        cpu = r["user_s"] + r["sys_s"] + redis_cpu
+        rates.append(len(urls) / r["wall_s"])
+        steadies.append(steady(run_key))
+        cpus.append(1000 * cpu / len(urls))
+        rss.append(r["peak_rss_mib"])
+        last = open(f"{out}/w-{run_key}.farm.err").read().strip().splitlines()[-1]
+        inflights.append(int(re.search(r"most in flight on one host: (\d+)", last).group(1)))
+        gaps.append(float(re.search(r"least gap between request starts on one host: (-?[\d.]+)", last).group(1)))
+        pages_n.append(len(urls))
+        distinct.append(len(set(urls)))
+    med = statistics.median
+    rate, st, cpu = med(rates), med(steadies), med(cpus)
     slots = min(per_worker * workers, limit)
-    last = open(f"{out}/w-{key}.farm.err").read().strip().splitlines()[-1]
-    inflight = re.search(r"most in flight on one host: (\d+)", last).group(1)
-    gap = float(re.search(r"least gap between request starts on one host: (-?[\d.]+)", last).group(1))
-    row[key] = (rate, 1000 * cpu / pages)
-    print(f"{name:<26} {workers:>7} {pages:>6} {len(set(urls)):>8} {rate:>8.1f} {rate / slots:>8.0%} "
-          f"{1000 * cpu / pages:>15.2f} {inflight:>20} {gap:>13.1f} {r['peak_rss_mib']:>13.1f}")
-print(f"a worker's slots allow {per_worker:.0f} pages/s; the hosts' politeness limit is {limit:.0f} pages/s")
-print(f"ratio: two zhcorpus workers on Redis {row['redis2'][0] / row['single'][0]:.2f}x one process's "
-      f"pages/s; the Redis frontier costs {row['redis1'][1] / row['single'][1] - 1:+.0%} CPU per page "
-      f"against the single-process crawler; two zhcorpus workers {row['redis2'][0] / row['scrapy2'][0]:.2f}x "
-      f"two scrapy-redis workers' pages/s at {row['scrapy2'][1] / row['redis2'][1]:.1f}x less CPU per page")
+    row[key] = (rate, cpu, st)
+    spread = f" [{', '.join(f'{c:.2f}' for c in cpus)}]" if len(cpus) > 1 else ""
+    print(f"{name:<26} {workers:>7} {max(pages_n):>6} {min(distinct):>8} {rate:>8.1f} {st:>8.1f} {st / slots:>8.0%} "
+          f"{cpu:>15.2f} {max(inflights):>20} {min(gaps):>13.1f} {med(rss):>13.1f}{spread}")
+print(f"a worker's slots allow {per_worker:.0f} pages/s; the hosts' politeness limit is {limit:.0f} pages/s; "
+      f"'of slots' is the steady rate against the slots")
+print(f"ratio: two zhcorpus workers on Redis {row['redis2'][0] / row['redis1'][0]:.2f}x one worker's pages/s "
+      f"over the whole run, {row['redis2'][2] / row['redis1'][2]:.2f}x in the steady state "
+      f"({row['redis2'][0] / row['single'][0]:.2f}x and {row['redis2'][2] / row['single'][2]:.2f}x one process's)")
+print(f"ratio: the Redis frontier costs {row['redis1'][1] / row['single'][1] - 1:+.0%} CPU per page against the "
+      f"single-process crawler (Redis's own CPU included)")
+print(f"ratio: two zhcorpus workers {row['redis2'][0] / row['scrapy2'][0]:.2f}x two scrapy-redis workers' "
+      f"pages/s at {row['scrapy2'][1] / row['redis2'][1]:.1f}x less CPU per page")
 PY
