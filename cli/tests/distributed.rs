@@ -265,15 +265,7 @@ fn a_killed_rank_stops_the_job_and_the_run_resumes_on_its_curve() {
     .spawn()
     .unwrap();
     // past the second checkpoint, rank 1 is killed
-    let began = Instant::now();
-    while curve_len(&d.join("run")) < 25 {
-        assert!(
-            began.elapsed() < Duration::from_secs(120),
-            "no progress: {:?}",
-            job.try_wait()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_steps(&d.join("run"), 25, &mut job);
     let rank1 = rank_pid(1).expect("rank 1 runs");
     let killed = Instant::now();
     assert!(
@@ -395,11 +387,7 @@ fn a_hung_rank_times_out_the_others() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let began = Instant::now();
-    while curve_len(&d.join("run")) < 5 {
-        assert!(began.elapsed() < Duration::from_secs(120), "no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_steps(&d.join("run"), 5, &mut job);
     let rank1 = rank_pid(1).expect("rank 1 runs");
     let stopped = Instant::now();
     Command::new("kill")
@@ -456,11 +444,7 @@ fn a_signal_stops_every_rank_after_the_same_step_with_a_checkpoint() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let began = Instant::now();
-    while curve_len(&d.join("run")) < 20 {
-        assert!(began.elapsed() < Duration::from_secs(120), "no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_steps(&d.join("run"), 20, &mut job);
     Command::new("kill")
         .args(["-INT", &job.id().to_string()])
         .status()
@@ -571,6 +555,19 @@ fn ranks_with_other_settings_or_no_distributed_flag_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("rank 1 of 2"), "{}", stderr(&o));
     assert!(!d.join("alone").exists());
+}
+
+/// Waits until `run` has logged `steps` steps (two minutes at most; the job still runs).
+fn wait_steps(run: &Path, steps: usize, job: &mut std::process::Child) {
+    let began = Instant::now();
+    while curve_len(run) < steps {
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "no progress: {:?}",
+            job.try_wait()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn curve_len(run: &Path) -> usize {

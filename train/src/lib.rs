@@ -294,6 +294,16 @@ struct Tail {
 }
 
 impl RunRecord {
+    /// The record of a new run of `cfg` on the shards in `data`.
+    fn new(cfg: &RunConfig, data: &Path, manifest: &Manifest) -> RunRecord {
+        RunRecord {
+            run: cfg.clone(),
+            data: data.to_path_buf(),
+            tokenizer_hash: manifest.tokenizer_hash.clone(),
+            tail: None,
+        }
+    }
+
     /// The learning rate of `step` (0-based).
     fn lr_at(&self, step: u64) -> f64 {
         let o = &self.run.optim;
@@ -406,12 +416,7 @@ fn open_run(
         tokens: 0,
         adam_t: 0,
     };
-    let mut record = RunRecord {
-        run: cfg.clone(),
-        data: data.to_path_buf(),
-        tokenizer_hash: manifest.tokenizer_hash.clone(),
-        tail: None,
-    };
+    let mut record = RunRecord::new(cfg, data, manifest);
     let metrics_path = out.join(METRICS);
     if resume {
         if !out.join(CONFIG).exists() {
@@ -739,12 +744,7 @@ fn train_inner(
             ));
         }
         None => (
-            RunRecord {
-                run: cfg.clone(),
-                data: data.to_path_buf(),
-                tokenizer_hash: manifest.tokenizer_hash.clone(),
-                tail: None,
-            },
+            RunRecord::new(cfg, data, &manifest),
             Start {
                 step: 0,
                 tokens: 0,
