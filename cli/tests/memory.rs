@@ -1,4 +1,4 @@
-//! Memory stays flat as the corpus grows.
+//! Memory stays flat as the corpus grows, and within the bound a command is given.
 //!
 //! This test has a binary of its own: Linux counts the memory a child had between fork and
 //! exec in its peak RSS, so a child forked from a test process holding a large fixture would
@@ -14,9 +14,23 @@ use std::process::Stdio;
 
 use common::{count, zhcorpus};
 
+/// Waits for a child and returns its peak resident set size in bytes, asserting it succeeded.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also returns its rusage
+fn peak_rss(child: std::process::Child, what: &str) -> u64 {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{what} failed"
+    );
+    usage.ru_maxrss as u64 * 1024
+}
+
 /// Imports `n` generated documents streamed through standard input and returns the import's
 /// peak resident set size in bytes.
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also returns its rusage
 fn import_peak_rss(dir: &Path, n: usize) -> u64 {
     let mut child = zhcorpus()
         .current_dir(dir)
@@ -34,17 +48,9 @@ fn import_peak_rss(dir: &Path, n: usize) -> u64 {
             writeln!(w, "{}", d.to_json()).unwrap();
         }
     });
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
+    let peak = peak_rss(child, "import");
     writer.join().unwrap();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "import failed"
-    );
-    usage.ru_maxrss as u64 * 1024
+    peak
 }
 
 /// Peak memory of an import does not grow with the corpus. Bound: SQLite's page cache
@@ -69,4 +75,55 @@ fn import_memory_stays_flat_up_to_a_million_documents() {
     assert!(big < 48 * MIB, "peak RSS {big} bytes at 1M documents");
     // the page cache fills up to its 16 MiB limit on the big import only
     assert!(big < small + 20 * MIB, "{small} -> {big}");
+}
+
+/// Trains a small vocabulary on `text` with `--memory-mib mib` and returns the peak RSS and
+/// what the command printed.
+fn tokenizer_peak_rss(dir: &Path, text: &Path, mib: u64) -> (u64, String) {
+    let out = dir.join(format!("out-{mib}.txt"));
+    let child = zhcorpus()
+        .current_dir(dir)
+        .args(["tokenizer", "train", "-i"])
+        .arg(text)
+        .args(["--vocab-size", "400", "--memory-mib", &mib.to_string()])
+        .args(["-o", &format!("tok-{mib}/tokenizer.json")])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let peak = peak_rss(child, "tokenizer train");
+    (peak, std::fs::read_to_string(out).unwrap())
+}
+
+/// Tokenizer training holds what `--memory-mib` says. The text is the worst case for the piece
+/// table: random characters, so nearly every piece is new (12 MB, about 400,000 distinct
+/// pieces). Unbounded, training it peaks near 300 MiB; bounded to 64 MiB, it trains on the
+/// sample of the documents whose table fits, and stays under 64 MiB.
+#[test]
+fn tokenizer_training_stays_within_memory_mib() {
+    const MIB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("random.txt");
+    {
+        let mut w = BufWriter::new(std::fs::File::create(&text).unwrap());
+        let mut rng = tests::Rng::new(31);
+        for _ in 0..20_000 {
+            writeln!(w, "{}", tests::generate_text(&mut rng, 200)).unwrap();
+        }
+    }
+    let (unbounded, _) = tokenizer_peak_rss(dir.path(), &text, 0);
+    let (bounded, printed) = tokenizer_peak_rss(dir.path(), &text, 64);
+    eprintln!(
+        "peak RSS: {:.1} MiB unbounded, {:.1} MiB with --memory-mib 64",
+        unbounded as f64 / MIB as f64,
+        bounded as f64 / MIB as f64
+    );
+    assert!(printed.contains("% sample of them"), "{printed}");
+    assert!(
+        bounded < 64 * MIB,
+        "peak RSS {bounded} bytes with --memory-mib 64"
+    );
+    assert!(
+        unbounded > 3 * bounded,
+        "{unbounded} unbounded, {bounded} bounded"
+    );
 }

@@ -197,6 +197,10 @@ fn settings_that_cannot_work_exit_2_naming_the_key() {
             "char_coverage",
         ),
         (vec!["tokenizer", "train", "--han-max", "0"], "han_max"),
+        (
+            vec!["tokenizer", "train", "--memory-mib", "30"],
+            "memory_mib",
+        ),
         (vec!["dedup", "--threshold", "1.5"], "threshold"),
         (
             vec!["clean", "--quality-threshold", "2"],

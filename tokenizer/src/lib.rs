@@ -4,6 +4,7 @@
 //! - [`pretok`]: the split of text into pieces (a Qwen-style expression with capped Han runs,
 //!   optionally jieba's word boundaries);
 //! - [`train`]: piece counting and the merge loop;
+//! - [`sample`]: a sample of the documents sized to the memory bound, for inputs past it;
 //! - [`bpe`]: the model, encoding and decoding;
 //! - [`hf`]: `tokenizer.json`, `vocab.json` and `merges.txt`;
 //!
@@ -14,6 +15,7 @@ pub mod bpe;
 pub mod hf;
 pub mod pretok;
 pub mod run;
+pub mod sample;
 pub mod train;
 
 pub use bpe::{Cache, InvalidTokenizer, Tokenizer};

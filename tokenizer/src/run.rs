@@ -10,6 +10,7 @@ use corpus::shards::{Dtype, Manifest, ShardError, ShardWriter, Split};
 use corpus::{Progress, RunStatus, Selection, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::sample::Sketch;
 use crate::{Encoder, InvalidTokenizer, PieceCounts, TrainConfig};
 
 /// What can stop the tokenizer stage.
@@ -74,8 +75,11 @@ pub enum Source<'a> {
 }
 
 const BATCH: usize = 4096;
+/// A batch also ends past this many bytes of text, so that long documents do not make it large.
+const BATCH_BYTES: usize = 8 << 20;
 
-/// Calls `f` with batches of (id, text), in order. With `skip`, lines of files that are not
+/// Calls `f` with batches of (id, text), in order (4,096 documents or 8 MiB of text at most,
+/// whichever comes first, unless one document is longer). With `skip`, lines of files that are not
 /// documents (or not UTF-8) are counted into `invalid` instead of stopping the reading.
 pub fn for_batches(
     source: Source<'_>,
@@ -84,11 +88,14 @@ pub fn for_batches(
     mut f: impl FnMut(&[(String, String)]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut batch: Vec<(String, String)> = Vec::with_capacity(BATCH);
+    let mut bytes = 0;
     let mut push = |batch: &mut Vec<(String, String)>, id: String, text: String| {
+        bytes += text.len();
         batch.push((id, text));
-        if batch.len() == BATCH {
+        if batch.len() == BATCH || bytes >= BATCH_BYTES {
             f(batch)?;
             batch.clear();
+            bytes = 0;
         }
         Ok::<(), Error>(())
     };
@@ -162,7 +169,18 @@ pub fn for_batches(
 pub struct TrainReport {
     pub documents: u64,
     pub bytes: u64,
+    /// The documents the tokenizer was trained on: all of them (level 0), or the sample of
+    /// them at `sample_level` ([`crate::sample::rate`] of them) when their piece table would
+    /// pass `memory_mib` (see [`crate::sample`]).
+    pub sample_level: u8,
+    pub sampled_documents: u64,
+    pub sampled_bytes: u64,
     pub distinct_pieces: u64,
+    /// Times the piece table was pruned to stay under `memory_mib`, the pieces split, and the
+    /// count at or under which they were (0: never pruned).
+    pub pruned: u64,
+    pub split_pieces: u64,
+    pub split_threshold: u64,
     pub vocab_size: usize,
     pub merges: usize,
     pub counting_s: f64,
@@ -208,22 +226,73 @@ fn train_inner(
 ) -> Result<TrainReport, Error> {
     let start = Instant::now();
     progress.start("count", None);
+    let limit = cfg.table_limit();
+    // the whole input's table while it fits; past the bound, only the sketch of each sample's
+    // table goes on, and a second pass counts the largest sample that fits
     let mut counts = PieceCounts::default();
+    let mut sketch = limit.map(|_| Sketch::default());
+    let mut whole = true;
+    let (mut texts_seen, mut bytes_seen) = (0u64, 0u64);
     let invalid = corpus::InvalidLines::default();
     for_batches(source, cfg.skip_invalid, &invalid, |batch| {
         let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
-        counts.add_batch(&texts, &cfg.pre);
-        progress.update(counts.bytes, counts.texts);
+        let pieces = crate::sample::batch_pieces(&texts, &cfg.pre, 0);
+        texts_seen += pieces.texts;
+        bytes_seen += pieces.bytes;
+        if let Some(s) = sketch.as_mut() {
+            s.add(&pieces);
+        }
+        if whole {
+            counts.add_pieces(&pieces);
+            if limit.is_some_and(|l| counts.held_bytes() > l) {
+                whole = false;
+                let full = std::mem::take(&mut counts);
+                std::thread::spawn(move || drop(full));
+            }
+        }
+        progress.update(bytes_seen, texts_seen);
         Ok(())
     })?;
     progress.finish();
+    let mut level = 0;
+    if let (false, Some(limit), Some(sketch)) = (whole, limit, &sketch) {
+        // three quarters of the bound: room for the sketch's error
+        let entry = |mean: f64| PieceCounts::entry_bytes_of(mean.ceil() as usize) as f64;
+        level = sketch.level_for(limit as f64 * 0.75, entry);
+        tracing::info!(
+            "tokenizer: the whole input's piece table passes --memory-mib {} (about {:.0} MiB); counting {:.1}% of the documents (about {:.0} MiB)",
+            cfg.memory_mib,
+            sketch.table_bytes(entry)[0] / (1 << 20) as f64,
+            100.0 * crate::sample::rate(level),
+            sketch.table_bytes(entry)[usize::from(level)] / (1 << 20) as f64
+        );
+        progress.start("count sample", None);
+        counts = PieceCounts::with_limit(limit);
+        let invalid = corpus::InvalidLines::default();
+        for_batches(source, cfg.skip_invalid, &invalid, |batch| {
+            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+            counts.add_pieces(&crate::sample::batch_pieces(&texts, &cfg.pre, level));
+            progress.update(counts.bytes, counts.texts);
+            Ok(())
+        })?;
+        progress.finish();
+    }
     let counting_s = start.elapsed().as_secs_f64();
     tracing::info!(
-        "tokenizer: {} documents, {} bytes, {} distinct pieces counted in {counting_s:.1} s",
+        "tokenizer: {} documents, {} bytes, {} distinct pieces ({:.0} MiB) counted in {counting_s:.1} s",
         counts.texts,
         counts.bytes,
-        counts.distinct()
+        counts.distinct(),
+        counts.held_bytes() as f64 / (1 << 20) as f64
     );
+    if counts.prunes > 0 {
+        tracing::info!(
+            "tokenizer: the piece table was pruned {} times to stay under --memory-mib: {} pieces seen at most {} times split",
+            counts.prunes,
+            counts.split,
+            counts.threshold
+        );
+    }
     if counts.texts == 0 {
         return Err(Error::NoDocuments);
     }
@@ -234,9 +303,15 @@ fn train_inner(
     })?;
     progress.finish();
     let report = TrainReport {
-        documents: counts.texts,
-        bytes: counts.bytes,
+        documents: texts_seen,
+        bytes: bytes_seen,
+        sample_level: level,
+        sampled_documents: counts.texts,
+        sampled_bytes: counts.bytes,
         distinct_pieces: counts.distinct() as u64,
+        pruned: counts.prunes,
+        split_pieces: counts.split,
+        split_threshold: counts.threshold,
         vocab_size: tok.vocab_size(),
         merges: tok.merges().len(),
         counting_s,

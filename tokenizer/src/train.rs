@@ -10,10 +10,19 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bpe::Tokenizer;
-use crate::pretok::{self, PreTokenizer};
+use crate::pretok::PreTokenizer;
 
 /// The end-of-text token every tokenizer has.
 pub const END_OF_TEXT: &str = "<|endoftext|>";
+
+/// `memory_mib` by default: a bound no corpus that fits a workstation's memory unbounded
+/// reaches, so only larger ones are pruned.
+pub const DEFAULT_MEMORY_MIB: u64 = 4096;
+/// The merge loop holds about this many times the piece table's estimated bytes at its peak
+/// (the pieces as symbol lists, every pair occurrence sorted, the per-pair piece lists, the
+/// queue), measured on the benchmark's mix at 6; the table gets what is left of the bound
+/// after [`TrainConfig::fixed_mib`], divided by this.
+const TABLE_SHARE: usize = 7;
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +41,9 @@ pub struct TrainConfig {
     /// From files: skip lines that are not documents or not UTF-8 (counted and reported)
     /// instead of stopping at the first.
     pub skip_invalid: bool,
+    /// MiB the whole training may hold (the piece table, then the merge loop's working
+    /// tables); the piece table is pruned to fit (see [`PieceCounts`]). 0: no bound.
+    pub memory_mib: u64,
 }
 
 impl Default for TrainConfig {
@@ -43,6 +55,7 @@ impl Default for TrainConfig {
             specials: Vec::new(),
             char_coverage: 0.99,
             skip_invalid: false,
+            memory_mib: DEFAULT_MEMORY_MIB,
         }
     }
 }
@@ -72,7 +85,34 @@ impl TrainConfig {
         if self.specials.iter().any(String::is_empty) {
             return bad("specials", "a special token cannot be empty");
         }
+        let least = self.fixed_mib() + 8;
+        if self.memory_mib > 0 && self.memory_mib < least {
+            return bad(
+                "memory_mib",
+                &format!(
+                    "must be 0 (no bound) or at least {least} for a vocabulary of {}",
+                    self.vocab_size
+                ),
+            );
+        }
         Ok(())
+    }
+
+    /// MiB a training takes whatever its input: the program and its threads (about 15 MiB), a
+    /// batch of text read (at most 8 MiB unless one document is longer) with its pieces, the
+    /// sketch of the samples (4 MiB), together 32 MiB; and what the merge loop keeps per token
+    /// (1.5 KiB; measured on the benchmark's mix, a 32,000-token vocabulary trained on 1 MB
+    /// takes 65 MiB).
+    pub fn fixed_mib(&self) -> u64 {
+        32 + (self.vocab_size as u64 * 3).div_ceil(2048)
+    }
+
+    /// The piece table's share of `memory_mib`, in bytes (None: no bound).
+    pub fn table_limit(&self) -> Option<usize> {
+        (self.memory_mib > 0).then(|| {
+            let left = self.memory_mib.saturating_sub(self.fixed_mib()) as usize;
+            left.saturating_mul(1 << 20) / TABLE_SHARE
+        })
     }
 }
 
@@ -81,59 +121,151 @@ impl TrainConfig {
 #[error("invalid tokenizer setting {0}")]
 pub struct ConfigError(pub String);
 
-/// Distinct pieces and how often each occurs.
+/// Distinct pieces and how often each occurs, in a table that can be held under a memory bound.
+///
+/// Bounded ([`PieceCounts::with_limit`]), the table is pruned whenever its estimated size passes
+/// the limit, as lossy counting does: every piece seen at most `threshold` times so far is
+/// taken out and split into two halves that share its middle character, which are counted in
+/// its place, until the table is down to three quarters of the limit; the threshold doubles
+/// while a pass does not get there, and never comes down. Every pair of adjacent characters
+/// keeps its count (a two-character piece alone, split last, loses its pair): what the bound
+/// gives up is the pairs of longer tokens across the middle of rare pieces, the counts a
+/// frequent piece had before it was first pruned, and the middle characters counted twice.
+/// Frequent pieces (the ones merges are made of) are kept whole. Single characters are never
+/// split. The result does not depend on the thread count.
 #[derive(Debug, Default)]
 pub struct PieceCounts {
     counts: FxHashMap<Box<str>, u64>,
     /// Texts and bytes counted.
     pub texts: u64,
     pub bytes: u64,
+    /// Estimated bytes the table holds (see [`PieceCounts::entry_bytes`]).
+    held: usize,
+    /// Bound on `held`; 0 for none.
+    limit: usize,
+    /// Pieces seen at most this often were split when the table was pruned (0: never pruned).
+    pub threshold: u64,
+    /// Times the table was pruned, and pieces split.
+    pub prunes: u64,
+    pub split: u64,
 }
 
+/// Estimated bytes of one table entry besides its text: the slot (the box's pointer and length,
+/// the count, a control byte) at the lowest load a growing table has, and the allocator's
+/// header of the text.
+const ENTRY: usize = 64;
+
 impl PieceCounts {
+    /// A table held under about `bytes` bytes (the characters alone, never split, may need more).
+    pub fn with_limit(bytes: usize) -> PieceCounts {
+        PieceCounts {
+            limit: bytes.max(1),
+            ..PieceCounts::default()
+        }
+    }
+
+    /// Estimated bytes a piece's entry takes.
+    pub fn entry_bytes(piece: &str) -> usize {
+        Self::entry_bytes_of(piece.len())
+    }
+
+    /// Estimated bytes of an entry whose piece is `len` bytes long.
+    pub fn entry_bytes_of(len: usize) -> usize {
+        ENTRY + len.next_multiple_of(16)
+    }
+
+    /// Estimated bytes the table holds.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
     /// Counts the pieces of a batch of texts, in parallel.
     pub fn add_batch<S: AsRef<str> + Sync>(&mut self, texts: &[S], pre: &PreTokenizer) {
-        let local = texts
-            .par_iter()
-            .fold(FxHashMap::<&str, u64>::default, |mut m, t| {
-                pretok::pieces(t.as_ref(), pre, |p| *m.entry(p).or_default() += 1);
-                m
-            })
-            .reduce(FxHashMap::default, |mut a, b| {
-                if a.len() < b.len() {
-                    return merge_into(b, a);
-                }
-                for (k, v) in b {
-                    *a.entry(k).or_default() += v;
-                }
-                a
-            });
-        for (k, v) in local {
-            match self.counts.get_mut(k) {
-                Some(c) => *c += v,
-                None => {
-                    self.counts.insert(k.into(), v);
-                }
+        self.add_pieces(&crate::sample::batch_pieces(texts, pre, 0));
+    }
+
+    /// Counts a batch's pieces (see [`crate::sample::batch_pieces`]).
+    pub fn add_pieces(&mut self, batch: &crate::sample::BatchPieces<'_>) {
+        for (k, &(n, _)) in &batch.pieces {
+            self.add(k, n);
+        }
+        self.texts += batch.texts;
+        self.bytes += batch.bytes;
+        if self.limit > 0 && self.held > self.limit {
+            self.prune();
+        }
+    }
+
+    fn add(&mut self, piece: &str, n: u64) {
+        match self.counts.get_mut(piece) {
+            Some(c) => *c += n,
+            None => {
+                self.held += Self::entry_bytes(piece);
+                self.counts.insert(piece.into(), n);
             }
         }
-        self.texts += texts.len() as u64;
-        self.bytes += texts.iter().map(|t| t.as_ref().len() as u64).sum::<u64>();
+    }
+
+    /// Splits rare pieces into halves until the table is down to three quarters of the limit.
+    fn prune(&mut self) {
+        let target = self.limit / 4 * 3;
+        self.prunes += 1;
+        let mut t = self.threshold.max(1);
+        loop {
+            let rare: Vec<(Box<str>, u64)> = self
+                .counts
+                .extract_if(|k, v| *v <= t && k.chars().nth(1).is_some())
+                .collect();
+            for (piece, n) in &rare {
+                self.held -= Self::entry_bytes(piece);
+                let (left, right) = halves(piece);
+                self.add(left, *n);
+                self.add(right, *n);
+            }
+            self.split += rare.len() as u64;
+            if self.held <= target {
+                break;
+            }
+            if rare.is_empty() {
+                // nothing left to split at this threshold: raise it, unless nothing is
+                // splittable at all (single characters only)
+                if !self.counts.keys().any(|k| k.chars().nth(1).is_some()) {
+                    break;
+                }
+                t = t.saturating_mul(2);
+            }
+        }
+        self.threshold = t;
+        // the table keeps its capacity: its size is bounded by the entries it had at the limit
     }
 
     /// Number of distinct pieces.
     pub fn distinct(&self) -> usize {
         self.counts.len()
     }
+
+    /// The pieces and their counts, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.counts.iter().map(|(k, v)| (&**k, *v))
+    }
 }
 
-fn merge_into<'a>(
-    mut big: FxHashMap<&'a str, u64>,
-    small: FxHashMap<&'a str, u64>,
-) -> FxHashMap<&'a str, u64> {
-    for (k, v) in small {
-        *big.entry(k).or_default() += v;
+/// The two pieces a rare piece is split into: for three characters or more, halves that share
+/// the middle character, so that every pair of adjacent characters is still in one of them
+/// (only pairs of longer tokens across the middle are lost, and the shared character is
+/// counted twice); two characters become one each.
+fn halves(piece: &str) -> (&str, &str) {
+    let mut bounds = piece.char_indices().map(|(i, _)| i).chain([piece.len()]);
+    let chars = piece.chars().count();
+    if chars < 3 {
+        let mid = bounds.nth(1).unwrap_or(piece.len());
+        return (&piece[..mid], &piece[mid..]);
     }
-    big
+    // the middle character spans bounds[m]..bounds[m + 1]
+    let m = (chars - 1) / 2;
+    let start = bounds.nth(m).unwrap_or(0);
+    let end = bounds.next().unwrap_or(piece.len());
+    (&piece[..end], &piece[start..])
 }
 
 /// A pair in the queue: highest count first, then the smallest pair of ids (deterministic).
@@ -497,4 +629,18 @@ pub fn train(
     // freeing millions of small vectors takes a second: let a thread do it
     std::thread::spawn(move || drop((words, where_, pair_counts, queue)));
     Tokenizer::new(cfg.pre, vocab, merges, special_ids).map_err(|e| ConfigError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::halves;
+
+    #[test]
+    fn halves_share_the_middle_character() {
+        assert_eq!(halves("中文"), ("中", "文"));
+        assert_eq!(halves("中文字"), ("中文", "文字"));
+        assert_eq!(halves("中文字符"), ("中文", "文字符"));
+        assert_eq!(halves("中文字符集"), ("中文字", "字符集"));
+        assert_eq!(halves(" the"), (" t", "the"));
+    }
 }

@@ -83,6 +83,108 @@ fn corpus(n: usize, seed: u64) -> Vec<String> {
         .collect()
 }
 
+/// Every character's occurrences in a table.
+fn char_counts(c: &PieceCounts) -> FxHashMap<char, u64> {
+    let mut out = FxHashMap::default();
+    for (p, n) in c.iter() {
+        for ch in p.chars() {
+            *out.entry(ch).or_default() += n;
+        }
+    }
+    out
+}
+
+/// A piece table held under `limit` bytes, filled batch by batch on `threads` threads, checking
+/// the bound after every batch.
+fn bounded_counts(
+    texts: &[String],
+    pre: &PreTokenizer,
+    limit: usize,
+    threads: usize,
+) -> PieceCounts {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut c = PieceCounts::with_limit(limit);
+        for chunk in texts.chunks(64) {
+            c.add_batch(chunk, pre);
+            assert!(
+                c.held_bytes() <= limit,
+                "{} bytes held, limit {limit}",
+                c.held_bytes()
+            );
+        }
+        c
+    })
+}
+
+/// Bounded, the table keeps every character occurrence, loses at most `prunes x threshold`
+/// of any piece's count, stays under its limit, and does not depend on the thread count.
+#[test]
+fn a_bounded_piece_table_keeps_every_character_and_the_frequent_pieces() {
+    let texts = corpus(4000, 11);
+    let pre = PreTokenizer::default();
+    let full = counts(&texts, &pre);
+    let limit = full.held_bytes() / 4;
+    let one = bounded_counts(&texts, &pre, limit, 1);
+    assert!(one.prunes > 1 && one.split > 0, "never pruned");
+    assert!(one.distinct() * 3 < full.distinct());
+    // nothing lost; the middle characters of split pieces counted twice
+    let (got_chars, want_chars) = (char_counts(&one), char_counts(&full));
+    assert_eq!(got_chars.len(), want_chars.len());
+    for (c, n) in &want_chars {
+        assert!(got_chars[c] >= *n, "{c}: {} of {n}", got_chars[c]);
+    }
+    let loss = one.prunes * one.threshold;
+    let got: FxHashMap<&str, u64> = one.iter().collect();
+    let mut frequent = 0;
+    for (p, n) in full.iter() {
+        if n > loss {
+            frequent += 1;
+            let kept = got.get(p).copied().unwrap_or(0);
+            assert!(kept + loss >= n, "{p:?}: {kept} of {n} (loss bound {loss})");
+        }
+    }
+    // the phrases, chapter numbers and punctuation the generated text repeats
+    assert!(
+        frequent >= 20,
+        "{frequent} frequent pieces (loss bound {loss})"
+    );
+    let two = bounded_counts(&texts, &pre, limit, 2);
+    let mut a: Vec<(&str, u64)> = one.iter().collect();
+    let mut b: Vec<(&str, u64)> = two.iter().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a, b);
+    assert_eq!(
+        (one.prunes, one.split, one.threshold),
+        (two.prunes, two.split, two.threshold)
+    );
+}
+
+/// What the bound costs: a tokenizer trained on a quarter of the table compresses held-out
+/// text almost as well as the unbounded one.
+#[test]
+fn a_bounded_table_trains_almost_the_same_tokenizer() {
+    let texts = corpus(4000, 12);
+    let heldout = corpus(400, 13);
+    let cfg = TrainConfig {
+        vocab_size: 1500,
+        ..TrainConfig::default()
+    };
+    let full = counts(&texts, &cfg.pre);
+    let bounded = bounded_counts(&texts, &cfg.pre, full.held_bytes() / 4, 2);
+    let tokens = |c: &PieceCounts| -> usize {
+        let tok = train(c, &cfg, |_, _| {}).unwrap();
+        tok.encode_batch(&heldout).iter().map(Vec::len).sum()
+    };
+    let (a, b) = (tokens(&full), tokens(&bounded));
+    eprintln!("held-out tokens: {a} unbounded, {b} with a quarter of the table");
+    assert!(b as f64 <= a as f64 * 1.02, "{a} -> {b}");
+}
+
 fn counts(texts: &[String], pre: &PreTokenizer) -> PieceCounts {
     let mut c = PieceCounts::default();
     for chunk in texts.chunks(7) {
@@ -215,6 +317,7 @@ fn training_matches_the_reference() {
             specials: vec![],
             char_coverage,
             skip_invalid: false,
+            memory_mib: 0,
         };
         let tok = train(&counts(&texts, &cfg.pre), &cfg, |_, _| {}).unwrap();
         let (vocab, merges) = reference_train(&texts, &cfg);

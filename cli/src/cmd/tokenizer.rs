@@ -98,8 +98,14 @@ struct TrainArgs {
     #[arg(long = "special", value_name = "TOKEN")]
     specials: Vec<String>,
 
+    /// MiB the training may hold: past a sixth of it, pieces seen rarely are split into halves
+    /// (counted in their place) so that any amount of text trains in this much memory; 0 for
+    /// no bound [default: 4096].
+    #[arg(long, value_name = "MIB")]
+    memory_mib: Option<u64>,
+
     /// A TOML file of settings (vocab_size, min_frequency, char_coverage, specials,
-    /// [pre] han_max and segment); flags override it.
+    /// memory_mib, [pre] han_max and segment); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -178,6 +184,7 @@ fn train(global: &Global, args: TrainArgs) -> Result<()> {
             }),
         )
         .set("char_coverage", args.char_coverage)
+        .set("memory_mib", args.memory_mib)
         .set(
             "specials",
             (!args.specials.is_empty()).then_some(args.specials),
@@ -208,6 +215,25 @@ fn train(global: &Global, args: TrainArgs) -> Result<()> {
     );
     if r.invalid_lines > 0 {
         outln!("{} invalid input lines skipped", r.invalid_lines);
+    }
+    if r.sample_level > 0 {
+        outln!(
+            "the pieces of all {} documents would pass --memory-mib {}: trained on a {:.1}% sample of them ({} documents, {:.1} MB)",
+            r.documents,
+            cfg.memory_mib,
+            100.0 * tokenizer::sample::rate(r.sample_level),
+            r.sampled_documents,
+            r.sampled_bytes as f64 / 1e6
+        );
+    }
+    if r.pruned > 0 {
+        outln!(
+            "the piece table was pruned {} times to stay under --memory-mib {}: {} pieces seen at most {} times were split into halves",
+            r.pruned,
+            cfg.memory_mib,
+            r.split_pieces,
+            r.split_threshold
+        );
     }
     if r.vocab_size < cfg.vocab_size {
         outln!(
