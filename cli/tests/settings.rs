@@ -198,7 +198,7 @@ fn settings_that_cannot_work_exit_2_naming_the_key() {
         ),
         (vec!["tokenizer", "train", "--han-max", "0"], "han_max"),
         (
-            vec!["tokenizer", "train", "--memory-mib", "30"],
+            vec!["tokenizer", "train", "--memory-mib", "86"],
             "memory_mib",
         ),
         (vec!["dedup", "--threshold", "1.5"], "threshold"),

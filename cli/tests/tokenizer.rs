@@ -229,3 +229,37 @@ fn bad_input_is_named() {
         assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Standard input cannot be read twice: bounded, its piece table is pruned in one pass instead
+/// of sampled in a second.
+#[test]
+fn a_bounded_training_from_standard_input_prunes_in_one_pass() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = tests::Rng::new(43);
+    let mut jsonl = String::new();
+    for i in 0..8_000 {
+        let d = Document::new(format!("d{i}"), tests::generate_text(&mut rng, 100));
+        jsonl.push_str(&d.to_json());
+        jsonl.push('\n');
+    }
+    let mut child = common::zhcorpus()
+        .current_dir(dir.path())
+        .args(["tokenizer", "train", "-i", "-", "--vocab-size", "400"])
+        .args(["--memory-mib", "41", "-o", "tok/tokenizer.json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(jsonl.as_bytes()).unwrap());
+    let out = ok(child.wait_with_output().unwrap());
+    writer.join().unwrap();
+    assert!(out.contains("on 8000 documents"), "{out}");
+    assert!(
+        out.contains("was pruned") && !out.contains("sample"),
+        "{out}"
+    );
+    assert!(dir.path().join("tok/tokenizer.json").exists());
+}

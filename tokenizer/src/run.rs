@@ -176,6 +176,8 @@ pub struct TrainReport {
     pub sampled_documents: u64,
     pub sampled_bytes: u64,
     pub distinct_pieces: u64,
+    /// Estimated bytes of the piece table trained on.
+    pub table_bytes: u64,
     /// Times the piece table was pruned to stay under `memory_mib`, the pieces split, and the
     /// count at or under which they were (0: never pruned).
     pub pruned: u64,
@@ -229,8 +231,18 @@ fn train_inner(
     let limit = cfg.table_limit();
     // the whole input's table while it fits; past the bound, only the sketch of each sample's
     // table goes on, and a second pass counts the largest sample that fits
-    let mut counts = PieceCounts::default();
-    let mut sketch = limit.map(|_| Sketch::default());
+    // standard input and pipes cannot be read twice: bounded, their table is pruned instead
+    let twice = match source {
+        Source::Store(_) => true,
+        Source::Files(paths) => paths
+            .iter()
+            .all(|p| p.as_os_str() != "-" && std::fs::metadata(p).is_ok_and(|m| m.is_file())),
+    };
+    let mut counts = match limit {
+        Some(l) if !twice => PieceCounts::with_limit(l),
+        _ => PieceCounts::default(),
+    };
+    let mut sketch = limit.filter(|_| twice).map(|_| Sketch::default());
     let mut whole = true;
     let (mut texts_seen, mut bytes_seen) = (0u64, 0u64);
     let invalid = corpus::InvalidLines::default();
@@ -244,7 +256,7 @@ fn train_inner(
         }
         if whole {
             counts.add_pieces(&pieces);
-            if limit.is_some_and(|l| counts.held_bytes() > l) {
+            if twice && limit.is_some_and(|l| counts.held_bytes() > l) {
                 whole = false;
                 let full = std::mem::take(&mut counts);
                 std::thread::spawn(move || drop(full));
@@ -257,29 +269,32 @@ fn train_inner(
     let mut level = 0;
     if let (false, Some(limit), Some(sketch)) = (whole, limit, &sketch) {
         // three quarters of the bound: room for the sketch's error
-        let entry = |mean: f64| PieceCounts::entry_bytes_of(mean.ceil() as usize) as f64;
-        level = sketch.level_for(limit as f64 * 0.75, entry);
+        level = sketch.level_for(limit as f64 * 0.75);
+        let bytes = sketch.table_bytes();
         tracing::info!(
             "tokenizer: the whole input's piece table passes --memory-mib {} (about {:.0} MiB); counting {:.1}% of the documents (about {:.0} MiB)",
             cfg.memory_mib,
-            sketch.table_bytes(entry)[0] / (1 << 20) as f64,
+            bytes.first().copied().unwrap_or(0.0) / (1 << 20) as f64,
             100.0 * crate::sample::rate(level),
-            sketch.table_bytes(entry)[usize::from(level)] / (1 << 20) as f64
+            bytes.get(usize::from(level)).copied().unwrap_or(0.0) / (1 << 20) as f64
         );
-        progress.start("count sample", None);
+        progress.start("count sample", Some(bytes_seen));
         counts = PieceCounts::with_limit(limit);
-        let invalid = corpus::InvalidLines::default();
-        for_batches(source, cfg.skip_invalid, &invalid, |batch| {
+        // lines skipped are counted once, in the first pass
+        let again = corpus::InvalidLines::default();
+        let mut read = 0u64;
+        for_batches(source, cfg.skip_invalid, &again, |batch| {
             let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
             counts.add_pieces(&crate::sample::batch_pieces(&texts, &cfg.pre, level));
-            progress.update(counts.bytes, counts.texts);
+            read += texts.iter().map(|t| t.len() as u64).sum::<u64>();
+            progress.update(read, counts.texts);
             Ok(())
         })?;
         progress.finish();
     }
     let counting_s = start.elapsed().as_secs_f64();
     tracing::info!(
-        "tokenizer: {} documents, {} bytes, {} distinct pieces ({:.0} MiB) counted in {counting_s:.1} s",
+        "tokenizer: {} documents, {} bytes trained on, {} distinct pieces ({:.0} MiB) counted in {counting_s:.1} s",
         counts.texts,
         counts.bytes,
         counts.distinct(),
@@ -309,6 +324,7 @@ fn train_inner(
         sampled_documents: counts.texts,
         sampled_bytes: counts.bytes,
         distinct_pieces: counts.distinct() as u64,
+        table_bytes: counts.held_bytes() as u64,
         pruned: counts.prunes,
         split_pieces: counts.split,
         split_threshold: counts.threshold,

@@ -97,7 +97,7 @@ pub fn batch_pieces<'a, S: AsRef<str> + Sync>(
         })
 }
 
-/// The k smallest hashes of the distinct pieces seen, with their lengths.
+/// The k smallest hashes of the distinct pieces seen, with the bytes of their table entries.
 #[derive(Debug, Default)]
 struct Kmv {
     heap: BinaryHeap<(u64, u32)>,
@@ -120,7 +120,7 @@ impl Kmv {
         }
     }
 
-    /// Estimated distinct pieces, and their mean length in bytes.
+    /// Estimated distinct pieces, and the mean bytes of their entries.
     fn estimate(&self) -> (f64, f64) {
         let n = self.heap.len();
         if n == 0 {
@@ -137,50 +137,62 @@ impl Kmv {
     }
 }
 
-/// Per sampling level, an estimate of the distinct pieces its sample holds.
+/// Per sampling level, an estimate of the distinct pieces its sample holds and of the bytes of
+/// their table.
 #[derive(Debug)]
 pub struct Sketch {
     levels: Vec<Kmv>,
+    /// The highest level of a document seen (None: no document yet).
+    top: Option<u8>,
 }
 
 impl Default for Sketch {
     fn default() -> Self {
         Sketch {
             levels: (0..=MAX_LEVEL).map(|_| Kmv::default()).collect(),
+            top: None,
         }
     }
 }
 
 impl Sketch {
-    /// Shows the sketch a batch's pieces (from [`batch_pieces`]).
+    /// Shows the sketch a batch's pieces (from [`batch_pieces`]), each kept with the bytes of
+    /// its table entry.
     pub fn add(&mut self, batch: &BatchPieces<'_>) {
         for (p, &(_, top)) in &batch.pieces {
             let h = xxhash_rust::xxh3::xxh3_64_with_seed(p.as_bytes(), PIECE_SEED);
+            let bytes = crate::PieceCounts::entry_bytes(p) as u32;
             for l in 0..=top {
-                self.levels[usize::from(l)].insert(h, p.len() as u32);
+                self.levels[usize::from(l)].insert(h, bytes);
             }
+            self.top = self.top.max(Some(top));
         }
     }
 
-    /// The estimated table bytes of each level's sample, with `entry(mean length)` the bytes
-    /// of one entry.
-    pub fn table_bytes(&self, entry: impl Fn(f64) -> f64) -> Vec<f64> {
-        self.levels
+    /// The estimated table bytes of each level's sample, up to the highest level a document
+    /// reached (empty before any piece).
+    pub fn table_bytes(&self) -> Vec<f64> {
+        let Some(top) = self.top else {
+            return Vec::new();
+        };
+        self.levels[..=usize::from(top)]
             .iter()
             .map(|k| {
                 let (n, mean) = k.estimate();
-                n * entry(mean)
+                n * mean
             })
             .collect()
     }
 
     /// The lowest level (largest sample) whose table the sketch expects to fit `limit` bytes;
-    /// `MAX_LEVEL` when none does.
-    pub fn level_for(&self, limit: f64, entry: impl Fn(f64) -> f64) -> u8 {
-        self.table_bytes(entry)
+    /// when none does, the highest level a document reached (the smallest sample that is not
+    /// empty). 0 before any piece.
+    pub fn level_for(&self, limit: f64) -> u8 {
+        let bytes = self.table_bytes();
+        bytes
             .iter()
             .position(|&b| b <= limit)
-            .map_or(MAX_LEVEL, |l| l as u8)
+            .unwrap_or(bytes.len().saturating_sub(1)) as u8
     }
 }
 
@@ -205,6 +217,7 @@ mod tests {
     #[test]
     fn the_sketch_counts_distinct_pieces_within_a_few_percent() {
         let mut s = Sketch::default();
+        assert_eq!(s.level_for(1.0), 0);
         let names: Vec<String> = (0..300_000).map(|i| format!("{i:08}")).collect();
         // every piece three times, at level 0 or 1 (a third at level 1)
         for round in 0..3 {
@@ -218,18 +231,18 @@ mod tests {
                 ..BatchPieces::default()
             });
         }
-        let bytes = s.table_bytes(|mean| mean);
-        // level 0: 300,000 pieces of 8 bytes; level 1: every piece was at level 1 once
-        assert!(
-            (bytes[0] / 8.0 - 300_000.0).abs() < 300_000.0 * 0.05,
-            "{bytes:?}"
-        );
-        assert!(
-            (bytes[1] / 8.0 - 300_000.0).abs() < 300_000.0 * 0.05,
-            "{bytes:?}"
-        );
-        assert_eq!(bytes[2], 0.0);
-        assert_eq!(s.level_for(1e6, |m| m), 2);
-        assert_eq!(s.level_for(1e7, |m| m), 0);
+        let entry = crate::PieceCounts::entry_bytes("00000000") as f64;
+        let bytes = s.table_bytes();
+        // levels 0 and 1: every piece (each was at level 1 once); no document above
+        assert_eq!(bytes.len(), 2);
+        for b in &bytes {
+            assert!(
+                (b / entry - 300_000.0).abs() < 300_000.0 * 0.05,
+                "{bytes:?}"
+            );
+        }
+        // nothing fits: the smallest sample that is not empty, never an empty one
+        assert_eq!(s.level_for(1e6), 1);
+        assert_eq!(s.level_for(400_000.0 * entry), 0);
     }
 }

@@ -100,7 +100,7 @@ impl TrainConfig {
 
     /// MiB a training takes whatever its input: the program and its threads (about 15 MiB), a
     /// batch of text read (at most 8 MiB unless one document is longer) with its pieces, the
-    /// sketch of the samples (4 MiB), together 32 MiB; and what the merge loop keeps per token
+    /// sketch of the samples (about 4.5 MiB), together 32 MiB; and what the merge loop keeps per token
     /// (1.5 KiB; measured on the benchmark's mix, a 32,000-token vocabulary trained on 1 MB
     /// takes 65 MiB).
     pub fn fixed_mib(&self) -> u64 {
@@ -166,12 +166,7 @@ impl PieceCounts {
 
     /// Estimated bytes a piece's entry takes.
     pub fn entry_bytes(piece: &str) -> usize {
-        Self::entry_bytes_of(piece.len())
-    }
-
-    /// Estimated bytes of an entry whose piece is `len` bytes long.
-    pub fn entry_bytes_of(len: usize) -> usize {
-        ENTRY + len.next_multiple_of(16)
+        ENTRY + piece.len().next_multiple_of(16)
     }
 
     /// Estimated bytes the table holds.
@@ -236,7 +231,12 @@ impl PieceCounts {
             }
         }
         self.threshold = t;
-        // the table keeps its capacity: its size is bounded by the entries it had at the limit
+        // splitting may have grown the table's slots past what its entries need (the halves
+        // are inserted before their pieces' slots are reused): give the extra back
+        let len = self.counts.len();
+        if self.counts.capacity() > 2 * len.max(1024) {
+            self.counts.shrink_to(len + len / 3);
+        }
     }
 
     /// Number of distinct pieces.

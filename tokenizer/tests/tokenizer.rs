@@ -185,6 +185,67 @@ fn a_bounded_table_trains_almost_the_same_tokenizer() {
     assert!(b as f64 <= a as f64 * 1.02, "{a} -> {b}");
 }
 
+/// Past the bound, the trainer reads the input twice: the report covers the whole input, the
+/// sample is the largest that fits (the next size up would not have), invalid lines are
+/// counted once, and the tokenizer is the same on one thread and two.
+#[test]
+fn a_bounded_training_samples_the_documents_whose_table_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("random.txt");
+    let mut rng = tests::Rng::new(41);
+    let mut text = Vec::new();
+    let mut bytes = 0;
+    for i in 0..8_000 {
+        let line = tests::generate_text(&mut rng, 100);
+        bytes += line.len() as u64;
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
+        if i == 10 {
+            text.extend_from_slice(b"\xff\xfe not UTF-8\n");
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let cfg = TrainConfig {
+        vocab_size: 400,
+        memory_mib: 41,
+        skip_invalid: true,
+        ..TrainConfig::default()
+    };
+    cfg.validate().unwrap();
+    let limit = cfg.table_limit().unwrap() as f64;
+    let inputs = [path];
+    let train_on = |threads: usize, out: &std::path::Path| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            tokenizer::train_tokenizer(
+                tokenizer::Source::Files(&inputs),
+                &cfg,
+                out,
+                &corpus::NoProgress,
+            )
+            .unwrap()
+        })
+    };
+    let one = dir.path().join("one/tokenizer.json");
+    let r = train_on(1, &one);
+    assert_eq!((r.documents, r.bytes, r.invalid_lines), (8_000, bytes, 1));
+    assert!(r.sample_level > 0 && r.sampled_documents < 4_000, "{r:?}");
+    assert_eq!(r.pruned, 0, "{r:?}");
+    // random text: the table grows with the documents, so the chosen sample's is between
+    // three quarters of the limit, over the step between sizes (2^(1/4)), and the limit
+    let t = r.table_bytes as f64;
+    assert!(
+        t <= limit && t >= 0.75 * limit / 2f64.powf(0.25) * 0.9,
+        "{t} of {limit}"
+    );
+    let two = dir.path().join("two/tokenizer.json");
+    train_on(2, &two);
+    assert_eq!(std::fs::read(one).unwrap(), std::fs::read(two).unwrap());
+}
+
 fn counts(texts: &[String], pre: &PreTokenizer) -> PieceCounts {
     let mut c = PieceCounts::default();
     for chunk in texts.chunks(7) {

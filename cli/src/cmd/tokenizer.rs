@@ -98,9 +98,10 @@ struct TrainArgs {
     #[arg(long = "special", value_name = "TOKEN")]
     specials: Vec<String>,
 
-    /// MiB the training may hold: past a sixth of it, pieces seen rarely are split into halves
-    /// (counted in their place) so that any amount of text trains in this much memory; 0 for
-    /// no bound [default: 4096].
+    /// MiB the training may hold. When the whole input's piece table would not fit (its share
+    /// is what is left after 32 MiB and 1.5 KiB per token, divided by 7), a second pass
+    /// trains on the largest sample of the documents that fits, so that any amount of text
+    /// trains in this much memory; 0 for no bound [default: 4096].
     #[arg(long, value_name = "MIB")]
     memory_mib: Option<u64>,
 
