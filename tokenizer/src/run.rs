@@ -229,9 +229,9 @@ fn train_inner(
     let start = Instant::now();
     progress.start("count", None);
     let limit = cfg.table_limit();
-    // the whole input's table while it fits; past the bound, only the sketch of each sample's
-    // table goes on, and a second pass counts the largest sample that fits
-    // standard input and pipes cannot be read twice: bounded, their table is pruned instead
+    // The whole input's table while it fits; past the bound, only the sketch of each sample's
+    // table goes on, and a second pass counts the largest sample that fits. Standard input and
+    // pipes cannot be read twice: bounded, their table is pruned instead.
     let twice = match source {
         Source::Store(_) => true,
         Source::Files(paths) => paths
