@@ -617,15 +617,20 @@ impl Store {
         }
         tx.commit().map_err(&sql)
     }
-
-    /// The cleaner's quality scores, by document seq.
-    pub fn clean_scores(&self) -> Result<std::collections::HashMap<i64, f64>> {
-        let mut stmt = self.sql(
-            self.conn
-                .prepare("SELECT doc, score FROM clean_verdicts WHERE score IS NOT NULL"),
-        )?;
-        let rows = self.sql(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))))?;
-        rows.map(|r| self.sql(r)).collect()
+    /// The cleaner's quality scores of the documents `seqs`, where it gave one: for a stage
+    /// that needs the scores of a few documents without holding every document's.
+    pub fn clean_scores_of(&self, seqs: &[i64]) -> Result<std::collections::HashMap<i64, f64>> {
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT score FROM clean_verdicts WHERE doc = ?1 AND score IS NOT NULL",
+        ))?;
+        let mut out = std::collections::HashMap::with_capacity(seqs.len());
+        for &seq in seqs {
+            let mut rows = self.sql(stmt.query([seq]))?;
+            if let Some(r) = self.sql(rows.next())? {
+                out.insert(seq, self.sql(r.get(0))?);
+            }
+        }
+        Ok(out)
     }
 
     /// Counts and sizes of everything in the store.

@@ -6,8 +6,10 @@
 //! default, the setting of data-juicer and NeMo Curator for Chinese) for near duplicates.
 //! Documents with equal keys, or sharing any band, are joined by union-find; each cluster keeps
 //! one member by a [`KeepPolicy`] and the others are removed as `exact` or `near` duplicates.
-//! Sketching runs in parallel; memory per document is the band keys (8 bytes a band) plus a
-//! few words.
+//! Sketching runs in parallel. A run holds no state per document in memory: the keys live in
+//! the LSH index up to the memory budget and in sorted runs on disk past it, each document's
+//! facts (exact key, length, score, place) in a table on disk, and only the documents in
+//! candidate pairs are read back to be clustered.
 //!
 //! ```
 //! use dedup::{Config, Dedup};
@@ -25,6 +27,8 @@ pub mod cluster;
 pub mod minhash;
 mod run;
 mod spill;
+mod table;
+mod verify;
 
 use std::collections::HashMap;
 
@@ -65,10 +69,14 @@ pub struct Config {
     /// shingle sets, dropping LSH's false positives (NeMo Curator's Jaccard step).
     pub verify: bool,
     /// Shingle hashes kept from the first pass for verification (8 bytes each; 16 Mi, 128 MiB,
-    /// by default). A corpus with more is read a second time, for its candidates' texts only.
+    /// by default), and at most a quarter of `memory_budget`. A corpus with more is read a
+    /// second time, for its candidates' texts only, and the sets that pass the bound then go
+    /// to a file on disk.
     pub verify_memory: usize,
-    /// Bytes of exact and band keys held in memory (about 176 per document at the defaults);
-    /// past it the keys go to sorted runs on disk and are merged band by band.
+    /// Bytes of memory for the exact and band keys (about 176 per document at the defaults)
+    /// and the shingle sets kept for verification; past it the keys go to sorted runs on disk
+    /// and are merged band by band. Nothing else is held per document: a run's memory is this,
+    /// a chunk of documents being sketched and the candidate pairs.
     pub memory_budget: usize,
     /// Where the runs go (a temporary folder inside it); the system's temporary folder when
     /// absent.
@@ -148,6 +156,45 @@ pub struct Outcome {
     pub kind: corpus::DedupKind,
     /// The index of the member its cluster keeps (itself when kept); `None` when alone.
     pub cluster: Option<usize>,
+}
+
+impl Outcome {
+    /// A document in no cluster: kept.
+    pub const ALONE: Outcome = Outcome {
+        keep: true,
+        kind: corpus::DedupKind::Unique,
+        cluster: None,
+    };
+}
+
+/// What resolving needs to know of a document in a candidate pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Facts {
+    pub exact: u128,
+    /// Length in characters.
+    pub len: usize,
+    /// The cleaner's quality score, for [`KeepPolicy::Score`].
+    pub score: Option<f64>,
+}
+
+/// The documents in `pairs`, ascending, each once.
+pub fn pair_ends(pairs: &[(u32, u32, bool)]) -> Vec<u32> {
+    let mut ends: Vec<u32> = pairs.iter().flat_map(|&(a, b, _)| [a, b]).collect();
+    ends.par_sort_unstable();
+    ends.dedup();
+    ends
+}
+
+/// Drops the near pairs between documents with the same exact key: the exact pairs already
+/// join them, and as exact duplicates.
+pub fn drop_near_within_exact(
+    pairs: Vec<(u32, u32, bool)>,
+    exact: impl Fn(u32) -> u128,
+) -> Vec<(u32, u32, bool)> {
+    pairs
+        .into_iter()
+        .filter(|&(a, b, is_exact)| is_exact || exact(a) != exact(b))
+        .collect()
 }
 
 /// One document's sketch.
@@ -405,10 +452,15 @@ impl Dedup {
         let bands = if self.cfg.near { self.params.bands } else { 0 };
         let mut index = spill::BandIndex::new(self.cfg.exact, bands, usize::MAX, None);
         // in memory (the budget is unlimited), so no I/O can fail
-        index
+        let pairs = index
             .add(0, sketches)
-            .and_then(|()| index.pairs(sketches))
-            .unwrap_or_default()
+            .and_then(|()| index.pairs())
+            .unwrap_or_default();
+        if self.cfg.exact {
+            drop_near_within_exact(pairs, |i| sketches[i as usize].exact)
+        } else {
+            pairs
+        }
     }
 
     /// Clusters documents (in corpus order) and decides which to keep. `scores` are the
@@ -426,72 +478,101 @@ impl Dedup {
         scores: &[Option<f64>],
         pairs: &[(u32, u32, bool)],
     ) -> Vec<Outcome> {
-        let n = sketches.len();
-        let mut uf = UnionFind::new(n);
-        // contaminated documents go whatever their cluster: they join none, so that no clean
-        // document is removed as a copy of a removed one
-        let dirty = |i: u32| sketches[i as usize].contaminated.is_some();
-        for &(a, b, _) in pairs {
-            if !dirty(a) && !dirty(b) {
-                uf.union(a as usize, b as usize);
-            }
-        }
-        // only sets of two or more need grouping: most documents are alone
-        let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
-        for i in 0..n {
-            if uf.set_size(i) > 1 {
-                let root = uf.find(i);
-                groups.entry(root).or_default().push(i);
-            }
-        }
-        let facts: Vec<Member> = sketches
+        let ends = pair_ends(pairs);
+        let facts: Vec<Facts> = ends
             .iter()
-            .zip(scores.iter().chain(std::iter::repeat(&None)))
-            .map(|(s, score)| Member {
-                len: s.len,
-                score: *score,
+            .map(|&i| Facts {
+                exact: sketches[i as usize].exact,
+                len: sketches[i as usize].len,
+                score: scores.get(i as usize).copied().flatten(),
             })
             .collect();
-        let mut outcomes = vec![
-            Outcome {
-                keep: true,
-                kind: corpus::DedupKind::Unique,
-                cluster: None,
-            };
-            n
-        ];
-        for (i, s) in sketches.iter().enumerate() {
-            if s.contaminated.is_some() {
-                outcomes[i] = Outcome {
+        let dirty: Vec<u32> = (0..sketches.len() as u32)
+            .filter(|&i| sketches[i as usize].contaminated.is_some())
+            .collect();
+        let mut outcomes = vec![Outcome::ALONE; sketches.len()];
+        for (i, o) in self.resolve_sparse(pairs, &ends, &facts, &dirty) {
+            outcomes[i as usize] = o;
+        }
+        outcomes
+    }
+
+    /// Clusters by the given pairs and decides which member of each cluster to keep, knowing
+    /// only the documents in pairs: `ends` are they, ascending ([`pair_ends`]), with their
+    /// `facts` in the same order; `contaminated` the contaminated documents, ascending. Returns
+    /// the outcomes of those documents, ascending; every other document is kept, alone
+    /// ([`Outcome::ALONE`]). Memory follows the pairs, not the corpus.
+    pub fn resolve_sparse(
+        &self,
+        pairs: &[(u32, u32, bool)],
+        ends: &[u32],
+        facts: &[Facts],
+        contaminated: &[u32],
+    ) -> Vec<(u32, Outcome)> {
+        let local = |i: u32| ends.binary_search(&i).ok().filter(|&k| k < facts.len());
+        let dirty = |i: u32| contaminated.binary_search(&i).is_ok();
+        let mut uf = UnionFind::new(ends.len().min(facts.len()));
+        // contaminated documents go whatever their cluster: they join none, so that no clean
+        // document is removed as a copy of a removed one
+        for &(a, b, _) in pairs {
+            if let (Some(x), Some(y)) = (local(a), local(b))
+                && !dirty(a)
+                && !dirty(b)
+            {
+                uf.union(x, y);
+            }
+        }
+        // members in ascending order, so a cluster's first is the first in the corpus
+        let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+        for k in 0..ends.len().min(facts.len()) {
+            if uf.set_size(k) > 1 {
+                let root = uf.find(k);
+                groups.entry(root).or_default().push(k);
+            }
+        }
+        let members: Vec<Member> = facts
+            .iter()
+            .map(|f| Member {
+                len: f.len,
+                score: f.score,
+            })
+            .collect();
+        let mut out: Vec<(u32, Outcome)> = contaminated
+            .iter()
+            .map(|&i| {
+                let o = Outcome {
                     keep: false,
                     kind: corpus::DedupKind::Contaminated,
                     cluster: None,
                 };
-            }
-        }
-        for members in groups.values() {
-            let kept = cluster::choose(members, &facts, self.cfg.keep);
-            for &m in members {
-                outcomes[m] = if m == kept {
+                (i, o)
+            })
+            .collect();
+        for group in groups.values() {
+            let kept = cluster::choose(group, &members, self.cfg.keep);
+            let kept_at = ends[kept] as usize;
+            for &m in group {
+                let o = if m == kept {
                     Outcome {
                         keep: true,
                         kind: corpus::DedupKind::Unique,
-                        cluster: Some(kept),
+                        cluster: Some(kept_at),
                     }
                 } else {
-                    let exact = sketches[m].exact == sketches[kept].exact;
                     Outcome {
                         keep: false,
-                        kind: if exact {
+                        kind: if facts[m].exact == facts[kept].exact {
                             corpus::DedupKind::Exact
                         } else {
                             corpus::DedupKind::Near
                         },
-                        cluster: Some(kept),
+                        cluster: Some(kept_at),
                     }
                 };
+                out.push((ends[m], o));
             }
         }
-        outcomes
+        out.sort_unstable_by_key(|p| p.0);
+        out
     }
 }

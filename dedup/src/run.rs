@@ -1,6 +1,6 @@
 //! Running dedup over the store or from files to files.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::spill::BandIndex;
-use crate::{Dedup, Outcome, Params, Sketch};
+use crate::table::{DocTable, Row};
+use crate::verify::Sets;
+use crate::{Dedup, Facts, Outcome, Params};
 
 /// Calls `each` with the documents of `docs` in chunks of up to [`CHUNK`], in order.
 fn in_chunks<T>(
@@ -31,37 +33,201 @@ fn in_chunks<T>(
     }
 }
 
-/// The candidate pairs from the index, verified by exact Jaccard when configured: with the
-/// shingle sets kept from the first pass, or else from the texts read again by `reread`.
+/// What the first pass leaves: the LSH index, one row per document, the contaminated
+/// documents' spans and the shingle sets kept for verification.
+struct Sketched {
+    index: BandIndex,
+    table: DocTable,
+    spans: BTreeMap<u32, String>,
+    kept: KeptShingles,
+}
+
+impl Sketched {
+    fn new(dedup: &Dedup) -> corpus::Result<Sketched> {
+        let c = dedup.config();
+        let bands = if c.near { dedup.params().bands } else { 0 };
+        let (index_bytes, kept_hashes) = budgets(c);
+        Ok(Sketched {
+            index: BandIndex::new(c.exact, bands, index_bytes, c.spill_dir.as_deref()),
+            table: DocTable::new(c.spill_dir.as_deref())?,
+            spans: BTreeMap::new(),
+            kept: KeptShingles::new(keeps(c.verify, kept_hashes), kept_hashes),
+        })
+    }
+
+    /// Documents sketched so far.
+    fn len(&self) -> u64 {
+        self.table.len()
+    }
+
+    /// Sketches a chunk of texts with each one's (seq, score), keeping their shingle sets while
+    /// the budget allows, moving their keys into the LSH index and their facts to the table.
+    fn add(
+        &mut self,
+        dedup: &Dedup,
+        texts: &[String],
+        extra: &[(i64, Option<f64>)],
+    ) -> corpus::Result<()> {
+        let first = self.table.len() as usize;
+        let chunk: Vec<crate::Sketch> = if self.kept.overflowed {
+            dedup.sketch_all(texts)
+        } else {
+            let kept = &mut self.kept;
+            dedup
+                .sketch_all_keeping(texts)
+                .into_iter()
+                .map(|(s, set)| {
+                    kept.keep(set);
+                    s
+                })
+                .collect()
+        };
+        self.index.add(first, &chunk)?;
+        for (k, (s, &(seq, score))) in chunk.into_iter().zip(extra).enumerate() {
+            self.table.push(&Row {
+                exact: s.exact,
+                len: s.len as u64,
+                score,
+                seq,
+            })?;
+            if let Some(span) = s.contaminated {
+                self.spans.insert((first + k) as u32, span);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key index's bytes and the shingle hashes kept for verification, out of the memory
+/// budget: the kept sets take at most a quarter of it (and `verify_memory`).
+fn budgets(c: &crate::Config) -> (usize, usize) {
+    if !c.verify {
+        return (c.memory_budget, 0);
+    }
+    let kept = c.verify_memory.min(c.memory_budget / 4 / 8);
+    (c.memory_budget - kept * 8, kept)
+}
+
+/// Below this many hashes (32 MiB) no shingle set is kept from the first pass: one chunk's
+/// sets would pass it before the budget is checked.
+const KEEP_AT_LEAST: usize = 4 << 20;
+
+/// Whether the first pass keeps shingle sets, under a budget of `hashes`.
+fn keeps(verify: bool, hashes: usize) -> bool {
+    verify && hashes >= KEEP_AT_LEAST
+}
+
+/// The documents in clusters after the first pass: the candidate pairs, verified by exact
+/// Jaccard when configured (with the shingle sets kept from the first pass, or else from the
+/// texts read again by `reread`), the documents in them (ascending) and their table rows.
+struct Resolved {
+    pairs: Vec<(u32, u32, bool)>,
+    ends: Vec<u32>,
+    rows: Vec<Row>,
+}
+
+impl Resolved {
+    /// The row of document `i`, when it is in a pair.
+    fn row(&self, i: u32) -> Option<&Row> {
+        self.ends.binary_search(&i).ok().map(|k| &self.rows[k])
+    }
+}
+
 fn candidate_pairs<I: Iterator<Item = corpus::Result<String>>>(
     dedup: &Dedup,
-    index: BandIndex,
-    sketches: &[Sketch],
-    kept: KeptShingles,
+    sketched: &mut Sketched,
     report: &mut Report,
     reread: impl FnOnce() -> I,
-) -> corpus::Result<Vec<(u32, u32, bool)>> {
+) -> corpus::Result<Resolved> {
+    let index = std::mem::replace(&mut sketched.index, BandIndex::new(false, 0, 0, None));
     report.spilled_runs = index.runs() as u64;
-    let pairs = index.pairs(sketches)?;
-    report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
-    if !dedup.config().verify || report.candidate_pairs == 0 {
-        return Ok(pairs);
+    let mut pairs = index.pairs()?;
+    let mut ends = crate::pair_ends(&pairs);
+    let mut rows = sketched.table.rows_of(&ends)?;
+    if dedup.config().exact {
+        let exact = |i: u32| ends.binary_search(&i).map_or(0, |k| rows[k].exact);
+        pairs = crate::drop_near_within_exact(pairs, exact);
     }
-    let need = needed(&pairs);
-    let sets = match kept.take(&need) {
-        Some(sets) => sets,
-        None => {
-            let mut sets = HashMap::with_capacity(need.len());
-            let mut first = 0;
-            in_chunks(reread(), |texts| {
-                shingle_sets(dedup, first, &texts, &need, &mut sets);
-                first += texts.len();
-                Ok(())
-            })?;
-            sets
+    report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
+    if dedup.config().verify && report.candidate_pairs > 0 {
+        let need = needed(&pairs);
+        let kept = std::mem::replace(&mut sketched.kept, KeptShingles::new(false, 0));
+        let mut sets = match kept.take(&need) {
+            Some(sets) => Sets::held(sets),
+            None => {
+                let c = dedup.config();
+                let mut sets = Sets::new(budgets(c).1, c.spill_dir.as_deref());
+                let mut first = 0;
+                in_chunks(reread(), |texts| {
+                    shingle_sets(dedup, first, &texts, &need, &mut sets)?;
+                    first += texts.len();
+                    Ok(())
+                })?;
+                sets
+            }
+        };
+        report.verified_on_disk = sets.on_disk();
+        pairs = sets.verify(pairs, dedup.config().threshold)?;
+        let near_kept = pairs.iter().filter(|p| !p.2).count() as u64;
+        report.pairs_rejected_by_verification = report.candidate_pairs - near_kept;
+    }
+    // the documents left in pairs, and their rows
+    let left = crate::pair_ends(&pairs);
+    if left.len() < ends.len() {
+        rows = left
+            .iter()
+            .filter_map(|i| ends.binary_search(i).ok().map(|k| rows[k]))
+            .collect();
+        ends = left;
+    }
+    Ok(Resolved { pairs, ends, rows })
+}
+
+/// Clusters the pairs and decides each document's outcome: the documents in pairs and the
+/// contaminated ones, ascending; every other document is kept alone. `scores` gives the
+/// quality scores of the documents in pairs when the keep policy needs them (by seq).
+fn resolve(
+    dedup: &Dedup,
+    resolved: &Resolved,
+    spans: &BTreeMap<u32, String>,
+    scores: Option<&HashMap<i64, f64>>,
+) -> Vec<(u32, Outcome)> {
+    let facts: Vec<Facts> = resolved
+        .rows
+        .iter()
+        .map(|r| Facts {
+            exact: r.exact,
+            len: r.len as usize,
+            score: match scores {
+                Some(s) => s.get(&r.seq).copied(),
+                None => r.score,
+            },
+        })
+        .collect();
+    let dirty: Vec<u32> = spans.keys().copied().collect();
+    dedup.resolve_sparse(&resolved.pairs, &resolved.ends, &facts, &dirty)
+}
+
+/// Each document's outcome in corpus order, from the sparse list of those not kept alone.
+struct Outcomes<'a> {
+    sparse: std::iter::Peekable<std::slice::Iter<'a, (u32, Outcome)>>,
+}
+
+impl<'a> Outcomes<'a> {
+    fn new(sparse: &'a [(u32, Outcome)]) -> Outcomes<'a> {
+        Outcomes {
+            sparse: sparse.iter().peekable(),
         }
-    };
-    Ok(verified(dedup, pairs, &sets, report))
+    }
+
+    /// The outcome of document `i`; asked in ascending order.
+    fn of(&mut self, i: u32) -> Outcome {
+        while self.sparse.next_if(|p| p.0 < i).is_some() {}
+        match self.sparse.next_if(|p| p.0 == i) {
+            Some(&(_, o)) => o,
+            None => Outcome::ALONE,
+        }
+    }
 }
 
 /// Paragraph-level dedup of one kept document: the text left (`None` when unchanged), its
@@ -94,45 +260,24 @@ fn needed(pairs: &[(u32, u32, bool)]) -> HashSet<u32> {
         .collect()
 }
 
-/// Keeps exact pairs and the near pairs whose shingle sets' Jaccard similarity reaches the
-/// threshold.
-fn verified(
-    dedup: &Dedup,
-    pairs: Vec<(u32, u32, bool)>,
-    sets: &HashMap<u32, Vec<u64>>,
-    report: &mut Report,
-) -> Vec<(u32, u32, bool)> {
-    let threshold = dedup.config().threshold;
-    let kept: Vec<(u32, u32, bool)> = pairs
-        .into_par_iter()
-        .filter(|&(a, b, exact)| {
-            exact
-                || match (sets.get(&a), sets.get(&b)) {
-                    (Some(x), Some(y)) => crate::minhash::jaccard(x, y) >= threshold,
-                    _ => true,
-                }
-        })
-        .collect();
-    let near_kept = kept.iter().filter(|p| !p.2).count() as u64;
-    report.pairs_rejected_by_verification = report.candidate_pairs - near_kept;
-    kept
-}
-
 /// Shingle sets of the needed documents among `texts` (positions `first..`).
 fn shingle_sets(
     dedup: &Dedup,
     first: usize,
     texts: &[String],
     need: &HashSet<u32>,
-    into: &mut HashMap<u32, Vec<u64>>,
-) {
+    into: &mut Sets,
+) -> std::io::Result<()> {
     let sets: Vec<(u32, Vec<u64>)> = texts
         .par_iter()
         .enumerate()
         .filter(|(k, _)| need.contains(&((first + k) as u32)))
         .map(|(k, t)| ((first + k) as u32, dedup.shingle_set(t)))
         .collect();
-    into.extend(sets);
+    for (doc, set) in sets {
+        into.add(doc, set)?;
+    }
+    Ok(())
 }
 
 /// Documents sketched per parallel chunk.
@@ -148,12 +293,13 @@ struct KeptShingles {
 }
 
 impl KeptShingles {
-    fn new(config: &crate::Config) -> KeptShingles {
+    /// Keeping up to `budget` hashes when verifying.
+    fn new(verify: bool, budget: usize) -> KeptShingles {
         KeptShingles {
             sets: Vec::new(),
             total: 0,
-            budget: config.verify_memory,
-            overflowed: !config.verify,
+            budget,
+            overflowed: !verify,
         }
     }
 
@@ -167,46 +313,7 @@ impl KeptShingles {
             }
         }
     }
-}
 
-/// Sketches a chunk of texts, keeping their shingle sets while the budget allows and moving
-/// their keys into the LSH index.
-fn sketch_chunk(
-    dedup: &Dedup,
-    texts: &[String],
-    kept: &mut KeptShingles,
-    index: &mut BandIndex,
-    sketches: &mut Vec<Sketch>,
-) -> corpus::Result<()> {
-    let first = sketches.len();
-    let mut chunk: Vec<Sketch> = if kept.overflowed {
-        dedup.sketch_all(texts)
-    } else {
-        dedup
-            .sketch_all_keeping(texts)
-            .into_iter()
-            .map(|(s, set)| {
-                kept.keep(set);
-                s
-            })
-            .collect()
-    };
-    index.add(first, &chunk)?;
-    // the index holds the band keys now
-    for s in &mut chunk {
-        s.bands = Vec::new();
-    }
-    sketches.extend(chunk);
-    Ok(())
-}
-
-fn new_index(dedup: &Dedup) -> BandIndex {
-    let c = dedup.config();
-    let bands = if c.near { dedup.params().bands } else { 0 };
-    BandIndex::new(c.exact, bands, c.memory_budget, c.spill_dir.as_deref())
-}
-
-impl KeptShingles {
     /// The kept sets of the needed documents, when nothing was dropped.
     fn take(self, need: &HashSet<u32>) -> Option<HashMap<u32, Vec<u64>>> {
         if self.overflowed {
@@ -239,6 +346,8 @@ pub struct Report {
     /// Near-duplicate candidate pairs, and those the exact Jaccard check turned down.
     pub candidate_pairs: u64,
     pub pairs_rejected_by_verification: u64,
+    /// The candidates' shingle sets outgrew the memory budget and were checked from disk.
+    pub verified_on_disk: bool,
     /// Documents holding an evaluation-set n-gram.
     pub contaminated: u64,
     /// Sorted runs the LSH index wrote to disk per key slot (0: it stayed in memory).
@@ -263,18 +372,67 @@ impl Report {
         }
     }
 
-    fn count(&mut self, outcomes: &[Outcome]) {
-        self.documents = outcomes.len() as u64;
-        for o in outcomes {
-            match (o.keep, o.kind) {
-                (true, _) => self.kept += 1,
-                (false, corpus::DedupKind::Exact) => self.exact_duplicates += 1,
-                (false, corpus::DedupKind::Contaminated) => self.contaminated += 1,
-                (false, _) => self.near_duplicates += 1,
+    /// Counts one document's final outcome.
+    fn tally(&mut self, o: &Outcome) {
+        self.documents += 1;
+        match (o.keep, o.kind) {
+            (true, _) => self.kept += 1,
+            (false, corpus::DedupKind::Exact) => self.exact_duplicates += 1,
+            (false, corpus::DedupKind::Contaminated) => self.contaminated += 1,
+            (false, _) => self.near_duplicates += 1,
+        }
+        if o.keep && o.cluster.is_some() {
+            self.clusters += 1;
+        }
+    }
+}
+
+/// The table's rows in order with their positions, read one ahead: for a pass over the store
+/// that must find the row of each document it pages through by seq.
+struct RowCursor {
+    scan: crate::table::Scan,
+    next: Option<(u32, Row)>,
+    at: u32,
+}
+
+impl RowCursor {
+    fn new(table: &mut DocTable) -> corpus::Result<RowCursor> {
+        let mut c = RowCursor {
+            scan: table.scan()?,
+            next: None,
+            at: 0,
+        };
+        c.advance()?;
+        Ok(c)
+    }
+
+    fn advance(&mut self) -> corpus::Result<()> {
+        self.next = match self.scan.next() {
+            Some(r) => {
+                let row = r?;
+                self.at += 1;
+                Some((self.at - 1, row))
             }
-            if o.keep && o.cluster.is_some() {
-                self.clusters += 1;
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The position and row of the document `seq` (seqs asked in ascending order), when the
+    /// first pass saw it.
+    fn find(&mut self, seq: i64) -> corpus::Result<Option<(u32, Row)>> {
+        while let Some((_, r)) = self.next {
+            if r.seq >= seq {
+                break;
             }
+            self.advance()?;
+        }
+        match self.next {
+            Some((i, r)) if r.seq == seq => {
+                self.advance()?;
+                Ok(Some((i, r)))
+            }
+            _ => Ok(None),
         }
     }
 }
@@ -301,84 +459,85 @@ pub fn run_store(
     let result = (|| -> corpus::Result<Report> {
         let total = store.document_count()?;
         progress.start("sketch", Some(total));
-        let mut seqs = Vec::new();
-        let mut sketches = Vec::new();
-        let mut kept_sets = KeptShingles::new(dedup.config());
-        let mut index = new_index(dedup);
+        let mut sketched = Sketched::new(dedup)?;
         in_chunks(store.documents(Selection::CleanKept), |chunk| {
-            let texts: Vec<String> = chunk
-                .into_iter()
-                .map(|d| {
-                    seqs.push(d.seq);
-                    d.doc.text
-                })
-                .collect();
-            sketch_chunk(dedup, &texts, &mut kept_sets, &mut index, &mut sketches)?;
-            progress.update(seqs.len() as u64, seqs.len() as u64);
+            let extra: Vec<(i64, Option<f64>)> = chunk.iter().map(|d| (d.seq, None)).collect();
+            let texts: Vec<String> = chunk.into_iter().map(|d| d.doc.text).collect();
+            sketched.add(dedup, &texts, &extra)?;
+            progress.update(sketched.len(), sketched.len());
             Ok(())
         })?;
         progress.finish();
-        let scores = if dedup.config().keep == crate::KeepPolicy::Score {
-            let all = store.clean_scores()?;
-            seqs.iter().map(|s| all.get(s).copied()).collect()
-        } else {
-            Vec::new()
-        };
         let mut report = Report::new(dedup.params());
-        let pairs = candidate_pairs(dedup, index, &sketches, kept_sets, &mut report, || {
+        let resolved = candidate_pairs(dedup, &mut sketched, &mut report, || {
             store
                 .documents(Selection::CleanKept)
                 .map(|d| d.map(|d| d.doc.text))
         })?;
-        let mut outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
-        let mut spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
+        // the scores of the documents in clusters only
+        let scores = if dedup.config().keep == crate::KeepPolicy::Score {
+            let seqs: Vec<i64> = resolved.rows.iter().map(|r| r.seq).collect();
+            Some(store.clean_scores_of(&seqs)?)
+        } else {
+            None
+        };
+        let sparse = resolve(dedup, &resolved, &sketched.spans, scores.as_ref());
+        let mut outcomes = Outcomes::new(&sparse);
+        let mut spans = std::mem::take(&mut sketched.spans);
+        // the kept member of a cluster is in a pair, so its row is at hand
+        let seq_of = |k: usize| resolved.row(k as u32).map_or(0, |r| r.seq);
         let verdict =
-            |i: usize, o: &Outcome, span: Option<String>, text: Option<String>| DedupVerdict {
-                doc: seqs[i],
+            |seq: i64, o: &Outcome, span: Option<String>, text: Option<String>| DedupVerdict {
+                doc: seq,
                 keep: o.keep,
                 kind: o.kind,
-                cluster: o.cluster.map(|k| seqs[k]),
+                cluster: o.cluster.map(seq_of),
                 similarity: None,
                 span,
                 text,
             };
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
         if dedup.config().paragraphs {
             // a third pass, in corpus order: kept documents lose the paragraphs seen before
             let mut paragraphs = crate::Paragraphs::default();
+            let mut rows = RowCursor::new(&mut sketched.table)?;
             let mut after = 0;
-            let mut i = 0;
             loop {
                 let page = store.documents_page(Selection::CleanKept, after)?;
                 let Some(last) = page.last() else { break };
                 after = last.seq;
-                let mut verdicts = Vec::with_capacity(page.len());
                 for d in page {
                     // the store may have changed since the first pass: match by seq
-                    let Ok(k) = seqs[i..].binary_search(&d.seq).map(|k| k + i) else {
+                    let Some((i, row)) = rows.find(d.seq)? else {
                         continue;
                     };
-                    i = k + 1;
-                    let text = if outcomes[k].keep {
-                        drop_paragraphs(&mut paragraphs, &d.doc.text, &mut outcomes[k], &mut report)
+                    let mut o = outcomes.of(i);
+                    let text = if o.keep {
+                        drop_paragraphs(&mut paragraphs, &d.doc.text, &mut o, &mut report)
                     } else {
                         None
                     };
-                    verdicts.push(verdict(k, &outcomes[k], spans[k].take(), text));
+                    report.tally(&o);
+                    batch.push(verdict(row.seq, &o, spans.remove(&i), text));
                 }
-                store.record_dedup_verdicts(run, &verdicts)?;
+                store.record_dedup_verdicts(run, &batch)?;
+                batch.clear();
             }
             report.paragraphs_removed = paragraphs.removed;
         } else {
-            let verdicts: Vec<DedupVerdict> = outcomes
-                .iter()
-                .enumerate()
-                .map(|(i, o)| verdict(i, o, spans[i].take(), None))
-                .collect();
-            for batch in verdicts.chunks(WRITE_BATCH) {
-                store.record_dedup_verdicts(run, batch)?;
+            for (i, row) in sketched.table.scan()?.enumerate() {
+                let row = row?;
+                let i = i as u32;
+                let o = outcomes.of(i);
+                report.tally(&o);
+                batch.push(verdict(row.seq, &o, spans.remove(&i), None));
+                if batch.len() == WRITE_BATCH {
+                    store.record_dedup_verdicts(run, &batch)?;
+                    batch.clear();
+                }
             }
+            store.record_dedup_verdicts(run, &batch)?;
         }
-        report.count(&outcomes);
         report.seconds = start.elapsed().as_secs_f64();
         Ok(report)
     })();
@@ -431,84 +590,82 @@ pub fn run_files(
         corpus::check_output(c)?;
     }
     progress.start("sketch", None);
-    let mut ids = Vec::new();
-    let mut scores = Vec::new();
-    let mut sketches = Vec::new();
-    let mut kept_sets = KeptShingles::new(dedup.config());
-    let mut index = new_index(dedup);
+    let mut sketched = Sketched::new(dedup)?;
     // every pass skips the same invalid lines, so positions agree between passes
     let skip = dedup.config().skip_invalid;
     let invalid = corpus::InvalidLines::default();
     let again = corpus::InvalidLines::default();
     in_chunks(corpus::read_all_skipping(inputs, skip, &invalid), |chunk| {
-        let texts: Vec<String> = chunk
-            .into_iter()
-            .map(|d| {
-                scores.push(d.extra.get("score").and_then(|v| v.as_f64()));
-                ids.push(d.id);
-                d.text
-            })
+        let extra: Vec<(i64, Option<f64>)> = chunk
+            .iter()
+            .map(|d| (0, d.extra.get("score").and_then(|v| v.as_f64())))
             .collect();
-        sketch_chunk(dedup, &texts, &mut kept_sets, &mut index, &mut sketches)?;
-        progress.update(ids.len() as u64, ids.len() as u64);
+        let texts: Vec<String> = chunk.into_iter().map(|d| d.text).collect();
+        sketched.add(dedup, &texts, &extra)?;
+        progress.update(sketched.len(), sketched.len());
         Ok(())
     })?;
     progress.finish();
     let mut report = Report::new(dedup.params());
     report.invalid_lines = invalid.count();
-    let pairs = candidate_pairs(dedup, index, &sketches, kept_sets, &mut report, || {
+    let resolved = candidate_pairs(dedup, &mut sketched, &mut report, || {
         corpus::read_all_skipping(inputs, skip, &again).map(|d| d.map(|d| d.text))
     })?;
-    let outcomes = dedup.resolve_pairs(&sketches, &scores, &pairs);
-    let spans: Vec<Option<String>> = sketches.into_iter().map(|s| s.contaminated).collect();
+    let sparse = resolve(dedup, &resolved, &sketched.spans, None);
+    let spans = std::mem::take(&mut sketched.spans);
+    drop(sketched);
 
+    // the last pass writes the kept documents and collects the ids the cluster file names
+    let mut ids: HashMap<u32, String> = HashMap::new();
     let mut kept = JsonlWriter::create(&out.kept)?;
-    let mut outcomes = outcomes;
+    let mut outcomes = Outcomes::new(&sparse);
     let mut paragraphs = dedup.config().paragraphs.then(crate::Paragraphs::default);
     for (i, d) in corpus::read_all_skipping(inputs, skip, &again).enumerate() {
         let mut d = d?;
-        if !outcomes.get(i).is_some_and(|o| o.keep) {
-            continue;
+        let i = i as u32;
+        let mut o = outcomes.of(i);
+        if out.clusters.is_some() && (o.cluster.is_some() || spans.contains_key(&i)) {
+            ids.insert(i, d.id.clone());
         }
-        if let Some(p) = paragraphs.as_mut()
-            && let Some(text) = drop_paragraphs(p, &d.text, &mut outcomes[i], &mut report)
+        if o.keep
+            && let Some(p) = paragraphs.as_mut()
+            && let Some(text) = drop_paragraphs(p, &d.text, &mut o, &mut report)
         {
             d.text = text;
         }
-        if outcomes[i].keep {
+        report.tally(&o);
+        if o.keep {
             kept.write(&d)?;
         }
     }
     kept.finish()?;
     report.paragraphs_removed = paragraphs.map_or(0, |p| p.removed);
     if let Some(path) = &out.clusters {
-        let mut removed: Vec<Vec<usize>> = vec![Vec::new(); outcomes.len()];
-        for (m, o) in outcomes.iter().enumerate() {
+        let id = |i: usize| ids.get(&(i as u32)).map_or("", String::as_str);
+        let mut removed: BTreeMap<usize, Vec<(u32, Outcome)>> = BTreeMap::new();
+        for &(m, o) in &sparse {
             if let (false, Some(k)) = (o.keep, o.cluster) {
-                removed[k].push(m);
+                removed.entry(k).or_default().push((m, o));
             }
         }
         let mut w = JsonlWriter::create(path)?;
-        for (i, span) in spans.iter().enumerate() {
-            if let Some(span) = span {
-                w.write(&json!({ "contaminated": ids[i], "span": span }))?;
-            }
+        for (i, span) in &spans {
+            w.write(&json!({ "contaminated": id(*i as usize), "span": span }))?;
         }
-        for (k, members) in removed.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+        for (k, members) in &removed {
             w.write(&ClusterLine {
-                kept: &ids[k],
+                kept: id(*k),
                 removed: members
                     .iter()
-                    .map(|&m| Removed {
-                        id: &ids[m],
-                        kind: outcomes[m].kind.as_str(),
+                    .map(|(m, o)| Removed {
+                        id: id(*m as usize),
+                        kind: o.kind.as_str(),
                     })
                     .collect(),
             })?;
         }
         w.finish()?;
     }
-    report.count(&outcomes);
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -59,6 +59,16 @@ impl BandIndex {
 
     /// Adds the keys of a chunk of sketches (document `first` onwards).
     pub fn add(&mut self, first: usize, sketches: &[Sketch]) -> std::io::Result<()> {
+        // the lists grow by doubling, but never past what the budget holds: a list that
+        // doubled past it would hold up to twice the budget
+        let per_doc = 32 * usize::from(self.exact) + 16 * self.bands;
+        let cap = (self.budget / per_doc.max(1)).saturating_add(sketches.len());
+        if self.exact {
+            grow(&mut self.mem_exact, sketches.len(), cap);
+        }
+        for v in &mut self.mem_bands {
+            grow(v, sketches.len(), cap);
+        }
         for (k, s) in sketches.iter().enumerate() {
             let idx = (first + k) as u32;
             if self.exact {
@@ -90,7 +100,7 @@ impl BandIndex {
             };
             for slot in 0..self.runs.len() {
                 let f = File::create(dir.path().join(format!("slot-{slot:03}.bin")))?;
-                self.files.push(BufWriter::with_capacity(1 << 20, f));
+                self.files.push(BufWriter::with_capacity(256 << 10, f));
             }
             self.dir = Some(dir);
         }
@@ -124,9 +134,10 @@ impl BandIndex {
         Ok(())
     }
 
-    /// Candidate pairs (first member of a key group, other member, is the exact slot); near
-    /// pairs between documents with the same exact key are left to the exact slot.
-    pub fn pairs(mut self, sketches: &[Sketch]) -> std::io::Result<Vec<(u32, u32, bool)>> {
+    /// Candidate pairs (first member of a key group, other member, is the exact slot), exact
+    /// pairs first; near pairs are deduplicated, but those between documents with the same
+    /// exact key are still among them (see [`crate::drop_near_within_exact`]).
+    pub fn pairs(mut self) -> std::io::Result<Vec<(u32, u32, bool)>> {
         let pending = !self.mem_exact.is_empty() || self.mem_bands.iter().any(|m| !m.is_empty());
         if self.dir.is_some() && pending {
             self.spill()?;
@@ -191,14 +202,17 @@ impl BandIndex {
         }
         near.par_sort_unstable();
         near.dedup();
-        pairs.extend(
-            near.into_iter()
-                .filter(|&(a, b)| {
-                    !exact || sketches[a as usize].exact != sketches[b as usize].exact
-                })
-                .map(|(a, b)| (a, b, false)),
-        );
+        pairs.extend(near.into_iter().map(|(a, b)| (a, b, false)));
         Ok(pairs)
+    }
+}
+
+/// Room in `v` for `more` records: doubling, but to at most `cap` records.
+fn grow<T>(v: &mut Vec<T>, more: usize, cap: usize) {
+    let need = v.len() + more;
+    if v.capacity() < need {
+        let target = (v.len() * 2).min(cap).max(need);
+        v.reserve_exact(target - v.len());
     }
 }
 

@@ -222,6 +222,142 @@ fn store_and_file_modes_agree() {
     assert_eq!(store.stats().unwrap().dedup.judged, docs.len() as u64);
 }
 
+/// The dedup verdicts in a store, by document: (doc, keep, kind, cluster).
+fn stored_verdicts(path: &std::path::Path) -> Vec<(i64, bool, String, Option<i64>)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT doc, keep, kind, cluster FROM dedup_verdicts ORDER BY doc")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// The smallest memory budget changes no verdict. Under it the key index spills a sorted run
+/// at every chunk, the first pass keeps no shingle set and the candidates' sets are checked
+/// from disk; file to file and over the store, under each keep policy, the kept documents,
+/// the clusters file and the stored verdicts are those of a run that holds everything in
+/// memory.
+#[test]
+fn the_smallest_memory_budget_changes_no_verdict() {
+    let p = planted();
+    // then short fillers, so that there are three chunks, with an exact copy of one in fifty
+    let mut rng = Rng::new(77);
+    let mut texts = p.texts.clone();
+    let n0 = texts.len();
+    for i in 0..17_000 {
+        let t = if i % 50 == 49 {
+            texts[n0 + i - 30].clone()
+        } else {
+            generate_text(&mut rng, 30)
+        };
+        texts.push(t);
+    }
+    let score = |i: usize| (i * 37 % 101) as f64 / 100.0;
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut d = Document::new(format!("d{i:05}"), t.as_str());
+            d.extra.insert("score".into(), score(i).into());
+            d
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &docs);
+    for keep in [KeepPolicy::First, KeepPolicy::Longest, KeepPolicy::Score] {
+        let mut results = Vec::new();
+        for tight in [false, true] {
+            let config = Config {
+                keep,
+                memory_budget: if tight { 4096 } else { 1 << 30 },
+                ..Config::default()
+            };
+            let dedup = Dedup::new(&config).unwrap();
+            let name = format!("{keep:?}-{tight}");
+            let out = FileOutputs {
+                kept: dir.path().join(format!("{name}.kept.jsonl")),
+                clusters: Some(dir.path().join(format!("{name}.clusters.jsonl"))),
+            };
+            let r =
+                dedup::run_files(std::slice::from_ref(&input), &out, &dedup, &NoProgress).unwrap();
+            assert_eq!(
+                (r.spilled_runs >= 3, r.verified_on_disk),
+                (tight, tight),
+                "{r:?}"
+            );
+            assert!(
+                r.exact_duplicates >= 60 + 300 && r.near_duplicates >= 50,
+                "{r:?}"
+            );
+
+            let db = dir.path().join(format!("{name}.db"));
+            let mut store = Store::open(&db).unwrap();
+            store.insert_documents(None, &docs).unwrap();
+            let seqs: Vec<i64> = store
+                .documents(Selection::All)
+                .map(|d| d.unwrap().seq)
+                .collect();
+            let run = store.begin_run("clean", &serde_json::json!({})).unwrap();
+            let verdicts: Vec<corpus::CleanVerdict> = (0..docs.len())
+                .map(|i| corpus::CleanVerdict {
+                    doc: seqs[i],
+                    keep: true,
+                    rule: None,
+                    value: None,
+                    score: Some(score(i)),
+                    details: None,
+                    text: None,
+                })
+                .collect();
+            store.record_clean_verdicts(run, &verdicts).unwrap();
+            store
+                .finish_run(run, corpus::RunStatus::Done, &serde_json::json!({}))
+                .unwrap();
+            let s = dedup::run_store(&mut store, &dedup, &NoProgress).unwrap();
+            assert_eq!(
+                (s.kept, s.exact_duplicates, s.near_duplicates, s.clusters),
+                (r.kept, r.exact_duplicates, r.near_duplicates, r.clusters)
+            );
+            drop(store);
+            // each document the store removed points at the member the clusters file kept
+            let mut kept_of = std::collections::HashMap::new();
+            for line in std::fs::read_to_string(out.clusters.as_ref().unwrap())
+                .unwrap()
+                .lines()
+            {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                for m in v["removed"].as_array().unwrap() {
+                    kept_of.insert(m["id"].as_str().unwrap().to_string(), v["kept"].clone());
+                }
+            }
+            let id_of = |seq: i64| {
+                docs[seqs.iter().position(|&s| s == seq).unwrap()]
+                    .id
+                    .clone()
+            };
+            let stored = stored_verdicts(&db);
+            assert_eq!(stored.len(), docs.len());
+            let removed: Vec<_> = stored.iter().filter(|v| !v.1).collect();
+            assert_eq!(removed.len(), kept_of.len());
+            for (doc, _, kind, cluster) in removed {
+                let kept = id_of(cluster.expect("a removed duplicate names its cluster"));
+                assert_eq!(kept_of[&id_of(*doc)], kept.as_str(), "{kind}");
+            }
+            results.push((
+                std::fs::read(&out.kept).unwrap(),
+                std::fs::read(out.clusters.as_ref().unwrap()).unwrap(),
+                stored_verdicts(&db),
+            ));
+        }
+        assert!(
+            results[0] == results[1],
+            "{keep:?}: a tight budget changed the verdicts"
+        );
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
 

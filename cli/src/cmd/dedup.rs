@@ -84,9 +84,10 @@ pub struct DedupArgs {
     #[arg(long, value_name = "N")]
     decontaminate_ngram: Option<usize>,
 
-    /// MiB of exact and band keys held in memory (about 176 bytes a document); past it the keys
-    /// are written to sorted runs on disk and merged band by band, so any corpus completes
-    /// [default: 1024].
+    /// MiB of memory for the exact and band keys (about 176 bytes a document) and the
+    /// shingle sets kept for verification (at most a quarter); past it the keys are written to
+    /// sorted runs on disk and merged band by band, and the candidates' sets are checked from
+    /// disk, so any corpus completes. Nothing else is held per document [default: 1024].
     #[arg(long, value_name = "MIB")]
     memory_mib: Option<usize>,
 
@@ -238,6 +239,9 @@ pub fn run(global: &Global, args: DedupArgs) -> Result<()> {
             "the LSH index outgrew --memory-mib: {} sorted runs per band on disk, merged",
             report.spilled_runs
         );
+    }
+    if report.verified_on_disk {
+        outln!("the candidates' shingle sets outgrew --memory-mib: checked from disk");
     }
     if !cfg.decontaminate.is_empty() {
         outln!(
