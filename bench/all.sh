@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark in order (import, crawl, extract, clean, dedup, tokenizer, train), each
+# Every benchmark in order (import, crawl, images, extract, clean, dedup, tokenizer, train, scale), each
 # stage's stdout kept as bench/out/<stage>/report.txt and its stderr as
 # bench/out/<stage>/stderr.txt, then bench/RESULTS.md written from the latest report of every
 # stage: the machine, the summary of the ratio lines, and each report whole. A stage that fails
@@ -13,7 +13,7 @@
 # moves to the repository
 if [ $# -gt 0 ]; then set -- "$(realpath -m -- "$1")"; fi
 source "$(dirname "$0")/common.sh"
-all=(import crawl images extract clean dedup tokenizer train)
+all=(import crawl images extract clean dedup tokenizer train scale)
 read -r -a asked <<< "${STAGES:-${all[*]}}"
 stages=()
 for s in "${all[@]}"; do

@@ -14,7 +14,7 @@ repository.
 """
 import datetime, json, os, re, sys
 
-STAGES = ["import", "crawl", "images", "extract", "clean", "dedup", "tokenizer", "train"]
+STAGES = ["import", "crawl", "images", "extract", "clean", "dedup", "tokenizer", "train", "scale"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
 

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Scale bench: how each batch stage's wall time, CPU time, peak RSS and disk grow with the
+# corpus, on generated documents (gen.py: real sentences recombined, real lengths, planted
+# duplicates and junk). At each size in SIZES: import into a fresh store, clean, dedup (store,
+# --memory-mib DEDUP_MIB), tokenizer training (vocabulary 32,000, --memory-mib TOKEN_MIB) and
+# encoding, each timed alone. Then dedup file to file at DEDUP_SIZES (the large sizes, without
+# a store); then tokenizer training alone on TOKEN_BYTES of text, bounded, against the unbounded
+# trainer (up to UNBOUNDED_BYTES) by held-out tokens, and sentencepiece on the same text, sampled
+# as its documentation recommends for large inputs. report.py prints the tables, the slopes
+# (log-log: 1 is linear) and writes the curves as SVG.
+#   bench/scale/run.sh [DATA_DIR]        (default ../shared/data beside the repository)
+#   SIZES="10000 100000 1000000"  DEDUP_SIZES=""  DEDUP_MIB=256
+#   TOKEN_BYTES="1e8 1e9"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e8  SPM=1
+# 10^7 documents is about 17 GB of JSONL, 20 GB of store and an hour and a half a size on two
+# cores; DEDUP_SIZES=10000000 runs that size for dedup alone.
+source "$(dirname "$0")/../common.sh"
+[ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
+out="$root/bench/out/scale"
+mkdir -p "$out"
+sizes=${SIZES:-10000 100000 1000000}
+dedup_sizes=${DEDUP_SIZES:-}
+dedup_mib=${DEDUP_MIB:-256}
+token_bytes=${TOKEN_BYTES:-1e8 1e9}
+token_mib=${TOKEN_MIB:-8192}
+unbounded_bytes=${UNBOUNDED_BYTES:-1e8}
+runs="$out/runs.jsonl"
+: > "$runs"
+gen() { python3 bench/scale/gen.py "$data/text" "$@"; }
+# rec SIZE STAGE DISK -- COMMAND...: one measured run, appended to runs.jsonl with the bytes
+# under DISK afterwards
+rec() {
+    local size=$1 stage=$2 disk=$3
+    shift 4
+    local r
+    r=$(python3 bench/measure.py ${STDOUT:+--stdout "$STDOUT"} -- "$@")
+    python3 -c 'import json, os, sys
+r = json.loads(sys.argv[1])
+p = sys.argv[4]
+disk = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) \
+    else (os.path.getsize(p) if os.path.exists(p) else 0)
+r.update(size=float(sys.argv[2]), stage=sys.argv[3], disk_bytes=disk)
+print(json.dumps(r))' "$r" "$size" "$stage" "$disk" >> "$runs"
+}
+zt=("$z" -q --threads "$THREADS")
+
+for n in $sizes; do
+    d="$out/docs-$n"
+    rm -rf "$d" && mkdir -p "$d"
+    gen --docs "$n" > "$d/docs.jsonl" 2> "$d/gen.json"
+    rec "$n" import "$d/corpus.db" -- "${zt[@]}" import --db "$d/corpus.db" -i "$d/docs.jsonl"
+    rm "$d/docs.jsonl"
+    rec "$n" clean "$d/corpus.db" -- "${zt[@]}" clean --db "$d/corpus.db"
+    rec "$n" dedup "$d/corpus.db" -- "${zt[@]}" dedup --db "$d/corpus.db" --memory-mib "$dedup_mib"
+    rec "$n" tokenizer "$d/tok" -- "${zt[@]}" tokenizer train --db "$d/corpus.db" --vocab-size 32000 \
+        --memory-mib "$token_mib" -o "$d/tok/tokenizer.json"
+    rec "$n" encode "$d/shards" -- "${zt[@]}" tokenizer encode --db "$d/corpus.db" -t "$d/tok/tokenizer.json" \
+        -o "$d/shards"
+    "$z" -q stats --db "$d/corpus.db" > "$d/stats.txt" 2>&1 || true
+    rm -rf "$d/shards"
+done
+
+for n in $dedup_sizes; do
+    d="$out/dedup-$n"
+    rm -rf "$d" && mkdir -p "$d"
+    gen --docs "$n" > "$d/docs.jsonl" 2> "$d/gen.json"
+    rec "$n" dedup-files "$d/kept.jsonl" -- "${zt[@]}" dedup --memory-mib "$dedup_mib" --input "$d/docs.jsonl" \
+        --output "$d/kept.jsonl"
+    rm -f "$d/docs.jsonl" "$d/kept.jsonl"
+done
+
+# tokenizer training alone on B bytes of text; held-out documents from another seed
+if [ -n "$token_bytes" ]; then
+    gen --docs 5000 --seed 99 > "$out/heldout.jsonl" 2> /dev/null
+    venv tokenizer tokenizers==0.23.3 sentencepiece==0.2.3 tiktoken==0.14.0
+    heldout_tokens() { "$z" -q tokenizer encode -t "$1" -i "$out/heldout.jsonl" -o "$out/heldout-shards" --val-fraction 0 |
+        sed -n 's/.*into \([0-9]*\) tokens.*/\1/p'; }
+    : > "$out/tokens.jsonl"
+    for b in $token_bytes; do
+        d="$out/text-$b"
+        rm -rf "$d" && mkdir -p "$d"
+        gen --bytes "$b" --seed 3 > "$d/text.jsonl" 2> "$d/gen.json"
+        STDOUT="$d/bounded.txt" rec "$b" tokenizer-bounded "$d/bounded" -- "${zt[@]}" tokenizer train \
+            -i "$d/text.jsonl" --vocab-size 32000 --memory-mib "$token_mib" -o "$d/bounded/tokenizer.json"
+        sample=$(sed -n 's/.*trained on a \([0-9.]*\)% sample.*/\1/p' "$d/bounded.txt")
+        bounded=$(heldout_tokens "$d/bounded/tokenizer.json")
+        unbounded=""
+        if python3 -c "import sys; sys.exit(0 if float('$b') <= float('$unbounded_bytes') else 1)"; then
+            rec "$b" tokenizer-unbounded "$d/unbounded" -- "${zt[@]}" tokenizer train -i "$d/text.jsonl" \
+                --vocab-size 32000 --memory-mib 0 -o "$d/unbounded/tokenizer.json"
+            unbounded=$(heldout_tokens "$d/unbounded/tokenizer.json")
+        fi
+        if [ "${SPM:-1}" != 0 ]; then
+            # one sentence per line, as sentencepiece reads; it samples 10 million of them
+            python3 -c 'import json, re, sys
+for l in open(sys.argv[1], encoding="utf-8"):
+    for s in re.split(r"(?<=[。！？!?\n])", json.loads(l)["text"]):
+        if s.strip():
+            print(s.strip())' "$d/text.jsonl" > "$d/text.txt"
+            rec "$b" sentencepiece "$d/spm.model" -- "$venv/bin/python" bench/scale/peer_sentencepiece.py "$d/text.txt" \
+                "$d/spm" 32000 "$THREADS"
+            rm -f "$d/text.txt"
+        fi
+        echo "{\"bytes\": $b, \"sample\": ${sample:-100}, \"bounded\": ${bounded:-null}, \"unbounded\": ${unbounded:-null}}" \
+            >> "$out/tokens.jsonl"
+        rm -f "$d/text.jsonl"
+    done
+fi
+
+python3 bench/scale/report.py "$out" "$root/docs/scale.svg"
