@@ -51,7 +51,7 @@ impl Sketched {
             index: BandIndex::new(c.exact, bands, index_bytes, c.spill_dir.as_deref()),
             table: DocTable::new(c.spill_dir.as_deref())?,
             spans: BTreeMap::new(),
-            kept: KeptShingles::new(keeps(c.verify, kept_hashes), kept_hashes),
+            kept: KeptShingles::new(keeps(c.verify && c.near, kept_hashes), kept_hashes),
         })
     }
 
@@ -305,7 +305,8 @@ impl KeptShingles {
 
     fn keep(&mut self, set: Vec<u64>) {
         if !self.overflowed {
-            self.total += set.len();
+            // a set costs its hashes and its vector's three words (and the allocator's one)
+            self.total += set.len() + 4;
             self.sets.push(set);
             if self.total > self.budget {
                 self.overflowed = true;
@@ -613,6 +614,8 @@ pub fn run_files(
     })?;
     let sparse = resolve(dedup, &resolved, &sketched.spans, None);
     let spans = std::mem::take(&mut sketched.spans);
+    // lines past the first pass's (a file that grew since) are not judged, so not written
+    let sketched_count = sketched.len();
     drop(sketched);
 
     // the last pass writes the kept documents and collects the ids the cluster file names
@@ -620,7 +623,10 @@ pub fn run_files(
     let mut kept = JsonlWriter::create(&out.kept)?;
     let mut outcomes = Outcomes::new(&sparse);
     let mut paragraphs = dedup.config().paragraphs.then(crate::Paragraphs::default);
-    for (i, d) in corpus::read_all_skipping(inputs, skip, &again).enumerate() {
+    for (i, d) in corpus::read_all_skipping(inputs, skip, &again)
+        .take(sketched_count as usize)
+        .enumerate()
+    {
         let mut d = d?;
         let i = i as u32;
         let mut o = outcomes.of(i);

@@ -207,11 +207,18 @@ impl BandIndex {
     }
 }
 
-/// Room in `v` for `more` records: doubling, but to at most `cap` records.
+/// Room in `v` for `more` records: doubling, but to at most `cap` records while below it
+/// (documents without bands let the exact keys pass it: doubling again from there).
 fn grow<T>(v: &mut Vec<T>, more: usize, cap: usize) {
     let need = v.len() + more;
     if v.capacity() < need {
-        let target = (v.len() * 2).min(cap).max(need);
+        let doubled = v.len() * 2;
+        let target = if v.len() < cap {
+            doubled.min(cap)
+        } else {
+            doubled
+        }
+        .max(need);
         v.reserve_exact(target - v.len());
     }
 }
