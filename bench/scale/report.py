@@ -9,6 +9,15 @@ import json, math, os, sys
 out, svg_path = sys.argv[1], sys.argv[2]
 runs = [json.loads(l) for l in open(os.path.join(out, "runs.jsonl")) if l.strip()]
 STAGES = ["import", "clean", "dedup", "tokenizer", "encode", "dedup-files"]
+# what bounds each stage's memory by design, whatever the corpus (docs/scale.md says why)
+BOUNDS = {
+    "import": "SQLite's 16 MiB page cache and three batches of documents",
+    "clean": "the recurring-line counts: line_memory_entries (8 million, about 300 MB)",
+    "dedup": "--memory-mib, a chunk of documents and the duplicates being clustered",
+    "dedup-files": "--memory-mib, a chunk of documents and the duplicates being clustered",
+    "tokenizer": "--memory-mib (a sample of the documents past it)",
+    "encode": "one shard's tokens per split (shard_tokens: 100 million u32, 400 MB)",
+}
 
 
 def slope(points):
@@ -39,9 +48,13 @@ for s in STAGES:
         cpu = r["user_s"] + r["sys_s"]
         print(f"{s:<12}{int(r['size']):>12,}{r['wall_s']:>10.1f}{cpu:>10.1f}{r['size'] / r['wall_s']:>12,.0f}"
               f"{r['peak_rss_mib']:>10.0f}{r['disk_bytes'] / 1e6:>10.1f}")
+for n in sorted(r["size"] for r in by_stage["dedup-files"]):
+    said = os.path.join(out, f"dedup-{int(n)}", "dedup.txt")
+    if os.path.exists(said):
+        print(f"dedup file to file at {int(n):,}: " + open(said).readline().strip())
 print()
 print("log-log slopes against documents (1.00: linear; 0: flat), and a billion documents: time and"
-      " disk at the largest size's rates, memory at its slope")
+      " disk at the largest size's rates")
 print(f"{'stage':<12}{'time':>8}{'CPU':>8}{'memory':>8}   per billion documents")
 for s in STAGES:
     rs = by_stage[s]
@@ -53,9 +66,9 @@ for s in STAGES:
     big = rs[-1]
     hours = big["wall_s"] / big["size"] * 1e9 / 3600
     disk = big["disk_bytes"] / big["size"] * 1e9 / 1e12
-    # memory follows the fitted power law from the largest size (flat below a slope of 0.15)
+    # memory: flat below a slope of 0.15, else what bounds it by design
     mem = (f"memory flat at {big['peak_rss_mib']:.0f} MiB" if sm is None or sm < 0.15
-           else f"memory {big['peak_rss_mib'] * (1e9 / big['size']) ** sm / 1024:,.0f} GiB at its slope")
+           else f"memory grows to its bound: {BOUNDS[s]}")
     print(f"{s:<12}{fmt_slope(st):>8}{fmt_slope(sc):>8}{fmt_slope(sm):>8}   {hours:,.0f} h on this machine, "
           f"{disk:.2f} TB on disk, {mem}")
 
@@ -83,8 +96,10 @@ if os.path.exists(tok_path):
         print(" ".join(parts))
         if "tokenizer-bounded" in line and "sentencepiece" in line:
             z, p = line["tokenizer-bounded"], line["sentencepiece"]
+            how = "all of it" if t["sample"] >= 100 else f"a {t['sample']:g}% sample"
             print(f"ratio: {p['wall_s'] / z['wall_s']:.1f}x sentencepiece's training speed on {b / 1e9:g} GB of text"
-                  f" (both sampling), in {z['peak_rss_mib'] / p['peak_rss_mib']:.2f}x its memory")
+                  f" (zhcorpus on {how} within --memory-mib, sentencepiece on up to 10 million sentences),"
+                  f" in {z['peak_rss_mib'] / p['peak_rss_mib']:.2f}x its memory")
 
 # the curves: two log-log panels, wall time and peak RSS against documents
 W, H, M = 360, 260, 50

@@ -63,8 +63,8 @@ for n in $dedup_sizes; do
     d="$out/dedup-$n"
     rm -rf "$d" && mkdir -p "$d"
     gen --docs "$n" > "$d/docs.jsonl" 2> "$d/gen.json"
-    rec "$n" dedup-files "$d/kept.jsonl" -- "${zt[@]}" dedup --memory-mib "$dedup_mib" --input "$d/docs.jsonl" \
-        --output "$d/kept.jsonl"
+    STDOUT="$d/dedup.txt" rec "$n" dedup-files "$d/kept.jsonl" -- "${zt[@]}" dedup --memory-mib "$dedup_mib" \
+        --input "$d/docs.jsonl" --output "$d/kept.jsonl"
     rm -f "$d/docs.jsonl" "$d/kept.jsonl"
 done
 
