@@ -8,15 +8,18 @@ import json, math, os, sys
 
 out, svg_path = sys.argv[1], sys.argv[2]
 runs = [json.loads(l) for l in open(os.path.join(out, "runs.jsonl")) if l.strip()]
-STAGES = ["import", "clean", "dedup", "tokenizer", "encode", "dedup-files"]
+STAGES = ["import", "clean", "dedup", "tokenizer", "encode", "dedup-files", "frontier-enqueue",
+          "frontier-resume"]
 # what bounds each stage's memory by design, whatever the corpus (docs/scale.md says why)
 BOUNDS = {
-    "import": "SQLite's 16 MiB page cache and three batches of documents",
-    "clean": "the recurring-line counts: line_memory_entries (8 million, about 300 MB)",
-    "dedup": "--memory-mib, a chunk of documents and the duplicates being clustered",
-    "dedup-files": "--memory-mib, a chunk of documents and the duplicates being clustered",
-    "tokenizer": "--memory-mib (a sample of the documents past it)",
-    "encode": "one shard's tokens per split (shard_tokens: 100 million u32, 400 MB)",
+    "import": "bounded: SQLite's 16 MiB page cache and three batches of documents",
+    "clean": "rises to its bound: the recurring-line counts (line_memory_entries: 8 million, about 300 MB)",
+    "dedup": "rises to its bound: --memory-mib, a chunk of documents, the duplicates being clustered",
+    "dedup-files": "rises to its bound: --memory-mib, a chunk of documents, the duplicates being clustered",
+    "tokenizer": "rises to its bound: --memory-mib (a sample of the documents past it)",
+    "encode": "rises to its bound: one shard's tokens per split (shard_tokens: 100 million u32, 400 MB)",
+    "frontier-enqueue": "bounded: SQLite's page cache and one batch of URLs",
+    "frontier-resume": "grows with the URLs: the crawler's seen-set holds every URL's hash",
 }
 
 
@@ -40,8 +43,8 @@ for r in failed:
     print(f"FAILED: {r['stage']} at {r['size']:g} (exit {r['rc']})")
 by_stage = {s: sorted((r for r in runs if r["stage"] == s and r["rc"] == 0), key=lambda r: r["size"])
             for s in STAGES}
-print("per stage and size (documents); CPU is user + system; disk is the store (import, clean,"
-      " dedup: the whole file), the tokenizer, the shards or the kept file")
+print("per stage and size (documents; URLs for the frontier); CPU is user + system; disk is the store"
+      " (import, clean, dedup: the whole file), the tokenizer, the shards, the kept file or the frontier's store")
 print(f"{'stage':<12}{'documents':>12}{'wall s':>10}{'CPU s':>10}{'docs/s':>12}{'peak MiB':>10}{'disk MB':>10}")
 for s in STAGES:
     for r in by_stage[s]:
@@ -52,6 +55,10 @@ for n in sorted(r["size"] for r in by_stage["dedup-files"]):
     said = os.path.join(out, f"dedup-{int(n)}", "dedup.txt")
     if os.path.exists(said):
         print(f"dedup file to file at {int(n):,}: " + open(said).readline().strip())
+for n in sorted(r["size"] for r in by_stage["frontier-resume"]):
+    said = os.path.join(out, f"frontier-{int(n)}", "resume.json")
+    if os.path.exists(said):
+        print(f"frontier resume at {int(n):,} URLs: " + open(said).readline().strip())
 print()
 print("log-log slopes against documents (1.00: linear; 0: flat), and a billion documents: time and"
       " disk at the largest size's rates")
@@ -68,8 +75,12 @@ for s in STAGES:
     disk = big["disk_bytes"] / big["size"] * 1e9 / 1e12
     # memory: flat below a slope of 0.15, else what bounds it by design
     mem = (f"memory flat at {big['peak_rss_mib']:.0f} MiB" if sm is None or sm < 0.15
-           else f"memory grows to its bound: {BOUNDS[s]}")
-    print(f"{s:<12}{fmt_slope(st):>8}{fmt_slope(sc):>8}{fmt_slope(sm):>8}   {hours:,.0f} h on this machine, "
+           else f"memory {BOUNDS[s]}")
+    if BOUNDS[s].startswith("grows") and big["size"] > rs[0]["size"]:
+        # what it adds per item beyond the smallest size's (start-up), times a billion
+        per = (big["peak_rss_mib"] - rs[0]["peak_rss_mib"]) * 2**20 / (big["size"] - rs[0]["size"])
+        mem += f": {per:.0f} bytes each, {per * 1e9 / 2**30:,.0f} GiB at a billion"
+    print(f"{s:<12}{fmt_slope(st):>8}{fmt_slope(sc):>8}{fmt_slope(sm):>8}   {hours:,.1f} h on this machine, "
           f"{disk:.2f} TB on disk, {mem}")
 
 tok_path = os.path.join(out, "tokens.jsonl")
@@ -105,7 +116,8 @@ if os.path.exists(tok_path):
 W, H, M = 360, 260, 50
 COLORS = {"import": "#1f77b4", "clean": "#2ca02c", "dedup": "#d62728", "tokenizer": "#9467bd",
           "encode": "#ff7f0e", "dedup-files": "#8c564b"}
-series = {s: rs for s, rs in by_stage.items() if rs}
+# documents only: the frontier's sizes are URLs
+series = {s: rs for s, rs in by_stage.items() if rs and not s.startswith("frontier")}
 if series:
     xs = [r["size"] for rs in series.values() for r in rs]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * W + 160}" height="{H + 40}" '

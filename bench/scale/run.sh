@@ -6,21 +6,24 @@
 # encoding, each timed alone. Then dedup file to file at DEDUP_SIZES (the large sizes, without
 # a store); then tokenizer training alone on TOKEN_BYTES of text, bounded, against the unbounded
 # trainer (up to UNBOUNDED_BYTES) by held-out tokens, and sentencepiece on the same text, sampled
-# as its documentation recommends for large inputs. report.py prints the tables, the slopes
+# as its documentation recommends for large inputs; and the crawl frontier at FRONTIER_SIZES URLs
+# (corpus/examples/frontier_scale.rs). report.py prints the tables, the slopes
 # (log-log: 1 is linear) and writes the curves as SVG.
 #   bench/scale/run.sh [DATA_DIR]        (default ../shared/data beside the repository)
 #   SIZES="10000 100000 1000000"  DEDUP_SIZES=""  DEDUP_MIB=256
 #   TOKEN_BYTES="1e8 1e9"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e8  SPM=1
-# 10^7 documents is about 17 GB of JSONL, 20 GB of store and an hour and a half a size on two
+#   FRONTIER_SIZES="100000 1000000 10000000"
+# A variable set empty runs none of its part. 10^7 documents is about 17 GB of JSONL, 20 GB of store and an hour and a half a size on two
 # cores; DEDUP_SIZES=10000000 runs that size for dedup alone.
 source "$(dirname "$0")/../common.sh"
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
 out="$root/bench/out/scale"
 mkdir -p "$out"
-sizes=${SIZES:-10000 100000 1000000}
+sizes=${SIZES-10000 100000 1000000}
 dedup_sizes=${DEDUP_SIZES:-}
 dedup_mib=${DEDUP_MIB:-256}
-token_bytes=${TOKEN_BYTES:-1e8 1e9}
+frontier_sizes=${FRONTIER_SIZES-100000 1000000 10000000}
+token_bytes=${TOKEN_BYTES-1e8 1e9}
 token_mib=${TOKEN_MIB:-8192}
 unbounded_bytes=${UNBOUNDED_BYTES:-1e8}
 runs="$out/runs.jsonl"
@@ -66,6 +69,18 @@ for n in $dedup_sizes; do
     STDOUT="$d/dedup.txt" rec "$n" dedup-files "$d/kept.jsonl" -- "${zt[@]}" dedup --memory-mib "$dedup_mib" \
         --input "$d/docs.jsonl" --output "$d/kept.jsonl"
     rm -f "$d/docs.jsonl" "$d/kept.jsonl"
+done
+
+# the crawl frontier at F URLs: enqueued into a fresh store, then a crawl's resume (the seen-set
+# in memory, the queued hosts, one host's queue paged)
+cargo build --release -q -p corpus --example frontier_scale
+fs="$root/target/release/examples/frontier_scale"
+for f in $frontier_sizes; do
+    d="$out/frontier-$f"
+    rm -rf "$d" && mkdir -p "$d"
+    STDOUT="$d/enqueue.json" rec "$f" frontier-enqueue "$d/frontier.db" -- "$fs" enqueue "$d/frontier.db" "$f"
+    STDOUT="$d/resume.json" rec "$f" frontier-resume "$d/frontier.db" -- "$fs" resume "$d/frontier.db"
+    rm -f "$d"/frontier.db*
 done
 
 # tokenizer training alone on B bytes of text; held-out documents from another seed
