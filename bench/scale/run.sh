@@ -13,7 +13,8 @@
 #   SIZES="10000 100000 1000000"  DEDUP_SIZES=""  DEDUP_MIB=256
 #   TOKEN_BYTES="1e8 1e9"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e8  SPM=1
 #   FRONTIER_SIZES="100000 1000000 10000000"
-# A variable set empty runs none of its part. 10^7 documents is about 17 GB of JSONL, 20 GB of store and an hour and a half a size on two
+# A variable set empty runs none of its part (about 50 minutes with the defaults on two
+# cores). 10^7 documents is about 17 GB of JSONL, 20 GB of store and an hour and a half a size on two
 # cores; DEDUP_SIZES=10000000 runs that size for dedup alone.
 source "$(dirname "$0")/../common.sh"
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
