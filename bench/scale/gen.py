@@ -18,10 +18,10 @@ usage: gen.py DATA_TEXT_DIR (--docs N | --bytes B) [--seed S] [--start K] > out.
 The same arguments give the same bytes on every machine; --start K starts the ids at K (the
 documents are the same as those of a larger run from K on only when K is 0).
 """
-import argparse, glob, json, os, random, re, sys
+import argparse, json, os, random, re, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from textsrc import page_text, rows_csv  # noqa: E402
+from textsrc import genres  # noqa: E402
 
 EXACT, NEAR, JUNK = 0.03, 0.04, 0.04
 # each genre's share of the documents: the real sets' counts are nearly all reviews and
@@ -33,26 +33,12 @@ NAV = ["首页", "新闻", "体育", "娱乐", "财经", "科技", "汽车", "�
        "联系我们", "关于我们", "网站地图", "版权所有", "上一篇", "下一篇", "更多>>", "点击查看大图"]
 
 
-def jsonl(pattern, field):
-    for path in sorted(glob.glob(pattern)):
-        for line in open(path, encoding="utf-8"):
-            t = json.loads(line).get(field)
-            if t:
-                yield t
-
-
 def load(d):
-    g = {}
-    g["reviews"] = list(rows_csv(sorted(glob.glob(f"{d}/reviews/*.csv")), "review"))
-    g["weibo"] = list(rows_csv([f"{d}/social/weibo_senti_100k_subset.csv"], "review"))
-    g["news"] = [l.split("\t", 1)[1].strip() for l in open(f"{d}/news/thucnews_dev.tsv", encoding="utf-8") if "\t" in l]
-    g["headlines"] = [l.split("---", 1)[1].strip() for f in sorted(glob.glob(f"{d}/news/toutiao_ent_headlines.*.txt"))
-                      for l in open(f, encoding="utf-8") if "---" in l]
-    g["encyclopedia"] = list(dict.fromkeys(jsonl(f"{d}/encyclopedia/*.jsonl", "context")))
-    g["poems"] = list(jsonl(f"{d}/literature/songci_simplified.*.jsonl", "text")) + \
-        list(jsonl(f"{d}/literature/yuanqu.*.jsonl", "text"))
-    g["classics"] = list(jsonl(f"{d}/literature/classics_misc.jsonl", "text"))
-    g["technical"] = [page_text(h, collapse=True) for h in jsonl(f"{d}/technical/*.jsonl", "html")]
+    """The genres of `genres`, the Song ci and Yuan qu together as poems, without the Tang poems
+    (traditional script)."""
+    g = genres(d)
+    g["poems"] = g.pop("song_ci") + g.pop("yuan_qu")
+    del g["tang_traditional"]
     return {k: v for k, v in g.items() if v}
 
 

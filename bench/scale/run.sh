@@ -112,8 +112,8 @@ for l in open(sys.argv[1], encoding="utf-8"):
     for s in re.split(r"(?<=[。！？!?\n])", json.loads(l)["text"]):
         if s.strip():
             print(s.strip())' "$d/text.jsonl" > "$d/text.txt"
-            rec "$b" sentencepiece "$d/spm.model" -- "$venv/bin/python" bench/scale/peer_sentencepiece.py "$d/text.txt" \
-                "$d/spm" 32000 "$THREADS"
+            rec "$b" sentencepiece "$d/spm.model" -- "$venv/bin/python" bench/tokenizer/peer_sentencepiece.py \
+                "$d/text.txt" "$d/spm" 32000 "$THREADS" 10000000
             rm -f "$d/text.txt"
         fi
         echo "{\"bytes\": $b, \"sample\": ${sample:-100}, \"bounded\": ${bounded:-null}, \"unbounded\": ${unbounded:-null}}" \
