@@ -135,15 +135,16 @@ impl Resolved {
 
 fn candidate_pairs<I: Iterator<Item = corpus::Result<String>>>(
     dedup: &Dedup,
-    sketched: &mut Sketched,
+    index: BandIndex,
+    kept: KeptShingles,
+    table: &mut DocTable,
     report: &mut Report,
     reread: impl FnOnce() -> I,
 ) -> corpus::Result<Resolved> {
-    let index = std::mem::replace(&mut sketched.index, BandIndex::new(false, 0, 0, None));
     report.spilled_runs = index.runs() as u64;
     let mut pairs = index.pairs()?;
     let mut ends = crate::pair_ends(&pairs);
-    let mut rows = sketched.table.rows_of(&ends)?;
+    let mut rows = table.rows_of(&ends)?;
     if dedup.config().exact {
         let exact = |i: u32| ends.binary_search(&i).map_or(0, |k| rows[k].exact);
         pairs = crate::drop_near_within_exact(pairs, exact);
@@ -151,7 +152,6 @@ fn candidate_pairs<I: Iterator<Item = corpus::Result<String>>>(
     report.candidate_pairs = pairs.iter().filter(|p| !p.2).count() as u64;
     if dedup.config().verify && report.candidate_pairs > 0 {
         let need = needed(&pairs);
-        let kept = std::mem::replace(&mut sketched.kept, KeptShingles::new(false, 0));
         let mut sets = match kept.take(&need) {
             Some(sets) => Sets::held(sets),
             None => {
@@ -470,7 +470,13 @@ pub fn run_store(
         })?;
         progress.finish();
         let mut report = Report::new(dedup.params());
-        let resolved = candidate_pairs(dedup, &mut sketched, &mut report, || {
+        let Sketched {
+            index,
+            mut table,
+            mut spans,
+            kept,
+        } = sketched;
+        let resolved = candidate_pairs(dedup, index, kept, &mut table, &mut report, || {
             store
                 .documents(Selection::CleanKept)
                 .map(|d| d.map(|d| d.doc.text))
@@ -482,9 +488,8 @@ pub fn run_store(
         } else {
             None
         };
-        let sparse = resolve(dedup, &resolved, &sketched.spans, scores.as_ref());
+        let sparse = resolve(dedup, &resolved, &spans, scores.as_ref());
         let mut outcomes = Outcomes::new(&sparse);
-        let mut spans = std::mem::take(&mut sketched.spans);
         // the kept member of a cluster is in a pair, so its row is at hand
         let seq_of = |k: usize| resolved.row(k as u32).map_or(0, |r| r.seq);
         let verdict =
@@ -501,7 +506,7 @@ pub fn run_store(
         if dedup.config().paragraphs {
             // a third pass, in corpus order: kept documents lose the paragraphs seen before
             let mut paragraphs = crate::Paragraphs::default();
-            let mut rows = RowCursor::new(&mut sketched.table)?;
+            let mut rows = RowCursor::new(&mut table)?;
             let mut after = 0;
             loop {
                 let page = store.documents_page(Selection::CleanKept, after)?;
@@ -526,7 +531,7 @@ pub fn run_store(
             }
             report.paragraphs_removed = paragraphs.removed;
         } else {
-            for (i, row) in sketched.table.scan()?.enumerate() {
+            for (i, row) in table.scan()?.enumerate() {
                 let row = row?;
                 let i = i as u32;
                 let o = outcomes.of(i);
@@ -609,14 +614,19 @@ pub fn run_files(
     progress.finish();
     let mut report = Report::new(dedup.params());
     report.invalid_lines = invalid.count();
-    let resolved = candidate_pairs(dedup, &mut sketched, &mut report, || {
+    let Sketched {
+        index,
+        mut table,
+        spans,
+        kept,
+    } = sketched;
+    let resolved = candidate_pairs(dedup, index, kept, &mut table, &mut report, || {
         corpus::read_all_skipping(inputs, skip, &again).map(|d| d.map(|d| d.text))
     })?;
-    let sparse = resolve(dedup, &resolved, &sketched.spans, None);
-    let spans = std::mem::take(&mut sketched.spans);
+    let sparse = resolve(dedup, &resolved, &spans, None);
     // lines past the first pass's (a file that grew since) are not judged, so not written
-    let sketched_count = sketched.len();
-    drop(sketched);
+    let sketched_count = table.len();
+    drop(table);
 
     // the last pass writes the kept documents and collects the ids the cluster file names
     let mut ids: HashMap<u32, String> = HashMap::new();
