@@ -7,7 +7,9 @@ usage: report.py OUT_DIR SVG_PATH"""
 import json, math, os, sys
 
 out, svg_path = sys.argv[1], sys.argv[2]
-runs = [json.loads(l) for l in open(os.path.join(out, "runs.jsonl")) if l.strip()]
+# the last run of a stage at a size stands (a run appended with APPEND=1 replaces an older one)
+runs = list({(r["stage"], r["size"]): r for r in (json.loads(l) for l in open(os.path.join(out, "runs.jsonl"))
+                                                   if l.strip())}.values())
 STAGES = ["import", "clean", "dedup", "tokenizer", "encode", "dedup-files", "frontier-enqueue",
           "frontier-resume"]
 # what bounds each stage's memory by design, whatever the corpus (docs/scale.md says why)

@@ -12,10 +12,12 @@
 #   bench/scale/run.sh [DATA_DIR]        (default ../shared/data beside the repository)
 #   SIZES="10000 100000 1000000"  DEDUP_SIZES=""  DEDUP_MIB=256
 #   TOKEN_BYTES="1e8 1e9"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e8  SPM=1
-#   FRONTIER_SIZES="100000 1000000 10000000"
+#   FRONTIER_SIZES="100000 1000000 10000000"  APPEND=0
 # A variable set empty runs none of its part (about 50 minutes with the defaults on two
 # cores). 10^7 documents is about 17 GB of JSONL, 20 GB of store and an hour and a half a size on two
-# cores; DEDUP_SIZES=10000000 runs that size for dedup alone.
+# cores; DEDUP_SIZES=10000000 runs that size for dedup alone. APPEND=1 adds this run's figures
+# to those already in bench/out/scale (a large size measured on its own) instead of starting
+# afresh; a size and stage measured again replaces its old line in the report.
 source "$(dirname "$0")/../common.sh"
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
 out="$root/bench/out/scale"
@@ -28,7 +30,7 @@ token_bytes=${TOKEN_BYTES-1e8 1e9}
 token_mib=${TOKEN_MIB:-8192}
 unbounded_bytes=${UNBOUNDED_BYTES:-1e8}
 runs="$out/runs.jsonl"
-: > "$runs"
+[ "${APPEND:-0}" = 1 ] || : > "$runs"
 gen() { python3 bench/scale/gen.py "$data/text" "$@"; }
 # rec SIZE STAGE DISK -- COMMAND...: one measured run, appended to runs.jsonl with the bytes
 # under DISK afterwards
@@ -60,7 +62,7 @@ for n in $sizes; do
     rec "$n" encode "$d/shards" -- "${zt[@]}" tokenizer encode --db "$d/corpus.db" -t "$d/tok/tokenizer.json" \
         -o "$d/shards"
     "$z" -q stats --db "$d/corpus.db" > "$d/stats.txt" 2>&1 || true
-    rm -rf "$d/shards"
+    rm -rf "$d/shards" "$d/corpus.db" "$d"/corpus.db-*
 done
 
 for n in $dedup_sizes; do
@@ -90,7 +92,7 @@ if [ -n "$token_bytes" ]; then
     venv tokenizer tokenizers==0.23.3 sentencepiece==0.2.3 tiktoken==0.14.0
     heldout_tokens() { "$z" -q tokenizer encode -t "$1" -i "$out/heldout.jsonl" -o "$out/heldout-shards" --val-fraction 0 |
         sed -n 's/.*into \([0-9]*\) tokens.*/\1/p'; }
-    : > "$out/tokens.jsonl"
+    [ "${APPEND:-0}" = 1 ] || : > "$out/tokens.jsonl"
     for b in $token_bytes; do
         d="$out/text-$b"
         rm -rf "$d" && mkdir -p "$d"
