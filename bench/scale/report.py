@@ -88,13 +88,16 @@ for s in STAGES:
 tok_path = os.path.join(out, "tokens.jsonl")
 if os.path.exists(tok_path):
     print()
-    print("tokenizer training alone (vocabulary 32,000), generated text; held-out: 5,000 documents of"
-          " another seed")
     tokens = {float(t["bytes"]): t for t in (json.loads(l) for l in open(tok_path) if l.strip())}
+    splices = sorted({t.get("splice", 0) for t in tokens.values()})
+    print("tokenizer training alone (vocabulary 32,000), generated text (gen.py --splice "
+          f"{', '.join(f'{s:g}' for s in splices)}); held-out: 5,000 documents of another seed")
     for b in sorted(tokens):
         t = tokens[b]
         line = {r["stage"]: r for r in runs if r["size"] == b and r["rc"] == 0}
         parts = [f"{b / 1e9:g} GB:"]
+        if t.get("pieces"):
+            parts.append(f"{t['pieces']:,} distinct pieces;")
         if "tokenizer-bounded" in line:
             r = line["tokenizer-bounded"]
             parts.append(f"bounded {r['wall_s']:.0f} s, {r['peak_rss_mib']:.0f} MiB peak, on a {t['sample']:g}%"
