@@ -127,8 +127,10 @@ pub struct Config {
     pub drop_recurring_lines: bool,
     /// A line is recurring when at least this many documents of the host hold it.
     pub recurring_min_docs: u32,
-    /// Most distinct lines counted in memory (about 40 bytes each) before the rarest are
-    /// forgotten: bounds the first pass's memory whatever the corpus size.
+    /// Most distinct lines counted in memory before the rarest are forgotten: bounds the first
+    /// pass's memory whatever the corpus size. The table holds them in a power of two of
+    /// 25-byte slots, at most 7/8 full: the default, 7 million, fits 2^23 slots (200 MiB, and
+    /// 300 MiB while the table grows into them); 7.4 million would need twice that.
     pub line_memory_entries: usize,
     /// Drop short lines with a boilerplate phrase.
     pub drop_phrase_lines: bool,
@@ -234,7 +236,7 @@ impl Default for Config {
             to_simplified: false,
             drop_recurring_lines: true,
             recurring_min_docs: 4,
-            line_memory_entries: 8_000_000,
+            line_memory_entries: 7_000_000,
             drop_phrase_lines: true,
             drop_repeated_sentences: true,
             mask_pii: true,

@@ -130,7 +130,15 @@ impl LineCounts {
                     bar += 1;
                 }
             }
+            // forgotten entries leave tombstones that the table would later clear by doubling
+            // (once more than half full); rebuilt now, it grows back to the bound's size only
+            self.counts.shrink_to_fit();
         }
+    }
+
+    /// Entries the table has room for before it grows.
+    pub fn capacity(&self) -> usize {
+        self.counts.capacity()
     }
 
     /// Distinct (host, line) entries held.
