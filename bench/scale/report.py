@@ -15,7 +15,7 @@ STAGES = ["import", "clean", "dedup", "tokenizer", "encode", "dedup-files", "fro
 # what bounds each stage's memory by design, whatever the corpus (docs/scale.md says why)
 BOUNDS = {
     "import": "bounded: SQLite's 16 MiB page cache and three batches of documents",
-    "clean": "rises to its bound: the recurring-line counts (line_memory_entries: 8 million, about 300 MB)",
+    "clean": "rises to its bound: the recurring-line counts (line_memory_entries: 7 million, 300 MiB at most)",
     "dedup": "rises to its bound: --memory-mib, a chunk of documents, the duplicates being clustered",
     "dedup-files": "rises to its bound: --memory-mib, a chunk of documents, the duplicates being clustered",
     "tokenizer": "rises to its bound: --memory-mib (a sample of the documents past it)",

@@ -6,16 +6,19 @@
 # encoding, each timed alone. Then dedup file to file at DEDUP_SIZES (the large sizes, without
 # a store); then tokenizer training alone on TOKEN_BYTES of text, bounded, against the unbounded
 # trainer (up to UNBOUNDED_BYTES) by held-out tokens, and sentencepiece on the same text, sampled
-# as its documentation recommends for large inputs; and the crawl frontier at FRONTIER_SIZES URLs
+# as its documentation recommends for large inputs, on text generated with gen.py --splice SPLICE
+# (default 1: pieces keep growing with the text, as a real corpus's do; 0 recombines whole
+# sentences, whose pieces stop growing); and the crawl frontier at FRONTIER_SIZES URLs
 # (corpus/examples/frontier_scale.rs). report.py prints the tables, the slopes
 # (log-log: 1 is linear) and writes the curves as SVG.
 #   bench/scale/run.sh [DATA_DIR]        (default ../shared/data beside the repository)
 #   SIZES="10000 100000 1000000"  DEDUP_SIZES=""  DEDUP_MIB=256
-#   TOKEN_BYTES="1e8 1e9"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e8  SPM=1
+#   TOKEN_BYTES="1e8 1e9 1e10"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e9  SPM=1  SPLICE=1
 #   FRONTIER_SIZES="100000 1000000 10000000"  APPEND=0
-# A variable set empty runs none of its part (about 50 minutes with the defaults on two
-# cores). 10^7 documents is about 17 GB of JSONL, 20 GB of store and an hour and a half a size on two
-# cores; DEDUP_SIZES=10000000 runs that size for dedup alone. APPEND=1 adds this run's figures
+# A variable set empty runs none of its part (about an hour and a half with the defaults on
+# two cores, 30 GB of disk at the peak; the unbounded trainer at 1 GB of spliced text takes
+# about 14 GB of memory). SIZES=10000000 adds 17 GB of JSONL, a 37 GB store and 50 minutes;
+# DEDUP_SIZES=10000000 runs that size for dedup alone. APPEND=1 adds this run's figures
 # to those already in bench/out/scale (a large size measured on its own) instead of starting
 # afresh; a size and stage measured again replaces its old line in the report.
 source "$(dirname "$0")/../common.sh"
@@ -26,9 +29,10 @@ sizes=${SIZES-10000 100000 1000000}
 dedup_sizes=${DEDUP_SIZES:-}
 dedup_mib=${DEDUP_MIB:-256}
 frontier_sizes=${FRONTIER_SIZES-100000 1000000 10000000}
-token_bytes=${TOKEN_BYTES-1e8 1e9}
+token_bytes=${TOKEN_BYTES-1e8 1e9 1e10}
+splice=${SPLICE:-1}
 token_mib=${TOKEN_MIB:-8192}
-unbounded_bytes=${UNBOUNDED_BYTES:-1e8}
+unbounded_bytes=${UNBOUNDED_BYTES:-1e9}
 runs="$out/runs.jsonl"
 [ "${APPEND:-0}" = 1 ] || : > "$runs"
 gen() { python3 bench/scale/gen.py "$data/text" "$@"; }
@@ -88,7 +92,7 @@ done
 
 # tokenizer training alone on B bytes of text; held-out documents from another seed
 if [ -n "$token_bytes" ]; then
-    gen --docs 5000 --seed 99 > "$out/heldout.jsonl" 2> /dev/null
+    gen --docs 5000 --seed 99 --splice "$splice" > "$out/heldout.jsonl" 2> /dev/null
     venv tokenizer tokenizers==0.23.3 sentencepiece==0.2.3 tiktoken==0.14.0
     heldout_tokens() { "$z" -q tokenizer encode -t "$1" -i "$out/heldout.jsonl" -o "$out/heldout-shards" --val-fraction 0 |
         sed -n 's/.*into \([0-9]*\) tokens.*/\1/p'; }
@@ -96,15 +100,22 @@ if [ -n "$token_bytes" ]; then
     for b in $token_bytes; do
         d="$out/text-$b"
         rm -rf "$d" && mkdir -p "$d"
-        gen --bytes "$b" --seed 3 > "$d/text.jsonl" 2> "$d/gen.json"
+        # THREADS generators at once (seeds 3, 4, ...), each writing its share, then joined
+        for k in $(seq 1 "$THREADS"); do
+            gen --bytes "$(python3 -c "print($b / $THREADS)")" --seed $((2 + k)) --splice "$splice" \
+                > "$d/part-$k.jsonl" 2> "$d/gen-$k.json" &
+        done
+        wait
+        cat "$d"/part-*.jsonl > "$d/text.jsonl" && rm "$d"/part-*.jsonl
         STDOUT="$d/bounded.txt" rec "$b" tokenizer-bounded "$d/bounded" -- "${zt[@]}" tokenizer train \
             -i "$d/text.jsonl" --vocab-size 32000 --memory-mib "$token_mib" -o "$d/bounded/tokenizer.json"
         sample=$(sed -n 's/.*trained on a \([0-9.]*\)% sample.*/\1/p' "$d/bounded.txt")
         bounded=$(heldout_tokens "$d/bounded/tokenizer.json")
-        unbounded=""
+        unbounded="" pieces=""
         if python3 -c "import sys; sys.exit(0 if float('$b') <= float('$unbounded_bytes') else 1)"; then
-            rec "$b" tokenizer-unbounded "$d/unbounded" -- "${zt[@]}" tokenizer train -i "$d/text.jsonl" \
-                --vocab-size 32000 --memory-mib 0 -o "$d/unbounded/tokenizer.json"
+            STDOUT="$d/unbounded.txt" rec "$b" tokenizer-unbounded "$d/unbounded" -- "${zt[@]}" tokenizer train \
+                -i "$d/text.jsonl" --vocab-size 32000 --memory-mib 0 -o "$d/unbounded/tokenizer.json"
+            pieces=$(sed -n 's/.* \([0-9]*\) distinct pieces.*/\1/p' "$d/unbounded.txt")
             unbounded=$(heldout_tokens "$d/unbounded/tokenizer.json")
         fi
         if [ "${SPM:-1}" != 0 ]; then
@@ -118,8 +129,8 @@ for l in open(sys.argv[1], encoding="utf-8"):
                 "$d/text.txt" "$d/spm" 32000 "$THREADS" 10000000
             rm -f "$d/text.txt"
         fi
-        echo "{\"bytes\": $b, \"sample\": ${sample:-100}, \"bounded\": ${bounded:-null}, \"unbounded\": ${unbounded:-null}}" \
-            >> "$out/tokens.jsonl"
+        echo "{\"bytes\": $b, \"splice\": $splice, \"sample\": ${sample:-100}, \"bounded\": ${bounded:-null}," \
+            "\"unbounded\": ${unbounded:-null}, \"pieces\": ${pieces:-null}}" >> "$out/tokens.jsonl"
         rm -f "$d/text.jsonl"
     done
 fi
