@@ -113,7 +113,7 @@ if os.path.exists(tok_path):
         if "tokenizer-bounded" in line and "sentencepiece" in line:
             z, p = line["tokenizer-bounded"], line["sentencepiece"]
             how = "all of it" if t["sample"] >= 100 else f"a {t['sample']:g}% sample"
-            print(f"ratio: {p['wall_s'] / z['wall_s']:.1f}x sentencepiece's training speed on {b / 1e9:g} GB of text"
+            print(f"ratio: {p['wall_s'] / z['wall_s']:.2f}x sentencepiece's training speed on {b / 1e9:g} GB of text"
                   f" (zhcorpus on {how} within --memory-mib, sentencepiece on up to 10 million sentences),"
                   f" in {z['peak_rss_mib'] / p['peak_rss_mib']:.2f}x its memory")
 
