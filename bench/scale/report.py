@@ -7,15 +7,20 @@ usage: report.py OUT_DIR SVG_PATH"""
 import json, math, os, sys
 
 out, svg_path = sys.argv[1], sys.argv[2]
-# the last run of a stage at a size stands (a run appended with APPEND=1 replaces an older one)
-runs = list({(r["stage"], r["size"]): r for r in (json.loads(l) for l in open(os.path.join(out, "runs.jsonl"))
-                                                   if l.strip())}.values())
+# the last successful run of a stage at a size stands (a run appended with APPEND=1 replaces an
+# older one); a failed run is shown only where none succeeded
+everything = [json.loads(l) for l in open(os.path.join(out, "runs.jsonl")) if l.strip()]
+last = {(r["stage"], r["size"]): r for r in everything if r["rc"] == 0}
+for r in everything:
+    if r["rc"] != 0 and (r["stage"], r["size"]) not in last:
+        last[(r["stage"], r["size"])] = r
+runs = list(last.values())
 STAGES = ["import", "clean", "dedup", "tokenizer", "encode", "dedup-files", "frontier-enqueue",
           "frontier-resume"]
 # what bounds each stage's memory by design, whatever the corpus (docs/scale.md says why)
 BOUNDS = {
     "import": "bounded: SQLite's 16 MiB page cache and three batches of documents",
-    "clean": "rises to its bound: the recurring-line counts (line_memory_entries: 7 million, 300 MiB at most)",
+    "clean": "rises to its bound: the recurring-line counts (line_memory_entries: 7 million, a table of 300 MiB at most, plus a batch)",
     "dedup": "rises to its bound: --memory-mib, a chunk of documents, the duplicates being clustered",
     "dedup-files": "rises to its bound: --memory-mib, a chunk of documents, the duplicates being clustered",
     "tokenizer": "rises to its bound: --memory-mib (a sample of the documents past it)",

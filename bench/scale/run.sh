@@ -16,11 +16,12 @@
 #   TOKEN_BYTES="1e8 1e9 1e10"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e9  SPM=1  SPLICE=1
 #   FRONTIER_SIZES="100000 1000000 10000000"  APPEND=0
 # A variable set empty runs none of its part (about an hour and a half with the defaults on
-# two cores, 30 GB of disk at the peak; the unbounded trainer at 1 GB of spliced text takes
-# about 14 GB of memory). SIZES=10000000 adds 17 GB of JSONL, a 37 GB store and 50 minutes;
+# two cores, 20 GB of disk at the peak; sentencepiece takes 14 GB of memory at 1 and 10 GB,
+# the unbounded trainer 8 GB at 1 GB). SIZES=10000000 adds 17 GB of JSONL, a 37 GB store and 50 minutes;
 # DEDUP_SIZES=10000000 runs that size for dedup alone. APPEND=1 adds this run's figures
 # to those already in bench/out/scale (a large size measured on its own) instead of starting
-# afresh; a size and stage measured again replaces its old line in the report.
+# afresh; a size and stage measured again replaces its old line in the report (run every
+# TOKEN_BYTES size again when SPLICE changes: their rows are compared with each other).
 source "$(dirname "$0")/../common.sh"
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
 out="$root/bench/out/scale"
@@ -66,7 +67,7 @@ for n in $sizes; do
     rec "$n" encode "$d/shards" -- "${zt[@]}" tokenizer encode --db "$d/corpus.db" -t "$d/tok/tokenizer.json" \
         -o "$d/shards"
     "$z" -q stats --db "$d/corpus.db" > "$d/stats.txt" 2>&1 || true
-    rm -rf "$d/shards" "$d/corpus.db" "$d"/corpus.db-*
+    rm -rf "$d/shards" "$d"/corpus.db*
 done
 
 for n in $dedup_sizes; do
@@ -100,13 +101,16 @@ if [ -n "$token_bytes" ]; then
     for b in $token_bytes; do
         d="$out/text-$b"
         rm -rf "$d" && mkdir -p "$d"
-        # THREADS generators at once (seeds 3, 4, ...), each writing its share, then joined
-        for k in $(seq 1 "$THREADS"); do
-            gen --bytes "$(python3 -c "print($b / $THREADS)")" --seed $((2 + k)) --splice "$splice" \
-                > "$d/part-$k.jsonl" 2> "$d/gen-$k.json" &
+        # four generators at once (seeds 3 to 6, ids a billion apart), each writing a quarter,
+        # then joined: the same text whatever the thread count
+        pids=()
+        for k in 1 2 3 4; do
+            gen --bytes "$(python3 -c "print($b / 4)")" --seed $((2 + k)) --start $(((k - 1) * 1000000000)) \
+                --splice "$splice" > "$d/part-$k.jsonl" 2> "$d/gen-$k.json" &
+            pids+=($!)
         done
-        wait
-        cat "$d"/part-*.jsonl > "$d/text.jsonl" && rm "$d"/part-*.jsonl
+        for p in "${pids[@]}"; do wait "$p"; done
+        cat "$d"/part-[1-4].jsonl > "$d/text.jsonl" && rm "$d"/part-*.jsonl
         STDOUT="$d/bounded.txt" rec "$b" tokenizer-bounded "$d/bounded" -- "${zt[@]}" tokenizer train \
             -i "$d/text.jsonl" --vocab-size 32000 --memory-mib "$token_mib" -o "$d/bounded/tokenizer.json"
         sample=$(sed -n 's/.*trained on a \([0-9.]*\)% sample.*/\1/p' "$d/bounded.txt")

@@ -120,20 +120,48 @@ impl LineCounts {
     /// only are forgotten (lossy counting: a line can then be undercounted by the documents
     /// seen before it was forgotten, so a rare footer may survive; a frequent one does not).
     pub fn bound(&mut self, max_entries: usize) {
-        if self.counts.len() > max_entries {
-            self.counts.retain(|_, n| *n > 1);
-            if self.counts.len() > max_entries / 2 {
-                // still too many: raise the bar until half the room is free
-                let mut bar = 2;
-                while self.counts.len() > max_entries / 2 {
-                    self.counts.retain(|_, n| *n > bar);
-                    bar += 1;
+        self.make_room(max_entries, &LineCounts::default());
+    }
+
+    /// Makes room for `incoming` before it is merged, so that the table never holds more than
+    /// `max_entries` (unless the batch alone takes more than half of them): past that, the
+    /// lines seen in one document only are forgotten, then the rarest, until half the room is
+    /// free, but never a line the batch holds (its count is about to grow). The table is then
+    /// rebuilt: forgotten entries leave tombstones that it would otherwise clear by doubling
+    /// once more than half full.
+    pub fn make_room(&mut self, max_entries: usize, incoming: &LineCounts) {
+        let limit = max_entries
+            .saturating_sub(incoming.counts.len())
+            .max(max_entries / 2);
+        if self.counts.len() <= limit {
+            return;
+        }
+        let held = |k: &(u64, u64)| incoming.counts.contains_key(k);
+        self.counts.retain(|k, n| *n > 1 || held(k));
+        let target = limit / 2;
+        if self.counts.len() > target {
+            // the smallest bar that leaves at most `target` entries, from the counts' histogram
+            let mut by_count: std::collections::BTreeMap<u32, usize> = Default::default();
+            let mut kept_anyway = 0;
+            for (k, &n) in &self.counts {
+                if held(k) {
+                    kept_anyway += 1;
+                } else {
+                    *by_count.entry(n).or_default() += 1;
                 }
             }
-            // forgotten entries leave tombstones that the table would later clear by doubling
-            // (once more than half full); rebuilt now, it grows back to the bound's size only
-            self.counts.shrink_to_fit();
+            let mut above: usize = by_count.values().sum();
+            let mut bar = 1;
+            for (&n, &entries) in &by_count {
+                if kept_anyway + above <= target {
+                    break;
+                }
+                above -= entries;
+                bar = n;
+            }
+            self.counts.retain(|k, n| *n > bar || held(k));
         }
+        self.counts.shrink_to_fit();
     }
 
     /// Entries the table has room for before it grows.

@@ -85,10 +85,10 @@ fn count_batch(cleaner: &Cleaner, docs: &[Document]) -> LineCounts {
 }
 
 /// Adds a batch's counts, first forgetting what makes room for them: the table never holds
-/// more than `max` entries (but for a single batch larger than that), so it never grows past
-/// the size `max` entries need.
+/// more than `max` entries (but for a batch of more than half of them), so it never grows
+/// past the size `max` entries need.
 fn add_bounded(counts: &mut LineCounts, batch: LineCounts, max: usize) {
-    counts.bound(max.saturating_sub(batch.len()));
+    counts.make_room(max, &batch);
     counts.merge(batch);
 }
 
@@ -339,5 +339,28 @@ mod tests {
         }
         counts.prune(4);
         assert_eq!(counts.len(), 1, "the footer alone reaches 4 documents");
+    }
+
+    /// A footer seen once a batch still adds up when every batch forces forgetting: the lines
+    /// of the batch being added are never forgotten to make room for it. Forgetting every
+    /// line seen once, the batch's included, loses all 100 footers.
+    #[test]
+    fn a_line_seen_once_a_batch_is_still_counted() {
+        const MAX: usize = 448;
+        let mut counts = LineCounts::default();
+        for b in 0..20 {
+            let mut batch = LineCounts::default();
+            for d in 0..100 {
+                let lines: Vec<String> = (0..3).map(|k| format!("第{b}批第{d}篇第{k}行")).collect();
+                batch.add(
+                    &format!("site{d}"),
+                    &format!("第{d}号站的页脚\n{}", lines.join("\n")),
+                );
+            }
+            add_bounded(&mut counts, batch, MAX);
+            assert!(counts.len() <= MAX, "{} entries", counts.len());
+        }
+        counts.prune(4);
+        assert_eq!(counts.len(), 100, "every host's footer reaches 4 documents");
     }
 }
