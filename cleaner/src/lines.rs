@@ -137,30 +137,28 @@ impl LineCounts {
             return;
         }
         let held = |k: &(u64, u64)| incoming.counts.contains_key(k);
-        self.counts.retain(|k, n| *n > 1 || held(k));
+        // one bar from the histogram of the counts the batch does not hold: at least the lines
+        // seen once, then the rarest until at most half the room is taken
         let target = limit / 2;
-        if self.counts.len() > target {
-            // the smallest bar that leaves at most `target` entries, from the counts' histogram
-            let mut by_count: std::collections::BTreeMap<u32, usize> = Default::default();
-            let mut kept_anyway = 0;
-            for (k, &n) in &self.counts {
-                if held(k) {
-                    kept_anyway += 1;
-                } else {
-                    *by_count.entry(n).or_default() += 1;
-                }
+        let mut by_count: std::collections::BTreeMap<u32, usize> = Default::default();
+        let mut kept_anyway = 0;
+        for (k, &n) in &self.counts {
+            if held(k) {
+                kept_anyway += 1;
+            } else {
+                *by_count.entry(n).or_default() += 1;
             }
-            let mut above: usize = by_count.values().sum();
-            let mut bar = 1;
-            for (&n, &entries) in &by_count {
-                if kept_anyway + above <= target {
-                    break;
-                }
-                above -= entries;
-                bar = n;
-            }
-            self.counts.retain(|k, n| *n > bar || held(k));
         }
+        let mut above: usize = by_count.values().sum();
+        let mut bar = 1;
+        for (&n, &entries) in &by_count {
+            if n > 1 && kept_anyway + above <= target {
+                break;
+            }
+            above -= entries;
+            bar = n;
+        }
+        self.counts.retain(|k, n| *n > bar || held(k));
         self.counts.shrink_to_fit();
     }
 
