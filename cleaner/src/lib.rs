@@ -32,7 +32,9 @@ pub use lines::{LineCounts, LinesDropped};
 pub use pii::PiiCounts;
 pub use quality::{QualityModel, TrainConfig, TrainReport};
 pub use rules::{Measure, Thresholds};
-pub use run::{Explanation, Report, explain, run_files, run_store};
+pub use run::{
+    CountReport, Explanation, Report, count_shard, explain, judge_shard, run_files, run_store,
+};
 
 /// What can stop the clean stage.
 #[derive(Debug, thiserror::Error)]

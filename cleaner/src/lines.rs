@@ -84,6 +84,9 @@ fn line_key(line: &str) -> u64 {
     xxh3_64(folded.as_bytes())
 }
 
+/// The first bytes of a line-count file (its layout's version in the last).
+const COUNTS_MAGIC: &[u8; 8] = b"ZHLINES1";
+
 /// How often each line occurs across the documents of each host; built in a first pass.
 #[derive(Debug, Default)]
 pub struct LineCounts {
@@ -174,6 +177,58 @@ impl LineCounts {
 
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
+    }
+
+    /// Writes the counts in this build's binary layout (little-endian: a magic, the number of
+    /// entries, then each host and line hash with its count; the same for the documents per
+    /// host), for another task to read with [`LineCounts::read_from`].
+    pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(COUNTS_MAGIC)?;
+        w.write_all(&(self.counts.len() as u64).to_le_bytes())?;
+        for (&(h, k), &n) in &self.counts {
+            w.write_all(&h.to_le_bytes())?;
+            w.write_all(&k.to_le_bytes())?;
+            w.write_all(&n.to_le_bytes())?;
+        }
+        w.write_all(&(self.docs_per_host.len() as u64).to_le_bytes())?;
+        for (&h, &n) in &self.docs_per_host {
+            w.write_all(&h.to_le_bytes())?;
+            w.write_all(&n.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Reads counts [`LineCounts::write_to`] wrote; a file of another layout is
+    /// `InvalidData`.
+    pub fn read_from(r: &mut impl std::io::Read) -> std::io::Result<LineCounts> {
+        fn bytes<const N: usize>(r: &mut impl std::io::Read) -> std::io::Result<[u8; N]> {
+            let mut b = [0; N];
+            r.read_exact(&mut b)?;
+            Ok(b)
+        }
+        if &bytes::<8>(r)? != COUNTS_MAGIC {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not a line-count file of this zhcorpus",
+            ));
+        }
+        let n = u64::from_le_bytes(bytes(r)?) as usize;
+        let mut counts = HashMap::with_capacity(n.min(1 << 24));
+        for _ in 0..n {
+            let h = u64::from_le_bytes(bytes(r)?);
+            let k = u64::from_le_bytes(bytes(r)?);
+            counts.insert((h, k), u32::from_le_bytes(bytes(r)?));
+        }
+        let n = u64::from_le_bytes(bytes(r)?) as usize;
+        let mut docs_per_host = HashMap::with_capacity(n.min(1 << 24));
+        for _ in 0..n {
+            let h = u64::from_le_bytes(bytes(r)?);
+            docs_per_host.insert(h, u32::from_le_bytes(bytes(r)?));
+        }
+        Ok(LineCounts {
+            counts,
+            docs_per_host,
+        })
     }
 
     /// Drops the entries that can never reach `min_docs`, to free memory before the second pass.

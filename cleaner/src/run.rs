@@ -3,7 +3,7 @@
 //! second cleans in parallel batches.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use corpus::{CleanVerdict, Document, JsonlWriter, Progress, Selection, Store};
@@ -118,9 +118,23 @@ fn count_lines(
         }
     }
     add_bounded(&mut counts, count_batch(cleaner, &batch), max);
-    counts.prune(cleaner.config().recurring_min_docs);
     progress.finish();
     Ok(Some(counts))
+}
+
+/// The counts a clean run judges with: every document's lines counted, then the entries that
+/// cannot reach `recurring_min_docs` dropped.
+fn counted(
+    cleaner: &Cleaner,
+    docs: impl Iterator<Item = corpus::Result<Document>>,
+    total: Option<u64>,
+    progress: &dyn Progress,
+) -> corpus::Result<Option<LineCounts>> {
+    let mut counts = count_lines(cleaner, docs, total, progress)?;
+    if let Some(c) = counts.as_mut() {
+        c.prune(cleaner.config().recurring_min_docs);
+    }
+    Ok(counts)
 }
 
 /// Cleans every document in the store and records a verdict for each (replacing an earlier
@@ -143,7 +157,7 @@ pub fn run_store(
         }
     );
     let docs = store.documents(Selection::All).map(|d| d.map(|d| d.doc));
-    let counts = count_lines(cleaner, docs, Some(total), progress)?;
+    let counts = counted(cleaner, docs, Some(total), progress)?;
     let run = store.begin_run("clean", cleaner.config())?;
     progress.start("clean", Some(total));
     let mut report = Report::default();
@@ -204,8 +218,8 @@ fn judge(
 /// ones as they were to `rejected` with a `clean` field naming the rule and its value.
 pub fn run_files(
     inputs: &[PathBuf],
-    output: &std::path::Path,
-    rejected: Option<&std::path::Path>,
+    output: &Path,
+    rejected: Option<&Path>,
     cleaner: &Cleaner,
     progress: &dyn Progress,
 ) -> corpus::Result<Report> {
@@ -220,16 +234,37 @@ pub fn run_files(
         "clean: {} input files, two passes (line counts, then verdicts)",
         inputs.len()
     );
-    let (first, invalid) = (
-        corpus::InvalidLines::default(),
-        corpus::InvalidLines::default(),
-    );
-    let counts = count_lines(
+    let first = corpus::InvalidLines::default();
+    let counts = counted(
         cleaner,
         corpus::read_all_skipping(inputs, skip, &first),
         None,
         progress,
     )?;
+    clean_files(
+        inputs,
+        counts.as_ref(),
+        output,
+        rejected,
+        cleaner,
+        progress,
+        start,
+    )
+}
+
+/// The second pass of a file-to-file run: every document judged with `counts`, the kept ones
+/// written to `output`, the rejected ones to `rejected`.
+fn clean_files(
+    inputs: &[PathBuf],
+    counts: Option<&LineCounts>,
+    output: &Path,
+    rejected: Option<&Path>,
+    cleaner: &Cleaner,
+    progress: &dyn Progress,
+    start: Instant,
+) -> corpus::Result<Report> {
+    let skip = cleaner.config().skip_invalid;
+    let invalid = corpus::InvalidLines::default();
     progress.start("clean", None);
     let mut report = Report::default();
     let mut out = JsonlWriter::create(output)?;
@@ -241,7 +276,7 @@ pub fn run_files(
     let mut write = |batch: &mut Vec<(i64, Document)>, report: &mut Report| -> corpus::Result<()> {
         let verdicts: Vec<Verdict> = batch
             .par_iter()
-            .map(|(_, d)| cleaner.clean_keyed(&d.text, &host_of(d), counts.as_ref(), &d.id))
+            .map(|(_, d)| cleaner.clean_keyed(&d.text, &host_of(d), counts, &d.id))
             .collect();
         for ((_, mut d), v) in batch.drain(..).zip(verdicts) {
             report.add(&v, &d.text);
@@ -275,6 +310,93 @@ pub fn run_files(
     progress.finish();
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// What one task's line count did ([`count_shard`]).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct CountReport {
+    /// Distinct (host, line) entries written.
+    pub entries: u64,
+    pub seconds: f64,
+}
+
+/// The first half of a clean run split over tasks: counts the lines of this task's `inputs`
+/// (each host's, as a one-machine run does) and writes them to `counts`, atomically. Every
+/// task's counts are summed by [`judge_shard`]. Without recurring-line dropping the file is
+/// written empty.
+pub fn count_shard(
+    inputs: &[PathBuf],
+    counts: &Path,
+    cleaner: &Cleaner,
+    progress: &dyn Progress,
+) -> corpus::Result<CountReport> {
+    let start = Instant::now();
+    let skip = cleaner.config().skip_invalid;
+    let invalid = corpus::InvalidLines::default();
+    let lines = count_lines(
+        cleaner,
+        corpus::read_all_skipping(inputs, skip, &invalid),
+        None,
+        progress,
+    )?
+    .unwrap_or_default();
+    let mut bytes = Vec::new();
+    lines.write_to(&mut bytes)?;
+    corpus::shard::write_atomic(counts, &bytes)?;
+    Ok(CountReport {
+        entries: lines.len() as u64,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The second half of a clean run split over tasks: sums every task's line counts (`counts`,
+/// written by [`count_shard`]; under the same `line_memory_entries` bound), then cleans this
+/// task's `inputs` as [`run_files`] does. With every task's counts, the documents kept are
+/// those a one-machine run over all the inputs keeps, while the counts fit the bound.
+pub fn judge_shard(
+    inputs: &[PathBuf],
+    counts: &[PathBuf],
+    output: &Path,
+    rejected: Option<&Path>,
+    cleaner: &Cleaner,
+    progress: &dyn Progress,
+) -> corpus::Result<Report> {
+    let start = Instant::now();
+    corpus::check_output(output)?;
+    if let Some(r) = rejected {
+        corpus::check_output(r)?;
+    }
+    let lines = if cleaner.needs_line_counts() {
+        let max = cleaner.config().line_memory_entries;
+        let mut total = LineCounts::default();
+        for path in counts {
+            let file = fs_err::File::open(path).map_err(|err| corpus::Error::Input {
+                path: path.clone(),
+                err,
+            })?;
+            let part =
+                LineCounts::read_from(&mut std::io::BufReader::new(file)).map_err(|err| {
+                    corpus::Error::Input {
+                        path: path.clone(),
+                        err,
+                    }
+                })?;
+            add_bounded(&mut total, part, max);
+        }
+        total.prune(cleaner.config().recurring_min_docs);
+        Some(total)
+    } else {
+        None
+    };
+    clean_files(
+        inputs,
+        lines.as_ref(),
+        output,
+        rejected,
+        cleaner,
+        progress,
+        start,
+    )
 }
 
 /// Every rule's measurement on one stored document, with its cleaned text and the verdict the
@@ -345,6 +467,70 @@ mod tests {
     /// Room is made before a batch is added, so the table never grows past what its bound
     /// needs; adding first and bounding after lets it pass the bound by a batch, and the
     /// table doubles (896 slots here instead of 448). A footer in every document survives.
+    /// A clean run split over tasks (each counting its files' lines, each judging with every
+    /// task's counts) keeps the documents, with the texts, a one-machine run keeps; a footer
+    /// recurring on a host whose pages fall in different shards is still dropped.
+    #[test]
+    fn a_split_run_keeps_what_one_machine_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = ::tests::Rng::new(5);
+        let mut files = Vec::new();
+        for f in 0..5 {
+            let path = dir.path().join(format!("in-{f}.jsonl"));
+            let mut w = JsonlWriter::create(&path).unwrap();
+            for i in 0..40 {
+                let host = (f * 40 + i) % 6;
+                let mut body = Vec::new();
+                for _ in 0..4 {
+                    body.push(::tests::generate_text(&mut rng, 60));
+                }
+                // one footer a host: once in each file, so no file alone reaches 4 documents
+                if i < 6 {
+                    body.push(format!(
+                        "本站第{host}号的版权声明与页脚，未经许可不得转载本文"
+                    ));
+                }
+                let mut d = Document::new(format!("d{f}-{i:02}"), body.join("\n"));
+                d.source = Some(format!("site{host}.cn"));
+                w.write(&d).unwrap();
+            }
+            w.finish().unwrap();
+            files.push(path);
+        }
+        let cleaner = Cleaner::new(crate::Config::default(), &[], None).unwrap();
+        let one = dir.path().join("one.jsonl");
+        let r = run_files(&files, &one, None, &cleaner, &corpus::NoProgress).unwrap();
+        assert!(r.recurring_lines_dropped >= 30, "{r:?}");
+        let read = |p: &Path| -> Vec<(String, String)> {
+            corpus::read_all(&[p.to_path_buf()])
+                .map(|d| d.map(|d| (d.id, d.text)).unwrap())
+                .collect()
+        };
+        let expected = read(&one);
+        for world in [2, 3] {
+            let parts: Vec<&[PathBuf]> = (0..world)
+                .map(|r| corpus::shard::Shard::new(r, world).unwrap().part(&files))
+                .collect();
+            let counts: Vec<PathBuf> = (0..world)
+                .map(|r| dir.path().join(format!("lines-{world}-{r}.bin")))
+                .collect();
+            for (part, file) in parts.iter().zip(&counts) {
+                count_shard(part, file, &cleaner, &corpus::NoProgress).unwrap();
+            }
+            let mut got = Vec::new();
+            let mut dropped = 0;
+            for (r, part) in parts.iter().enumerate() {
+                let out = dir.path().join(format!("kept-{world}-{r}.jsonl"));
+                let rep =
+                    judge_shard(part, &counts, &out, None, &cleaner, &corpus::NoProgress).unwrap();
+                dropped += rep.recurring_lines_dropped;
+                got.extend(read(&out));
+            }
+            assert_eq!(dropped, r.recurring_lines_dropped, "{world} shards");
+            assert_eq!(got, expected, "{world} shards");
+        }
+    }
+
     #[test]
     fn the_line_table_never_grows_past_its_bound() {
         let recurring =

@@ -345,6 +345,8 @@ impl JsonlWriter {
         inner.flush()?;
         drop(inner);
         if let Some(mut p) = self.target {
+            // on disk before it takes its name, so a name never holds a torn file
+            fs_err::File::open(&p.partial)?.sync_all()?;
             fs_err::rename(&p.partial, &p.path)?;
             p.kept = true;
         }

@@ -27,6 +27,7 @@ mod pages;
 mod progress;
 pub mod report;
 pub mod schema;
+pub mod shard;
 pub mod shards;
 mod stats;
 mod store;

@@ -26,6 +26,7 @@
 pub mod cluster;
 pub mod minhash;
 mod run;
+pub mod shard;
 mod spill;
 mod table;
 mod verify;
