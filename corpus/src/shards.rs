@@ -310,6 +310,19 @@ impl ShardWriter {
         Ok(())
     }
 
+    /// Appends tokens as they are (documents already separated by the end-of-text token,
+    /// as a shard holds them), writing each shard as it fills; the counts are the caller's.
+    pub fn extend(&mut self, split: Split, tokens: &[u32]) -> Result<(), ShardError> {
+        let s = split as usize;
+        self.buffers[s].extend_from_slice(tokens);
+        while self.buffers[s].len() >= self.shard_tokens {
+            let rest = self.buffers[s].split_off(self.shard_tokens);
+            let full = std::mem::replace(&mut self.buffers[s], rest);
+            self.flush(split, &full)?;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self, split: Split, tokens: &[u32]) -> Result<(), ShardError> {
         let s = split as usize;
         let file = format!("{}_{:06}.bin", split.name(), self.next_index[s]);

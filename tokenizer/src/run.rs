@@ -421,19 +421,7 @@ impl<'a> Sharder<'a> {
         cfg.validate()?;
         let eot = encoder.end_of_text()?;
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-            let name = entry
-                .map_err(io(dir))?
-                .file_name()
-                .to_string_lossy()
-                .into_owned();
-            let shard =
-                (name.starts_with("train_") || name.starts_with("val_")) && name.ends_with(".bin");
-            if shard || name == Manifest::FILE {
-                let path = dir.join(&name);
-                std::fs::remove_file(&path).map_err(io(&path))?;
-            }
-        }
+        clear_shards(dir)?;
         let dtype = Dtype::for_vocab(encoder.vocab_size());
         Ok(Sharder {
             encoder,
@@ -496,7 +484,11 @@ impl<'a> Sharder<'a> {
             documents: w.documents,
             tokens: w.tokens,
             bytes: w.bytes,
-            shards: w.shards.clone(),
+            shards: {
+                let mut shards = w.shards.clone();
+                sort_shards(&mut shards);
+                shards
+            },
         };
         manifest.write(&self.dir)?;
         Ok(manifest)
@@ -585,4 +577,97 @@ pub fn encode(
         store.finish_run(run, status, &result.as_ref().ok().map(|r| &r.manifest))?;
     }
     result
+}
+
+/// The shards of many encode tasks (`dirs`, each a folder [`encode`] wrote, in corpus order)
+/// joined into `output` as one encode over all their documents writes them: each split's
+/// tokens in order, cut every `shard_tokens`, the same file names, the counts summed; so the
+/// files are byte-identical to a one-process encode of the same documents. The folders must
+/// have been encoded with the same tokenizer and settings.
+pub fn join_shards(
+    dirs: &[PathBuf],
+    output: &Path,
+    shard_tokens: usize,
+) -> Result<Manifest, Error> {
+    let manifests: Vec<Manifest> = dirs
+        .iter()
+        .map(|d| Manifest::read(d))
+        .collect::<Result<_, _>>()?;
+    let Some(first) = manifests.first() else {
+        return Err(Error::NoDocuments);
+    };
+    for (dir, m) in dirs.iter().zip(&manifests) {
+        let same = first.tokenizer_hash == m.tokenizer_hash
+            && first.vocab_size == m.vocab_size
+            && first.dtype == m.dtype
+            && first.val_fraction == m.val_fraction;
+        if !same {
+            return Err(Error::Config(format!(
+                "{}: encoded with another tokenizer or settings than {}",
+                dir.display(),
+                dirs[0].display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(output).map_err(io(output))?;
+    clear_shards(output)?;
+    let mut writer = ShardWriter::new(output, first.dtype, shard_tokens, first.end_of_text);
+    for split in [Split::Train, Split::Val] {
+        for (dir, m) in dirs.iter().zip(&manifests) {
+            for shard in m.shards.iter().filter(|s| s.split == split) {
+                let tokens = corpus::shards::read_tokens(&dir.join(&shard.file))?;
+                writer.extend(split, &tokens)?;
+            }
+        }
+    }
+    writer.finish()?;
+    let mut joined = first.clone();
+    joined.documents = Default::default();
+    joined.tokens = Default::default();
+    joined.bytes = Default::default();
+    for m in &manifests {
+        for (a, b) in [
+            (&mut joined.documents, m.documents),
+            (&mut joined.tokens, m.tokens),
+            (&mut joined.bytes, m.bytes),
+        ] {
+            a.train += b.train;
+            a.val += b.val;
+        }
+    }
+    joined.shards = writer.shards.clone();
+    sort_shards(&mut joined.shards);
+    for name in ["tokenizer.json", "tokenizer.zhcorpus.json"] {
+        let from = dirs[0].join(name);
+        if from.exists() {
+            let to = output.join(name);
+            std::fs::copy(&from, &to).map_err(io(&to))?;
+        }
+    }
+    joined.write(output)?;
+    Ok(joined)
+}
+
+/// Shards listed train first, each split in file order: the manifest of the same shards is
+/// the same whatever order they were written in.
+fn sort_shards(shards: &mut [corpus::shards::ShardInfo]) {
+    shards.sort_by(|a, b| (a.split as u8, &a.file).cmp(&(b.split as u8, &b.file)));
+}
+
+/// Removes the shards and manifest of an earlier run from a shard folder.
+fn clear_shards(dir: &Path) -> Result<(), Error> {
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let name = entry
+            .map_err(io(dir))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let shard =
+            (name.starts_with("train_") || name.starts_with("val_")) && name.ends_with(".bin");
+        if shard || name == Manifest::FILE {
+            let path = dir.join(&name);
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
 }
