@@ -100,7 +100,7 @@ impl Sketched {
 
 /// The key index's bytes and the shingle hashes kept for verification, out of the memory
 /// budget: the kept sets take at most a quarter of it (and `verify_memory`).
-fn budgets(c: &crate::Config) -> (usize, usize) {
+pub(crate) fn budgets(c: &crate::Config) -> (usize, usize) {
     if !c.verify {
         return (c.memory_budget, 0);
     }

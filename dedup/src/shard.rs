@@ -21,7 +21,7 @@
 //! in order and are refused here ([`check_splittable`]).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -531,7 +531,9 @@ pub fn cluster(
             .filter(|p| !p.2)
             .flat_map(|&(a, b, _)| [a, b])
             .collect();
-        let mut sets: HashMap<u32, Vec<u64>> = HashMap::new();
+        // in memory up to the verification budget, on disk past it, as on one machine
+        let c = dedup.config();
+        let mut sets = Sets::new(crate::run::budgets(c).1, c.spill_dir.as_deref());
         for r in 0..counts.len() {
             let path = sets_file(work, r);
             let mut f = open(&path)?;
@@ -545,11 +547,11 @@ pub fn cluster(
                         .chunks_exact(8)
                         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
                         .collect();
-                    sets.insert(id, set);
+                    sets.add(id, set)?;
                 }
             }
         }
-        pairs = Sets::held(sets).verify(pairs, dedup.config().threshold)?;
+        pairs = sets.verify(pairs, c.threshold)?;
         let kept = pairs.iter().filter(|p| !p.2).count() as u64;
         report.pairs_rejected_by_verification = report.candidate_pairs - kept;
     }
@@ -695,9 +697,10 @@ mod tests {
                 // an exact copy of an earlier document
                 docs[(i * 7) % 40].text.clone()
             } else if i >= 40 && i % 5 == 0 {
-                // a near copy: an earlier text with a few characters changed
+                // a near copy: an earlier text with a few characters changed (three: well
+                // above the threshold; five: near it, so that the check turns some down)
                 let mut chars: Vec<char> = docs[(i * 3) % 40].text.chars().collect();
-                for k in 0..3 {
+                for k in 0..(if i % 2 == 0 { 3 } else { 5 }) {
                     let at = (i * 13 + k * 31) % chars.len();
                     chars[at] = '变';
                 }
@@ -770,19 +773,29 @@ mod tests {
     fn a_split_run_keeps_what_one_machine_keeps() {
         let dir = tempfile::tempdir().unwrap();
         let files = corpus(dir.path());
-        for keep in [crate::KeepPolicy::First, crate::KeepPolicy::Score] {
+        // the third: the shingle sets checked from disk, past a budget of one hash
+        for (keep, verify_memory) in [
+            (crate::KeepPolicy::First, 16 << 20),
+            (crate::KeepPolicy::Score, 16 << 20),
+            (crate::KeepPolicy::First, 1),
+        ] {
             let cfg = crate::Config {
                 keep,
+                verify_memory,
                 ..crate::Config::default()
             };
             let dedup = Dedup::new(&cfg).unwrap();
-            let one = dir.path().join(format!("one-{keep:?}.jsonl"));
+            let one = dir
+                .path()
+                .join(format!("one-{keep:?}-{verify_memory}.jsonl"));
             let out = crate::FileOutputs {
                 kept: one.clone(),
                 clusters: None,
             };
             let r = crate::run_files(&files, &out, &dedup, &NoProgress).unwrap();
             assert!(r.exact_duplicates > 0 && r.near_duplicates > 0, "{r:?}");
+            assert!(r.pairs_rejected_by_verification > 0, "{r:?}");
+            assert_eq!(r.verified_on_disk, verify_memory == 1, "{r:?}");
             let expected = ids(&one);
             for world in [1, 2, 4, 6] {
                 let got = split_run(&dedup, &files, world, dir.path());
