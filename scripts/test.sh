@@ -10,6 +10,8 @@
 #   tests starts its own server on a free loopback port, its files in a temporary folder, and
 #   stops it when done; the service Debian's package may start when installed here is stopped
 #   (by its pid file) so that nothing of the suite's is left running.
+# - slurm-wlm and munge (the batch stages as Slurm job arrays): installed the same way; each
+#   Slurm test starts its own one-node cluster and stops it.
 # - OpenMPI (openmpi-bin, libopenmpi-dev) and libclang-dev: the suite is built with the `mpi`
 #   feature, and the data-parallel tests start two-rank jobs with `mpirun` (no daemon).
 set -euo pipefail
@@ -28,6 +30,11 @@ command -v redis-server > /dev/null || missing+=(redis-server)
 command -v mpirun > /dev/null || missing+=(openmpi-bin)
 [ -f /usr/include/x86_64-linux-gnu/openmpi/mpi.h ] || [ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ] \
     || pkg-config --exists ompi 2> /dev/null || missing+=(libopenmpi-dev)
+# the batch stages as Slurm job arrays: each Slurm test starts its own one-node cluster (munged,
+# slurmctld, slurmd on free loopback ports, files in a temporary folder) and stops it by its pid
+# files; it needs the daemons and client commands of Debian's slurm-wlm and munge
+command -v slurmctld > /dev/null || [ -x /usr/sbin/slurmctld ] || missing+=(slurm-wlm)
+command -v munged > /dev/null || [ -x /usr/sbin/munged ] || missing+=(munge)
 if command -v dpkg > /dev/null; then
     dpkg -s libclang-dev > /dev/null 2>&1 || missing+=(libclang-dev)
 fi
@@ -46,6 +53,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     else
         echo "test.sh: missing ${missing[*]} and cannot install them here (not root, no apt-get)" >&2
     fi
+fi
+
+# Debian's munge and slurm packages start their daemons where an init system lets them; those
+# started by this install are stopped (each test starts its own cluster)
+if [[ " ${missing[*]} " == *" munge "* || " ${missing[*]} " == *" slurm-wlm "* ]]; then
+    for pidfile in /run/munge/munged.pid /run/slurmctld.pid /run/slurmd.pid \
+        /run/slurm/slurmctld.pid /run/slurm/slurmd.pid; do
+        [ -f "$pidfile" ] && { kill "$(cat "$pidfile")" 2> /dev/null || true; }
+    done
 fi
 
 # Debian's package starts a server on port 6379 where it can; one installed just now is

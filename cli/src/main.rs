@@ -107,6 +107,8 @@ enum Command {
     Sample(cmd::train::SampleArgs),
     /// Write a trained run as a Hugging Face model folder (Llama) that transformers loads.
     HfExport(cmd::train::ExportArgs),
+    /// The batch stages as Slurm job arrays over shards (or processes on this machine).
+    Slurm(cmd::slurm::SlurmArgs),
 }
 
 fn main() -> ExitCode {
@@ -132,6 +134,7 @@ fn main() -> ExitCode {
         Command::Images(args) => cmd::images::run(g, args),
         Command::Import(args) => cmd::import::run(g, args),
         Command::Export(args) => cmd::export::run(g, args),
+        Command::Slurm(args) => cmd::slurm::run(g, args),
         Command::Merge(args) => cmd::merge::run(g, args),
         Command::Extract(args) => cmd::extract::run(g, args),
         Command::Stats(args) => cmd::stats::run(g, args),

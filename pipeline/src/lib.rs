@@ -9,6 +9,8 @@
 //! same call after a crash or `kill -9` at any point finishes the job, with output identical
 //! to an uninterrupted run's.
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 
 use corpus::{Progress, Store};
@@ -77,6 +79,9 @@ pub struct Config {
     pub encode: tokenizer::EncodeConfig,
     /// The run (its `model.vocab_size` is taken from the tokenizer).
     pub train: train::RunConfig,
+    /// The batch stages as Slurm job arrays (`zhcorpus slurm submit`); `zhcorpus pipeline`
+    /// ignores it.
+    pub slurm: cluster::Settings,
 }
 
 /// The image-text branch: the crawled pages' images fetched (the crawl's client and politeness

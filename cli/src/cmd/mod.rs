@@ -12,6 +12,7 @@ pub mod merge;
 pub mod pipeline;
 pub mod report;
 pub mod signals;
+pub mod slurm;
 pub mod stats;
 pub mod tokenizer;
 pub mod train;

@@ -198,6 +198,10 @@ fn starting_file() -> Result<String> {
             "[tokenizer]" => Some("byte-level BPE on the kept documents (docs/tokenizer.md)"),
             "[tokenizer.pre]" => Some("the pre-tokenizer's split"),
             "[encode]" => Some("llm.c token shards of the kept documents"),
+            "[slurm]" => Some(
+                "the batch stages as Slurm job arrays: `zhcorpus slurm submit` (docs/cluster.md); \
+                 `zhcorpus pipeline` ignores it",
+            ),
             "[train]" => Some(
                 "the GPT run, over the tiny preset; model.vocab_size comes from the tokenizer \
                  (docs/train.md)",
