@@ -93,6 +93,8 @@ pub struct LineCounts {
     /// (host hash, line hash) → documents holding the line
     counts: HashMap<(u64, u64), u32>,
     docs_per_host: HashMap<u64, u32>,
+    /// Entries forgotten to stay under the bound: while 0, every count is exact.
+    forgotten: u64,
 }
 
 impl LineCounts {
@@ -117,6 +119,12 @@ impl LineCounts {
         for (k, n) in other.docs_per_host {
             *self.docs_per_host.entry(k).or_default() += n;
         }
+        self.forgotten += other.forgotten;
+    }
+
+    /// Entries forgotten to stay under the bound (0: every count is exact).
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
     }
 
     /// Keeps memory bounded: past `max_entries` distinct lines, the lines seen in one document
@@ -133,9 +141,13 @@ impl LineCounts {
     /// rebuilt: forgotten entries leave tombstones that it would otherwise clear by doubling
     /// once more than half full.
     pub fn make_room(&mut self, max_entries: usize, incoming: &LineCounts) {
-        let limit = max_entries
-            .saturating_sub(incoming.counts.len())
-            .max(max_entries / 2);
+        // room for the entries the table does not hold yet: counts of lines it holds only grow
+        let new = incoming
+            .counts
+            .keys()
+            .filter(|k| !self.counts.contains_key(k))
+            .count();
+        let limit = max_entries.saturating_sub(new).max(max_entries / 2);
         if self.counts.len() <= limit {
             return;
         }
@@ -161,7 +173,9 @@ impl LineCounts {
             above -= entries;
             bar = n;
         }
+        let before = self.counts.len();
         self.counts.retain(|k, n| *n > bar || held(k));
+        self.forgotten += (before - self.counts.len()) as u64;
         self.counts.shrink_to_fit();
     }
 
@@ -195,7 +209,7 @@ impl LineCounts {
             w.write_all(&h.to_le_bytes())?;
             w.write_all(&n.to_le_bytes())?;
         }
-        Ok(())
+        w.write_all(&self.forgotten.to_le_bytes())
     }
 
     /// Reads counts [`LineCounts::write_to`] wrote; a file of another layout is
@@ -225,9 +239,11 @@ impl LineCounts {
             let h = u64::from_le_bytes(bytes(r)?);
             docs_per_host.insert(h, u32::from_le_bytes(bytes(r)?));
         }
+        let forgotten = u64::from_le_bytes(bytes(r)?);
         Ok(LineCounts {
             counts,
             docs_per_host,
+            forgotten,
         })
     }
 

@@ -24,6 +24,9 @@ pub struct Report {
     pub rejected: BTreeMap<String, u64>,
     pub pii: PiiCounts,
     pub recurring_lines_dropped: u64,
+    /// (host, line) entries the count forgot to stay under `line_memory_entries`: while 0,
+    /// every recurring line was counted exactly (and a split run judges as one machine).
+    pub line_entries_forgotten: u64,
     pub phrase_lines_dropped: u64,
     pub repeated_sentences_dropped: u64,
     /// Documents whose text the cleaning changed.
@@ -160,7 +163,10 @@ pub fn run_store(
     let counts = counted(cleaner, docs, Some(total), progress)?;
     let run = store.begin_run("clean", cleaner.config())?;
     progress.start("clean", Some(total));
-    let mut report = Report::default();
+    let mut report = Report {
+        line_entries_forgotten: counts.as_ref().map_or(0, LineCounts::forgotten),
+        ..Report::default()
+    };
     let result = (|| -> corpus::Result<()> {
         let mut after = 0;
         loop {
@@ -266,7 +272,10 @@ fn clean_files(
     let skip = cleaner.config().skip_invalid;
     let invalid = corpus::InvalidLines::default();
     progress.start("clean", None);
-    let mut report = Report::default();
+    let mut report = Report {
+        line_entries_forgotten: counts.map_or(0, LineCounts::forgotten),
+        ..Report::default()
+    };
     let mut out = JsonlWriter::create(output)?;
     let mut rej = match rejected {
         Some(p) => Some(JsonlWriter::create(p)?),
@@ -317,6 +326,8 @@ fn clean_files(
 pub struct CountReport {
     /// Distinct (host, line) entries written.
     pub entries: u64,
+    /// Entries forgotten to stay under `line_memory_entries`.
+    pub forgotten: u64,
     pub seconds: f64,
 }
 
@@ -345,6 +356,7 @@ pub fn count_shard(
     corpus::shard::write_atomic(counts, &bytes)?;
     Ok(CountReport {
         entries: lines.len() as u64,
+        forgotten: lines.forgotten(),
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -352,7 +364,9 @@ pub fn count_shard(
 /// The second half of a clean run split over tasks: sums every task's line counts (`counts`,
 /// written by [`count_shard`]; under the same `line_memory_entries` bound), then cleans this
 /// task's `inputs` as [`run_files`] does. With every task's counts, the documents kept are
-/// those a one-machine run over all the inputs keeps, while the counts fit the bound.
+/// those a one-machine run over all the inputs keeps while the counts fit the bound (the
+/// report's `line_entries_forgotten` is 0); past it, both forget the rarest lines, but not in
+/// the same order, so a footer near `recurring_min_docs` may be judged differently.
 pub fn judge_shard(
     inputs: &[PathBuf],
     counts: &[PathBuf],
@@ -460,6 +474,7 @@ mod tests {
             assert!(counts.len() <= MAX, "{} entries", counts.len());
             assert!(counts.capacity() < 2 * MAX, "{} slots", counts.capacity());
         }
+        assert!(counts.forgotten() > 0, "the bound forgot nothing");
         counts.prune(4);
         counts.len()
     }
