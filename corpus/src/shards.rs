@@ -256,7 +256,12 @@ impl Manifest {
         let tmp = dir.join("manifest.json.tmp");
         let json = serde_json::to_string_pretty(self).unwrap_or_default();
         fs_err::write(&tmp, json).map_err(io(&tmp))?;
-        fs_err::rename(&tmp, &path).map_err(io(&path))
+        // the manifest says the folder is complete: it and the shards are on disk first
+        fs_err::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&tmp))?;
+        fs_err::rename(&tmp, &path).map_err(io(&path))?;
+        crate::shard::sync_dir(dir).map_err(io(dir))
     }
 }
 

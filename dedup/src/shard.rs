@@ -431,6 +431,7 @@ pub fn sets_shard(
         write(&mut chunk)?;
     }
     out.finish()?;
+    corpus::shard::sync_dir(work)?;
     progress.finish();
     Ok(SetsReport {
         sets: written,
@@ -486,6 +487,9 @@ pub fn cluster(
 ) -> corpus::Result<ClusterReport> {
     let start = Instant::now();
     check_total(counts)?;
+    if counts.is_empty() {
+        return Ok(ClusterReport::default());
+    }
     let offsets = offsets(counts);
     progress.start("cluster", None);
     // exact pairs first, then the near ones deduplicated, as one machine's index gives them
@@ -502,7 +506,11 @@ pub fn cluster(
     near.dedup();
     pairs.extend(near.into_iter().map(|(a, b)| (a, b, false)));
     // the facts of the documents in pairs, shard by shard
-    let rank_of = |i: u32| offsets.partition_point(|&o| o <= u64::from(i)) - 1;
+    let rank_of = |i: u32| {
+        offsets
+            .partition_point(|&o| o <= u64::from(i))
+            .saturating_sub(1)
+    };
     let mut ends = crate::pair_ends(&pairs);
     let mut facts: Vec<Facts> = Vec::with_capacity(ends.len());
     let mut k = 0;
@@ -539,9 +547,16 @@ pub fn cluster(
             let mut f = open(&path)?;
             while let Some(head) = read_array::<8>(&mut f).map_err(read_err(&path))? {
                 let id = u32::from_le_bytes(head[..4].try_into().unwrap_or_default());
-                let n = u32::from_le_bytes(head[4..].try_into().unwrap_or_default()) as usize;
-                let mut bytes = vec![0u8; n * 8];
-                f.read_exact(&mut bytes).map_err(read_err(&path))?;
+                let n = u32::from_le_bytes(head[4..].try_into().unwrap_or_default()) as u64;
+                // read through `take`: a corrupt length cannot ask for more than the file holds
+                let mut bytes = Vec::new();
+                (&mut f)
+                    .take(n * 8)
+                    .read_to_end(&mut bytes)
+                    .map_err(read_err(&path))?;
+                if bytes.len() as u64 != n * 8 {
+                    return Err(read_err(&path)(std::io::ErrorKind::UnexpectedEof.into()));
+                }
                 if need.contains(&id) {
                     let set = bytes
                         .chunks_exact(8)
@@ -797,7 +812,8 @@ mod tests {
             assert!(r.pairs_rejected_by_verification > 0, "{r:?}");
             assert_eq!(r.verified_on_disk, verify_memory == 1, "{r:?}");
             let expected = ids(&one);
-            for world in [1, 2, 4, 6] {
+            // 8 shards over 6 files: two of them empty
+            for world in [1, 2, 4, 6, 8] {
                 let got = split_run(&dedup, &files, world, dir.path());
                 assert_eq!(got, expected, "{world} shards, keep {keep:?}");
                 std::fs::remove_dir_all(dir.path().join(format!("work-{world}"))).unwrap();

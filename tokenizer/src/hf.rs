@@ -138,8 +138,13 @@ pub fn save(tok: &Tokenizer, path: &Path) -> std::io::Result<()> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    fs_err::write(&tmp, bytes)?;
+    let mut f = fs_err::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    // on disk before it takes its name: a task's marker may follow it
+    f.sync_all()?;
+    drop(f);
     fs_err::rename(&tmp, path)
 }
 
