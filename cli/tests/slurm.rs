@@ -574,6 +574,25 @@ fn slurm_job_arrays_match_one_machine_and_a_cancelled_task_reruns_alone() {
             "split",
         ],
     ));
+    // a second submission while the first's jobs are queued is refused: two copies of a task
+    // would write the same files
+    let twice = slurm.zhcorpus(
+        dir.path(),
+        &[
+            "slurm",
+            "submit",
+            "--config",
+            config.to_str().unwrap(),
+            "-o",
+            "split",
+        ],
+    );
+    assert_eq!(twice.status.code(), Some(2), "{}", stderr(&twice));
+    assert!(
+        stderr(&twice).contains("still in the queue"),
+        "{}",
+        stderr(&twice)
+    );
     // task 2 of clean-judge cancelled while it runs
     let judge = job_of(&submitted, "clean-judge");
     let task = format!("{judge}_2");
@@ -610,11 +629,18 @@ fn slurm_job_arrays_match_one_machine_and_a_cancelled_task_reruns_alone() {
         !out.join("markers/dedup-sketch-00000.done").exists(),
         "a step after the cancelled one ran"
     );
-    let status = stdout(&slurm.zhcorpus(dir.path(), &["slurm", "status", "-o", "split"]));
+    let o = slurm.zhcorpus(dir.path(), &["slurm", "status", "-o", "split"]);
+    assert_eq!(o.status.code(), Some(2), "a lost task is a failure");
+    let status = stdout(&o);
     assert!(
         status.contains("clean-judge    3/4 tasks complete"),
         "{status}"
     );
+    assert!(
+        status.contains("task 2 lost: no marker and no job in the queue"),
+        "{status}"
+    );
+    assert!(!status.contains("task 1 lost"), "{status}");
     let kept = mtime(&out.join("markers/clean-judge-00003.done"));
     // submitted again (how Slurm runs the tasks may change: all at once now): the complete
     // steps are left out, the complete tasks skipped
@@ -673,10 +699,7 @@ fn a_failing_slurm_task_stops_the_steps_after_it_and_status_says_why() {
     ));
     slurm.drain(Duration::from_secs(120));
     let o = slurm.zhcorpus(dir.path(), &["slurm", "status", "-o", "split"]);
-    assert!(
-        !o.status.success(),
-        "status of a failed plan exits non-zero"
-    );
+    assert_eq!(o.status.code(), Some(2), "status of a failed plan exits 2");
     let text = stdout(&o);
     assert!(
         text.contains("clean-count    3/4 tasks complete  FAILED"),
@@ -693,5 +716,18 @@ fn a_failing_slurm_task_stops_the_steps_after_it_and_status_says_why() {
     assert!(
         !out.join("clean/kept-00000.jsonl.zst").exists(),
         "a dependent step ran"
+    );
+    assert!(
+        !text.contains("lost"),
+        "the steps after a failure are not lost: {text}"
+    );
+    let markers: Vec<String> = std::fs::read_dir(out.join("markers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with("clean-count-"))
+        .collect();
+    assert!(
+        markers.is_empty(),
+        "steps after the failed one ran: {markers:?}"
     );
 }

@@ -18,7 +18,8 @@
 //! | `dedup-sets` | ranks | `dedup/work/sets-R.bin`: shingle sets of the documents in near pairs |
 //! | `dedup-cluster` | 1 | `dedup/work/outcomes-R.bin`: verified pairs clustered |
 //! | `dedup-filter` | ranks | `dedup/kept-R.jsonl.zst`: the kept documents |
-//! | `tokenizer` | 1 | `tokenizer/tokenizer.json`, trained on every rank's kept documents |
+//! | `tokenizer-count` | ranks | `tokenizer/pieces-R.bin`: the pieces of the rank's kept documents, counted |
+//! | `tokenizer` | 1 | `tokenizer/tokenizer.json`, trained on the summed counts |
 //! | `encode` | ranks | `encode/rank-R/`: llm.c shards of the rank's kept documents |
 //! | `shards` | 1 | `shards/`: the ranks' tokens joined and cut as one process cuts them, the ranks' folders then removed |
 //!
@@ -40,7 +41,8 @@ use crate::{Config, Error};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// Tasks per array step: the inputs are split into this many parts (at most one per file).
+    /// Tasks per array step: the sorted input files are split into this many contiguous
+    /// parts (with more ranks than files, the extra ranks get none and write empty files).
     pub ranks: usize,
     /// Tasks of one step running at once (`--array=0-N%K`); none: as many as Slurm allows.
     pub max_parallel: Option<usize>,
@@ -84,13 +86,14 @@ pub enum Step {
     DedupSets,
     DedupCluster,
     DedupFilter,
+    TokenizerCount,
     Tokenizer,
     Encode,
     Shards,
 }
 
 impl Step {
-    pub const ALL: [Step; 10] = [
+    pub const ALL: [Step; 11] = [
         Step::CleanCount,
         Step::CleanJudge,
         Step::DedupSketch,
@@ -98,6 +101,7 @@ impl Step {
         Step::DedupSets,
         Step::DedupCluster,
         Step::DedupFilter,
+        Step::TokenizerCount,
         Step::Tokenizer,
         Step::Encode,
         Step::Shards,
@@ -112,6 +116,7 @@ impl Step {
             Step::DedupSets => "dedup-sets",
             Step::DedupCluster => "dedup-cluster",
             Step::DedupFilter => "dedup-filter",
+            Step::TokenizerCount => "tokenizer-count",
             Step::Tokenizer => "tokenizer",
             Step::Encode => "encode",
             Step::Shards => "shards",
@@ -313,6 +318,11 @@ impl Plan {
     /// The folder of the token shards, with the manifest over every rank's.
     pub fn shards(&self) -> PathBuf {
         self.output.join("shards")
+    }
+
+    /// The piece counts of one tokenizer-count task.
+    fn pieces(&self, rank: usize) -> PathBuf {
+        rank_file(&self.output, "tokenizer", "pieces", rank, "bin")
     }
 
     /// The shards of one encode task, joined into [`Plan::shards`] by the last step.
@@ -520,10 +530,21 @@ impl Plan {
                 .map_err(corpus_err(step))?;
                 Ok(json(&r))
             }
-            Step::Tokenizer => {
-                let files = self.kept_files();
-                let r = tokenizer::train_tokenizer(
+            Step::TokenizerCount => {
+                let files = [self.kept_files()[rank].clone()];
+                let r = tokenizer::count_pieces(
                     tokenizer::Source::Files(&files),
+                    &self.config.tokenizer,
+                    &self.pieces(rank),
+                    progress,
+                )
+                .map_err(task_error(step, tokenizer::Error::is_bad_input))?;
+                Ok(json(&r))
+            }
+            Step::Tokenizer => {
+                let tables: Vec<PathBuf> = (0..self.ranks).map(|r| self.pieces(r)).collect();
+                let r = tokenizer::train_from_counts(
+                    &tables,
                     &self.config.tokenizer,
                     &self.tokenizer(),
                     progress,
@@ -548,13 +569,25 @@ impl Plan {
             Step::Shards => {
                 let dirs: Vec<PathBuf> = (0..self.ranks).map(|r| self.encoded(r)).collect();
                 let joined = self.shards().join(corpus::shards::Manifest::FILE);
-                let m = if dirs.iter().all(|d| d.is_dir()) {
-                    tokenizer::join_shards(&dirs, &self.shards(), self.config.encode.shard_tokens)
-                        .map_err(task_error(step, tokenizer::Error::is_bad_input))?
-                } else if joined.is_file() {
-                    // joined before, and the ranks' folders removed: only the marker was missing
+                let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                // the joined manifest is written last, after the shards are on disk: when it is
+                // newer than every rank's, the join is complete (the task died removing the
+                // ranks' folders, before its marker) and is not redone over half-removed folders
+                let joined_at = modified(&joined);
+                let complete = joined_at.is_some_and(|at| {
+                    dirs.iter().all(|d| {
+                        modified(&d.join(corpus::shards::Manifest::FILE)).is_none_or(|m| m <= at)
+                    })
+                });
+                let m = if complete {
                     corpus::shards::Manifest::read(&self.shards())
                         .map_err(task_error(step, |_| false))?
+                } else if dirs
+                    .iter()
+                    .all(|d| d.join(corpus::shards::Manifest::FILE).is_file())
+                {
+                    tokenizer::join_shards(&dirs, &self.shards(), self.config.encode.shard_tokens)
+                        .map_err(task_error(step, tokenizer::Error::is_bad_input))?
                 } else {
                     return Err(config_error(format!(
                         "the encode tasks' folders under {} are gone and {} was never written: \
@@ -624,7 +657,23 @@ impl Plan {
     /// after the one before it (`--dependency=afterok`); steps already complete are not
     /// submitted. Returns the (step, job id) of each submitted; also written to
     /// `slurm/jobs.json`.
-    pub fn submit(&self, binary: &Path, sbatch: &Path) -> Result<Vec<(Step, String)>, Error> {
+    /// Refused while a job of the last submission is still queued or running (`squeue`): two
+    /// copies of a task would write the same files.
+    pub fn submit(
+        &self,
+        binary: &Path,
+        sbatch: &Path,
+        squeue: &Path,
+    ) -> Result<Vec<(Step, String)>, Error> {
+        if let Some(q) = self.queued(squeue)?
+            && !q.is_empty()
+        {
+            return Err(config_error(format!(
+                "jobs of the last submission are still in the queue ({}): wait for them or \
+                 scancel them, then submit again",
+                q.join("; ")
+            )));
+        }
         self.write()?;
         let dir = self.output.join("slurm");
         let io = |p: &Path| {
@@ -675,6 +724,30 @@ impl Plan {
         let bytes = serde_json::to_vec_pretty(&record).map_err(config_error)?;
         corpus::shard::write_atomic(&dir.join("jobs.json"), &bytes).map_err(io(&dir))?;
         Ok(jobs)
+    }
+
+    /// The jobs of the last submission still in the queue, one `id name state reason` line
+    /// each; `None` when nothing was submitted. Jobs Slurm no longer knows are not queued.
+    pub fn queued(&self, squeue: &Path) -> Result<Option<Vec<String>>, Error> {
+        let jobs = self.submitted();
+        if jobs.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<&str> = jobs.iter().map(|(_, id)| id.as_str()).collect();
+        let out = Command::new(squeue)
+            .args(["-h", "-r", "-o", "%i %j %T %r", "-j", &ids.join(",")])
+            .output()
+            .map_err(|e| config_error(format!("cannot run {}: {e}", squeue.display())))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            // every id purged from the controller's memory
+            if err.contains("Invalid job id") {
+                return Ok(Some(Vec::new()));
+            }
+            return Err(config_error(format!("squeue failed: {}", err.trim())));
+        }
+        Ok(Some(text.lines().map(str::to_string).collect()))
     }
 
     /// The jobs the last submission made, (step, job id).

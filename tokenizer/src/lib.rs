@@ -21,8 +21,8 @@ pub mod train;
 pub use bpe::{Cache, InvalidTokenizer, Tokenizer};
 pub use pretok::{PreTokenizer, Segment};
 pub use run::{
-    EncodeConfig, EncodeReport, Error, Sharder, Source, TrainReport, encode, join_shards,
-    train_tokenizer,
+    CountReport, EncodeConfig, EncodeReport, Error, Sharder, Source, TrainReport, count_pieces,
+    encode, join_shards, train_from_counts, train_tokenizer,
 };
 pub use train::{END_OF_TEXT, PieceCounts, TrainConfig, train};
 

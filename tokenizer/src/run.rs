@@ -579,6 +579,167 @@ pub fn encode(
     result
 }
 
+/// The first bytes of a piece-count file (its layout's version in the last).
+const PIECES_MAGIC: &[u8; 8] = b"ZHPIECE1";
+
+/// What one task's piece count did ([`count_pieces`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CountReport {
+    pub documents: u64,
+    pub bytes: u64,
+    pub distinct_pieces: u64,
+    /// Times the table was pruned to stay under `memory_mib` (0: the counts are exact).
+    pub pruned: u64,
+    pub invalid_lines: u64,
+    pub seconds: f64,
+}
+
+/// Tokenizer training split over tasks, the map: counts the pieces of this task's documents
+/// (under `memory_mib`'s table bound, pruned past it as lossy counting does) and writes the
+/// table to `output` (synced, then renamed). [`train_from_counts`] sums the tables and trains.
+pub fn count_pieces(
+    source: Source<'_>,
+    cfg: &TrainConfig,
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<CountReport, Error> {
+    use std::io::Write;
+    cfg.validate()?;
+    let start = Instant::now();
+    let mut counts = cfg
+        .table_limit()
+        .map_or_else(PieceCounts::default, PieceCounts::with_limit);
+    let invalid = corpus::InvalidLines::default();
+    progress.start("count", None);
+    for_batches(source, cfg.skip_invalid, &invalid, |batch| {
+        let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+        counts.add_pieces(&crate::sample::batch_pieces(&texts, &cfg.pre, 0));
+        progress.update(counts.bytes, counts.texts);
+        Ok(())
+    })?;
+    progress.finish();
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let tmp = output.with_extension("partial");
+    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut write = || -> std::io::Result<()> {
+        w.write_all(PIECES_MAGIC)?;
+        for v in [counts.texts, counts.bytes, counts.distinct() as u64] {
+            w.write_all(&v.to_le_bytes())?;
+        }
+        for (piece, n) in counts.iter() {
+            w.write_all(&(piece.len() as u32).to_le_bytes())?;
+            w.write_all(piece.as_bytes())?;
+            w.write_all(&n.to_le_bytes())?;
+        }
+        w.flush()?;
+        w.get_ref().sync_all()
+    };
+    write().map_err(io(&tmp))?;
+    drop(w);
+    std::fs::rename(&tmp, output).map_err(io(output))?;
+    Ok(CountReport {
+        documents: counts.texts,
+        bytes: counts.bytes,
+        distinct_pieces: counts.distinct() as u64,
+        pruned: counts.prunes,
+        invalid_lines: invalid.count(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Tokenizer training split over tasks, the reduce: sums the tables [`count_pieces`] wrote
+/// (under the same bound) and trains on them, writing `output` as [`train_tokenizer`] does.
+/// While every table and their sum fit `memory_mib` the counts are exact, and the tokenizer is
+/// the one [`train_tokenizer`] trains on all the tasks' documents; past the bound, the sum is
+/// pruned (lossy counting) where one process would count a sample of the documents.
+pub fn train_from_counts(
+    tables: &[PathBuf],
+    cfg: &TrainConfig,
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<TrainReport, Error> {
+    use std::io::Read;
+    cfg.validate()?;
+    corpus::check_output(output)?;
+    let start = Instant::now();
+    let mut counts = cfg
+        .table_limit()
+        .map_or_else(PieceCounts::default, PieceCounts::with_limit);
+    progress.start("sum", Some(tables.len() as u64));
+    for (k, path) in tables.iter().enumerate() {
+        let bad = |what: &str| Error::BadLine {
+            path: path.clone(),
+            line: 1,
+            message: format!("not a piece-count file of this zhcorpus: {what}"),
+        };
+        let file = std::fs::File::open(path).map_err(io(path))?;
+        let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut word = [0u8; 8];
+        r.read_exact(&mut word).map_err(io(path))?;
+        if &word != PIECES_MAGIC {
+            return Err(bad("its first bytes"));
+        }
+        let mut next = |r: &mut std::io::BufReader<std::fs::File>| -> Result<u64, Error> {
+            r.read_exact(&mut word).map_err(io(path))?;
+            Ok(u64::from_le_bytes(word))
+        };
+        let (texts, bytes, n) = (next(&mut r)?, next(&mut r)?, next(&mut r)?);
+        let mut piece = Vec::new();
+        for _ in 0..n {
+            let mut len = [0u8; 4];
+            r.read_exact(&mut len).map_err(io(path))?;
+            piece.clear();
+            (&mut r)
+                .take(u64::from(u32::from_le_bytes(len)))
+                .read_to_end(&mut piece)
+                .map_err(io(path))?;
+            if piece.len() != u32::from_le_bytes(len) as usize {
+                return Err(bad("it ends inside a piece"));
+            }
+            let text = std::str::from_utf8(&piece).map_err(|_| bad("a piece is not UTF-8"))?;
+            let count = next(&mut r)?;
+            counts.add_count(text, count);
+        }
+        counts.added(texts, bytes);
+        progress.update(k as u64 + 1, counts.texts);
+    }
+    progress.finish();
+    let counting_s = start.elapsed().as_secs_f64();
+    if counts.texts == 0 {
+        return Err(Error::NoDocuments);
+    }
+    let wanted = cfg.vocab_size.saturating_sub(256 + 1 + cfg.specials.len()) as u64;
+    progress.start("merge", Some(wanted));
+    let tok = crate::train(&counts, cfg, |done, _| {
+        progress.update(done as u64, done as u64)
+    })?;
+    progress.finish();
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    crate::hf::save(&tok, output).map_err(io(output))?;
+    Ok(TrainReport {
+        documents: counts.texts,
+        bytes: counts.bytes,
+        sample_level: 0,
+        sampled_documents: counts.texts,
+        sampled_bytes: counts.bytes,
+        distinct_pieces: counts.distinct() as u64,
+        table_bytes: counts.held_bytes() as u64,
+        pruned: counts.prunes,
+        split_pieces: counts.split,
+        split_threshold: counts.threshold,
+        vocab_size: tok.vocab_size(),
+        merges: tok.merges().len(),
+        counting_s,
+        invalid_lines: 0,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
 /// The shards of many encode tasks (`dirs`, each a folder [`encode`] wrote, in corpus order)
 /// joined into `output` as one encode over all their documents writes them: each split's
 /// tokens in order, cut every `shard_tokens`, the same file names, the counts summed; so the

@@ -239,6 +239,22 @@ impl PieceCounts {
         }
     }
 
+    /// Adds a count made elsewhere (another task's table, see [`crate::count_pieces`]); call
+    /// [`PieceCounts::added`] after each table.
+    pub fn add_count(&mut self, piece: &str, n: u64) {
+        self.add(piece, n);
+    }
+
+    /// Ends the addition of a table of `texts` documents and `bytes` bytes: their totals
+    /// counted, the table pruned if it passed its bound.
+    pub fn added(&mut self, texts: u64, bytes: u64) {
+        self.texts += texts;
+        self.bytes += bytes;
+        if self.limit > 0 && self.held > self.limit {
+            self.prune();
+        }
+    }
+
     /// Number of distinct pieces.
     pub fn distinct(&self) -> usize {
         self.counts.len()

@@ -54,6 +54,10 @@ struct PlanArgs {
     /// The sbatch program.
     #[arg(long, value_name = "PATH", default_value = "sbatch")]
     sbatch: PathBuf,
+
+    /// The squeue program (asked whether the last submission's jobs are still queued).
+    #[arg(long, value_name = "PATH", default_value = "squeue")]
+    squeue: PathBuf,
 }
 
 #[derive(Args)]
@@ -84,7 +88,7 @@ struct TaskArgs {
     plan: PathBuf,
 
     /// The step: clean-count, clean-judge, dedup-sketch, dedup-pairs, dedup-sets,
-    /// dedup-cluster, dedup-filter, tokenizer, encode, shards.
+    /// dedup-cluster, dedup-filter, tokenizer-count, tokenizer, encode, shards.
     #[arg(long, value_name = "STEP", value_parser = step)]
     step: Step,
 
@@ -142,7 +146,7 @@ fn submit(a: PlanArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let jobs = plan.submit(&bin, &a.sbatch)?;
+    let jobs = plan.submit(&bin, &a.sbatch, &a.squeue)?;
     if jobs.is_empty() {
         outln!(
             "every step of {} is complete: nothing submitted",
@@ -190,7 +194,9 @@ fn local(global: &Global, a: LocalArgs) -> Result<()> {
 
 fn status(a: StatusArgs) -> Result<()> {
     let plan = Plan::read(&a.output)?;
+    let queued = plan.queued(&a.squeue)?;
     let mut failed_any = false;
+    let mut first_incomplete = true;
     for s in plan.status() {
         let state = if s.done == s.tasks {
             "complete"
@@ -205,44 +211,47 @@ fn status(a: StatusArgs) -> Result<()> {
             s.done,
             s.tasks
         );
+        let log = |rank: usize| {
+            plan.output
+                .join("logs")
+                .join(format!("{}-{rank}.log", s.step.name()))
+        };
         for (rank, why) in &s.failed {
             failed_any = true;
             outln!("  task {rank} failed: {why}");
-            outln!(
-                "    log: {}",
-                plan.output
-                    .join("logs")
-                    .join(format!("{}-{rank}.log", s.step.name()))
-                    .display()
-            );
+            outln!("    log: {}", log(*rank).display());
         }
-    }
-    let jobs = plan.submitted();
-    if !jobs.is_empty() {
-        let ids: Vec<&str> = jobs.iter().map(|(_, id)| id.as_str()).collect();
-        match std::process::Command::new(&a.squeue)
-            .args(["-h", "-o", "%i %j %T %r", "-j", &ids.join(",")])
-            .output()
-        {
-            Ok(out) if out.status.success() => {
-                let text = String::from_utf8_lossy(&out.stdout);
-                if text.trim().is_empty() {
-                    outln!("jobs {}: none in the queue", ids.join(", "));
-                } else {
-                    outln!("in the queue (job, name, state, reason):");
-                    for line in text.lines() {
-                        outln!("  {line}");
-                    }
+        // the first step not complete, with nothing of the submission left in the queue and
+        // no failure written: its tasks were killed from outside (time limit, memory, node)
+        if s.done < s.tasks && first_incomplete {
+            first_incomplete = false;
+            if s.failed.is_empty() && queued.as_ref().is_some_and(Vec::is_empty) {
+                failed_any = true;
+                let markers = plan.markers();
+                for rank in (0..s.tasks).filter(|&r| !markers.is_done(s.step.name(), r)) {
+                    outln!(
+                        "  task {rank} lost: no marker and no job in the queue (killed by Slurm: \
+                         time limit, memory, a lost node?)"
+                    );
+                    outln!("    log: {}", log(rank).display());
                 }
             }
-            // jobs that left the queue long ago are unknown to squeue
-            Ok(out) => outln!("squeue: {}", String::from_utf8_lossy(&out.stderr).trim()),
-            Err(e) => outln!("squeue not available ({e}); the markers above are the state"),
         }
+    }
+    match &queued {
+        Some(q) if !q.is_empty() => {
+            outln!("in the queue (job, name, state, reason):");
+            for line in q {
+                outln!("  {line}");
+            }
+        }
+        Some(_) => outln!("no job of the last submission is in the queue"),
+        None => {}
     }
     if failed_any {
         anyhow::bail!(UsageError(
-            "a task failed: fix what it names, then submit again (complete tasks are skipped)"
+            "a task failed or was lost: fix what it names, then submit again (complete tasks \
+             are skipped)"
                 .into()
         ));
     }
