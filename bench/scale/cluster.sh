@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cluster bench: the batch stages split over RANKS ranks (`zhcorpus slurm`) against one process
 # on the same generated documents (gen.py, DOCS of them, in FILES files): clean, dedup,
-# tokenizer training and encoding, one machine file to file; then the same plan run by the
+# tokenizer training, encoding and the kept documents imported into a store, one machine file
+# to file; then the same plan run by the
 # local executor (2 processes of one thread each) and as real Slurm job arrays on a one-node
 # cluster started here on loopback (munged, slurmctld, slurmd; stopped by pid at the end;
 # needs root and Debian's slurm-wlm and munge, which scripts/test.sh installs). It checks
@@ -47,6 +48,7 @@ t one-clean "${zt[@]}" clean -i "$out"/in/*.jsonl -o "$one/clean.jsonl"
 t one-dedup "${zt[@]}" dedup -i "$one/clean.jsonl" -o "$one/kept.jsonl"
 t one-tokenizer "${zt[@]}" tokenizer train -i "$one/kept.jsonl" -o "$one/tokenizer/tokenizer.json" --vocab-size $vocab
 t one-encode "${zt[@]}" tokenizer encode -i "$one/kept.jsonl" -t "$one/tokenizer/tokenizer.json" -o "$one/shards"
+t one-store "${zt[@]}" import --db "$one/corpus.db" --input "$one/kept.jsonl"
 
 # the local executor: as many processes as threads, one thread each
 t local "$z" -q slurm local --config "$out/pipeline.toml" -o "$out/local" --processes "$THREADS"
@@ -123,9 +125,9 @@ for run in ["local", "slurm"]:
     if not ok:
         sys.exit(1)
 steps = ["clean-count", "clean-judge", "dedup-sketch", "dedup-pairs", "dedup-sets", "dedup-cluster",
-         "dedup-filter", "tokenizer-count", "tokenizer", "encode", "shards"]
+         "dedup-filter", "tokenizer-count", "tokenizer", "encode", "shards", "store", "merge"]
 stage = {"clean": ["clean-count", "clean-judge"], "dedup": steps[2:7], "tokenizer": ["tokenizer-count", "tokenizer"],
-         "encode": ["encode", "shards"]}
+         "encode": ["encode", "shards"], "store": ["store", "merge"]}
 def step_times(run):
     """Per step: the end (the last marker's time) and the tasks' own seconds."""
     res = {}
@@ -136,7 +138,8 @@ def step_times(run):
     return res
 print(f"\n{len(glob.glob(os.path.join(out, 'in', '*.jsonl')))} input files, {ranks} ranks; two tasks at a time (2 cores, one thread each)")
 print(f"one process (2 threads): clean {times['one-clean']['wall_s']:.1f} s, dedup {times['one-dedup']['wall_s']:.1f} s, "
-      f"tokenizer {times['one-tokenizer']['wall_s']:.1f} s, encode {times['one-encode']['wall_s']:.1f} s; "
+      f"tokenizer {times['one-tokenizer']['wall_s']:.1f} s, encode {times['one-encode']['wall_s']:.1f} s, "
+      f"import into a store {times['one-store']['wall_s']:.1f} s; "
       f"total {sum(times['one-' + k]['wall_s'] for k in stage):.1f} s")
 print(f"local executor: {times['local']['wall_s']:.1f} s in all; Slurm: {times['slurm']['wall_s']:.1f} s from submit to an empty queue\n")
 print("| step | tasks | tasks' own s (sum) | local wall s | Slurm wall s | Slurm cost s |")

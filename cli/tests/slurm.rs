@@ -184,6 +184,22 @@ fn assert_same_as_one_machine(out: &Path, one: &Path) {
         std::fs::read(one.join("tokenizer/tokenizer.json")).unwrap(),
         "tokenizer.json"
     );
+    // and the one store the ranks' stores were merged into holds them, in the same order
+    let store = corpus::Store::open_existing(out.join("corpus.db")).unwrap();
+    let stored: Vec<(String, String)> = store
+        .documents(corpus::Selection::All)
+        .map(|d| {
+            let d = d.unwrap().doc;
+            (d.id, d.text)
+        })
+        .collect();
+    let kept: Vec<(String, String)> = corpus::read_all(&[one.join("kept.jsonl")])
+        .map(|d| {
+            let d = d.unwrap();
+            (d.id, d.text)
+        })
+        .collect();
+    assert!(stored == kept, "corpus.db differs from the kept documents");
     let (a, b) = (tree(&out.join("shards")), tree(&one.join("shards")));
     let names = |t: &[(PathBuf, Vec<u8>)]| t.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
     assert_eq!(names(&a), names(&b), "shard files");

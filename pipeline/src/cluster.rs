@@ -22,6 +22,8 @@
 //! | `tokenizer` | 1 | `tokenizer/tokenizer.json`, trained on the summed counts |
 //! | `encode` | ranks | `encode/rank-R/`: llm.c shards of the rank's kept documents |
 //! | `shards` | 1 | `shards/`: the ranks' tokens joined and cut as one process cuts them, the ranks' folders then removed |
+//! | `store` | ranks | `stores/rank-R.db`: the rank's kept documents imported (with `[slurm] store`) |
+//! | `merge` | 1 | `corpus.db`: the ranks' stores merged, in rank order |
 //!
 //! The kept documents of the ranks, in rank order, are those the one-machine file-to-file runs
 //! (`zhcorpus clean` then `zhcorpus dedup` over the same sorted inputs) keep, in the same
@@ -52,6 +54,9 @@ pub struct Settings {
     pub time: String,
     /// `--mem` of each task.
     pub mem: String,
+    /// Also import the kept documents into one store, `corpus.db` (a store per rank, then
+    /// `zhcorpus merge`); off, the corpus is the ranks' JSONL files alone.
+    pub store: bool,
     /// `--cpus-per-task`; each task runs this many threads.
     pub cpus_per_task: usize,
     /// More `#SBATCH` options, each as `--name=value`.
@@ -68,6 +73,7 @@ impl Default for Settings {
             partition: None,
             time: "04:00:00".into(),
             mem: "8G".into(),
+            store: true,
             cpus_per_task: 2,
             sbatch_options: Vec::new(),
             binary: None,
@@ -90,10 +96,12 @@ pub enum Step {
     Tokenizer,
     Encode,
     Shards,
+    Store,
+    Merge,
 }
 
 impl Step {
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 13] = [
         Step::CleanCount,
         Step::CleanJudge,
         Step::DedupSketch,
@@ -105,6 +113,8 @@ impl Step {
         Step::Tokenizer,
         Step::Encode,
         Step::Shards,
+        Step::Store,
+        Step::Merge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -120,6 +130,8 @@ impl Step {
             Step::Tokenizer => "tokenizer",
             Step::Encode => "encode",
             Step::Shards => "shards",
+            Step::Store => "store",
+            Step::Merge => "merge",
         }
     }
 
@@ -240,10 +252,11 @@ impl Plan {
         let slots = dedup::shard::slots(&dedup).max(1);
         let steps = Step::ALL
             .into_iter()
+            .filter(|s| config.slurm.store || !matches!(s, Step::Store | Step::Merge))
             .map(|step| Planned {
                 step,
                 tasks: match step {
-                    Step::DedupCluster | Step::Tokenizer | Step::Shards => 1,
+                    Step::DedupCluster | Step::Tokenizer | Step::Shards | Step::Merge => 1,
                     Step::DedupPairs => ranks.min(slots),
                     _ => ranks,
                 },
@@ -454,6 +467,41 @@ impl Plan {
                 .collect())
         };
         match step {
+            Step::Store => {
+                let db = rank_file(out, "stores", "rank", rank, "db");
+                // a task run again starts its store afresh
+                for ext in ["", "-wal", "-shm"] {
+                    let p = PathBuf::from(format!("{}{ext}", db.display()));
+                    if p.exists() {
+                        std::fs::remove_file(&p)
+                            .map_err(|e| config_error(format!("removing {}: {e}", p.display())))?;
+                    }
+                }
+                let dir = out.join("stores");
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| config_error(format!("{}: {e}", dir.display())))?;
+                let mut store = corpus::Store::open(&db).map_err(corpus_err(step))?;
+                let files = [self.kept_files()[rank].clone()];
+                let r = corpus::import::run(&mut store, &files, &self.config.import, progress)
+                    .map_err(corpus_err(step))?;
+                // closed: its write-ahead log folded into the file, which alone travels
+                drop(store);
+                Ok(json(&r))
+            }
+            Step::Merge => {
+                let db = out.join("corpus.db");
+                // merge writes under a temporary name and renames when complete: a store in
+                // place is a finished merge whose marker was not written
+                if !db.exists() {
+                    let sources: Vec<PathBuf> = (0..self.ranks)
+                        .map(|r| rank_file(out, "stores", "rank", r, "db"))
+                        .collect();
+                    corpus::merge::merge(&db, &sources, progress).map_err(corpus_err(step))?;
+                }
+                let store = corpus::Store::open_existing(&db).map_err(corpus_err(step))?;
+                let documents = store.document_count().map_err(corpus_err(step))?;
+                Ok(serde_json::json!({ "documents": documents, "store": db }))
+            }
             Step::CleanCount => {
                 let inputs = shard.part(&self.inputs);
                 let lines = rank_file(out, "clean", "lines", rank, "bin");
