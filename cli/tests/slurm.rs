@@ -747,3 +747,86 @@ fn a_failing_slurm_task_stops_the_steps_after_it_and_status_says_why() {
         "steps after the failed one ran: {markers:?}"
     );
 }
+
+/// Crawl workers' stores as the inputs: the extract step turns each rank's stores' pages into
+/// documents, as the crawl extracted them, and the rest runs as on documents: the kept ones are
+/// those one machine keeps from the stores' exported documents.
+#[test]
+fn crawl_workers_stores_are_extracted_and_kept_as_one_machine_keeps_their_documents() {
+    let farm = farm::Farm::start(farm::FarmConfig {
+        hosts: 4,
+        articles_per_host: 25,
+        traps: false,
+        crawl_delay: 0.0,
+        ..farm::FarmConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // two workers' stores, each with half of the hosts
+    let seeds = farm.seeds();
+    let (a, b) = seeds.split_at(seeds.len() / 2);
+    for (name, part) in [("a", a), ("b", b)] {
+        std::fs::write(d.join(format!("{name}.txt")), part.join("\n") + "\n").unwrap();
+        let seeds = format!("{name}.txt");
+        let db = format!("{name}.db");
+        ok(run(
+            d,
+            &[
+                "-q",
+                "crawl",
+                "--db",
+                &db,
+                "--seeds",
+                &seeds,
+                "--allow-private",
+                "--delay",
+                "0",
+            ],
+        ));
+        let docs = format!("{name}.jsonl");
+        ok(run(d, &["-q", "export", "--db", &db, "-o", &docs]));
+    }
+    let stores = [d.join("a.db"), d.join("b.db")];
+    let config = settings(d, &stores, "store = false");
+    let out = ok(run(
+        d,
+        &[
+            "slurm",
+            "local",
+            "--config",
+            config.to_str().unwrap(),
+            "-o",
+            "split",
+            "--ranks",
+            "2",
+        ],
+    ));
+    assert!(out.contains("extract        2/2 tasks complete"), "{out}");
+    let one = one_machine(d, &[d.join("a.jsonl"), d.join("b.jsonl")]);
+    let kept: Vec<PathBuf> = (0..2)
+        .map(|r| d.join(format!("split/dedup/kept-{r:05}.jsonl.zst")))
+        .collect();
+    let split = lines(&kept);
+    let single = lines(&[one.join("kept.jsonl")]);
+    assert!(single.len() > 50, "{} documents kept", single.len());
+    assert!(
+        split == single,
+        "the kept documents differ from one machine's"
+    );
+    // a mix of stores and documents is refused
+    let mixed = settings(d, &[d.join("a.db"), d.join("b.jsonl")], "");
+    let o = run(
+        d,
+        &[
+            "slurm",
+            "local",
+            "--config",
+            mixed.to_str().unwrap(),
+            "-o",
+            "mixed",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not both"), "{}", stderr(&o));
+}

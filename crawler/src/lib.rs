@@ -26,7 +26,7 @@ use corpus::{Document, PageExtraction};
 pub use engine::{Config, Report, crawl};
 pub use fetch::{ErrorClass, FetchConfig};
 pub use images::{ImageFetchConfig, ImageFetchReport, fetch_images, fetch_images_blocking};
-pub use reextract::{ExtractReport, reextract};
+pub use reextract::{ExtractReport, extract_stores, reextract};
 
 /// The User-Agent sent unless told otherwise: the tool and where to learn about it.
 pub const DEFAULT_USER_AGENT: &str = concat!(

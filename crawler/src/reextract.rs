@@ -82,3 +82,58 @@ pub fn reextract(store: &mut Store, progress: &dyn Progress) -> Result<ExtractRe
     result?;
     Ok(report)
 }
+
+/// Extracts the stored pages of `stores` (in order, each store's pages in the order they were
+/// stored) into JSONL documents at `output`, as the crawl extracts them, without writing to
+/// the stores: the extract step of a run split over tasks, one task per group of crawl
+/// workers' stores. Pages without main text make no document.
+pub fn extract_stores(
+    stores: &[std::path::PathBuf],
+    output: &std::path::Path,
+    progress: &dyn Progress,
+) -> Result<ExtractReport, Error> {
+    corpus::check_output(output)?;
+    let mut out = corpus::JsonlWriter::create(output)?;
+    let mut report = ExtractReport::default();
+    progress.start("extract", None);
+    for path in stores {
+        let store = Store::open_existing(path)?;
+        let mut after = 0;
+        loop {
+            let pages = store.pages_after(after, CHUNK)?;
+            let Some(last) = pages.last() else {
+                break;
+            };
+            after = last.id;
+            let docs: Vec<(String, Option<PageExtraction>)> = pages
+                .par_iter()
+                .map(|p| {
+                    let options = extract::Options {
+                        url: Some(p.effective_url().to_string()),
+                        http_charset: p.http_charset().map(str::to_string),
+                    };
+                    let x = extract::extract(&p.body, &options);
+                    let charset = format!("{} ({:?})", x.charset.name, x.charset.source);
+                    let doc = (!x.text.is_empty())
+                        .then(|| crate::page_document(p.id, x, p.effective_url().to_string()));
+                    (charset, doc)
+                })
+                .collect();
+            for (charset, doc) in docs {
+                report.pages += 1;
+                *report.charsets.entry(charset).or_default() += 1;
+                match doc {
+                    Some(d) => {
+                        out.write(&d.doc)?;
+                        report.created += 1;
+                    }
+                    None => report.empty += 1,
+                }
+            }
+            progress.update(report.pages, report.pages);
+        }
+    }
+    out.finish()?;
+    progress.finish();
+    Ok(report)
+}

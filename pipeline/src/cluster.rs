@@ -11,6 +11,7 @@
 //!
 //! | step | tasks | writes |
 //! |---|---|---|
+//! | `extract` | ranks | `extract/docs-R.jsonl.zst`: the pages of the rank's stores extracted (when the inputs are crawl workers' stores) |
 //! | `clean-count` | ranks | `clean/lines-R.bin`: the rank's line counts per host |
 //! | `clean-judge` | ranks | `clean/kept-R.jsonl.zst`, `clean/rejected-R.jsonl.zst`, judged with every rank's counts |
 //! | `dedup-sketch` | ranks | `dedup/work/sketch-R.*`: keys sorted per slot, facts |
@@ -85,6 +86,7 @@ impl Default for Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
+    Extract,
     CleanCount,
     CleanJudge,
     DedupSketch,
@@ -101,7 +103,8 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 13] = [
+    pub const ALL: [Step; 14] = [
+        Step::Extract,
         Step::CleanCount,
         Step::CleanJudge,
         Step::DedupSketch,
@@ -119,6 +122,7 @@ impl Step {
 
     pub fn name(self) -> &'static str {
         match self {
+            Step::Extract => "extract",
             Step::CleanCount => "clean-count",
             Step::CleanJudge => "clean-judge",
             Step::DedupSketch => "dedup-sketch",
@@ -249,10 +253,20 @@ impl Plan {
             inputs.push(abs(p)?);
         }
         let inputs = corpus::shard::sorted_inputs(&inputs);
+        // crawl workers' stores (their pages extracted first), or documents: not both
+        let is_store = |p: &PathBuf| p.extension().is_some_and(|e| e == "db");
+        let from_stores = inputs.iter().all(is_store);
+        if !from_stores && inputs.iter().any(is_store) {
+            return Err(config_error(
+                "inputs: all stores (.db: crawl workers' stores, their pages extracted) or all \
+                 JSONL(.zst) documents, not both",
+            ));
+        }
         let slots = dedup::shard::slots(&dedup).max(1);
         let steps = Step::ALL
             .into_iter()
             .filter(|s| config.slurm.store || !matches!(s, Step::Store | Step::Merge))
+            .filter(|s| from_stores || *s != Step::Extract)
             .map(|step| Planned {
                 step,
                 tasks: match step {
@@ -331,6 +345,23 @@ impl Plan {
     /// The folder of the token shards, with the manifest over every rank's.
     pub fn shards(&self) -> PathBuf {
         self.output.join("shards")
+    }
+
+    /// What clean reads for rank `rank`: its part of the input documents, or the documents
+    /// the extract step made of its part of the stores.
+    fn clean_inputs(&self, rank: usize) -> Vec<PathBuf> {
+        if self.tasks(Step::Extract) > 0 {
+            vec![rank_file(
+                &self.output,
+                "extract",
+                "docs",
+                rank,
+                "jsonl.zst",
+            )]
+        } else {
+            let shard = Shard::new(rank, self.ranks).unwrap_or(Shard::ALONE);
+            shard.part(&self.inputs).to_vec()
+        }
     }
 
     /// The piece counts of one tokenizer-count task.
@@ -502,15 +533,21 @@ impl Plan {
                 let documents = store.document_count().map_err(corpus_err(step))?;
                 Ok(serde_json::json!({ "documents": documents, "store": db }))
             }
+            Step::Extract => {
+                let docs = rank_file(out, "extract", "docs", rank, "jsonl.zst");
+                let r = crawler::extract_stores(shard.part(&self.inputs), &docs, progress)
+                    .map_err(task_error(step, crawler::Error::is_bad_input))?;
+                Ok(json(&r))
+            }
             Step::CleanCount => {
-                let inputs = shard.part(&self.inputs);
+                let inputs = &self.clean_inputs(rank);
                 let lines = rank_file(out, "clean", "lines", rank, "bin");
                 let r = cleaner::count_shard(inputs, &lines, &cleaner()?, progress)
                     .map_err(corpus_err(step))?;
                 Ok(json(&r))
             }
             Step::CleanJudge => {
-                let inputs = shard.part(&self.inputs);
+                let inputs = &self.clean_inputs(rank);
                 let lines: Vec<PathBuf> = (0..self.ranks)
                     .map(|r| rank_file(out, "clean", "lines", r, "bin"))
                     .collect();
