@@ -85,7 +85,7 @@ fn line_key(line: &str) -> u64 {
 }
 
 /// The first bytes of a line-count file (its layout's version in the last).
-const COUNTS_MAGIC: &[u8; 8] = b"ZHLINES1";
+const COUNTS_MAGIC: &[u8; 8] = b"ZHLINES2";
 
 /// How often each line occurs across the documents of each host; built in a first pass.
 #[derive(Debug, Default)]

@@ -30,9 +30,10 @@ impl Shard {
     /// `0..n` in order, and their sizes differ by one at most.
     pub fn range(&self, n: usize) -> Range<usize> {
         // a shard read from a file may break `new`'s rule: an empty part then, not a panic
-        let world = self.world.max(1);
-        let rank = self.rank.min(world);
-        (n * rank / world).min(n)..(n * (rank + 1) / world).min(n)
+        let world = self.world.max(1) as u128;
+        let rank = (self.rank as u128).min(world);
+        let at = |r: u128| ((n as u128 * r / world) as usize).min(n);
+        at(rank)..at(rank + 1)
     }
 
     /// This task's part of `items` (a list sorted at launch).

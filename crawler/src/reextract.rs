@@ -84,9 +84,11 @@ pub fn reextract(store: &mut Store, progress: &dyn Progress) -> Result<ExtractRe
 }
 
 /// Extracts the stored pages of `stores` (in order, each store's pages in the order they were
-/// stored) into JSONL documents at `output`, as the crawl extracts them, without writing to
+/// stored) into JSONL documents at `output`, as the crawl extracts them, recording nothing in
 /// the stores: the extract step of a run split over tasks, one task per group of crawl
-/// workers' stores. Pages without main text make no document.
+/// workers' stores. Pages without main text make no document; of several pages of one URL,
+/// the first makes it (the others are counted as `updated`). Across tasks a URL stored by two
+/// workers makes two documents, which dedup's exact check removes when their texts agree.
 pub fn extract_stores(
     stores: &[std::path::PathBuf],
     output: &std::path::Path,
@@ -95,6 +97,8 @@ pub fn extract_stores(
     corpus::check_output(output)?;
     let mut out = corpus::JsonlWriter::create(output)?;
     let mut report = ExtractReport::default();
+    // one document per id (per URL), the first page's, as a store keeps it
+    let mut written: std::collections::HashSet<String> = Default::default();
     progress.start("extract", None);
     for path in stores {
         let store = Store::open_existing(path)?;
@@ -123,10 +127,11 @@ pub fn extract_stores(
                 report.pages += 1;
                 *report.charsets.entry(charset).or_default() += 1;
                 match doc {
-                    Some(d) => {
+                    Some(d) if written.insert(d.doc.id.clone()) => {
                         out.write(&d.doc)?;
                         report.created += 1;
                     }
+                    Some(_) => report.updated += 1,
                     None => report.empty += 1,
                 }
             }

@@ -500,6 +500,14 @@ impl Plan {
         match step {
             Step::Store => {
                 let db = rank_file(out, "stores", "rank", rank, "db");
+                // a store made again makes the merged one stale: it is merged again
+                for ext in ["", "-wal", "-shm"] {
+                    let p = PathBuf::from(format!("{}{ext}", out.join("corpus.db").display()));
+                    if p.exists() {
+                        std::fs::remove_file(&p)
+                            .map_err(|e| config_error(format!("removing {}: {e}", p.display())))?;
+                    }
+                }
                 // a task run again starts its store afresh
                 for ext in ["", "-wal", "-shm"] {
                     let p = PathBuf::from(format!("{}{ext}", db.display()));
@@ -769,6 +777,14 @@ impl Plan {
         std::fs::create_dir_all(self.output.join("logs")).map_err(io(&self.output))?;
         let status = self.status();
         let mut jobs: Vec<(Step, String)> = Vec::new();
+        let record = |jobs: &[(Step, String)]| -> Result<(), Error> {
+            let record: Vec<serde_json::Value> = jobs
+                .iter()
+                .map(|(s, id)| serde_json::json!({ "step": s.name(), "job": id }))
+                .collect();
+            let bytes = serde_json::to_vec_pretty(&record).map_err(config_error)?;
+            corpus::shard::write_atomic(&dir.join("jobs.json"), &bytes).map_err(io(&dir))
+        };
         for st in status {
             if st.done == st.tasks {
                 continue;
@@ -801,13 +817,13 @@ impl Plan {
                 )));
             }
             jobs.push((st.step, id));
+            // recorded as each job is queued: a later sbatch that fails leaves the ones before
+            // it known, so that the next submission waits for them
+            record(&jobs)?;
         }
-        let record: Vec<serde_json::Value> = jobs
-            .iter()
-            .map(|(s, id)| serde_json::json!({ "step": s.name(), "job": id }))
-            .collect();
-        let bytes = serde_json::to_vec_pretty(&record).map_err(config_error)?;
-        corpus::shard::write_atomic(&dir.join("jobs.json"), &bytes).map_err(io(&dir))?;
+        if jobs.is_empty() {
+            record(&jobs)?;
+        }
         Ok(jobs)
     }
 
@@ -863,6 +879,12 @@ impl Plan {
         progress: &dyn Progress,
     ) -> Result<Vec<StepStatus>, Error> {
         self.write()?;
+        // this machine runs the plan now: jobs of an earlier Slurm submission are not its own
+        let jobs = self.output.join("slurm").join("jobs.json");
+        if jobs.exists() {
+            std::fs::remove_file(&jobs)
+                .map_err(|e| config_error(format!("removing {}: {e}", jobs.display())))?;
+        }
         let logs = self.output.join("logs");
         std::fs::create_dir_all(&logs)
             .map_err(|e| config_error(format!("{}: {e}", logs.display())))?;

@@ -580,7 +580,7 @@ pub fn encode(
 }
 
 /// The first bytes of a piece-count file (its layout's version in the last).
-const PIECES_MAGIC: &[u8; 8] = b"ZHPIECE1";
+const PIECES_MAGIC: &[u8; 8] = b"ZHPIECE2";
 
 /// What one task's piece count did ([`count_pieces`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -626,7 +626,13 @@ pub fn count_pieces(
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut write = || -> std::io::Result<()> {
         w.write_all(PIECES_MAGIC)?;
-        for v in [counts.texts, counts.bytes, counts.distinct() as u64] {
+        for v in [
+            counts.texts,
+            counts.bytes,
+            counts.prunes,
+            invalid.count(),
+            counts.distinct() as u64,
+        ] {
             w.write_all(&v.to_le_bytes())?;
         }
         for (piece, n) in counts.iter() {
@@ -669,6 +675,7 @@ pub fn train_from_counts(
         .table_limit()
         .map_or_else(PieceCounts::default, PieceCounts::with_limit);
     progress.start("sum", Some(tables.len() as u64));
+    let (mut rank_prunes, mut invalid_lines) = (0u64, 0u64);
     for (k, path) in tables.iter().enumerate() {
         let bad = |what: &str| Error::BadLine {
             path: path.clone(),
@@ -686,7 +693,10 @@ pub fn train_from_counts(
             r.read_exact(&mut word).map_err(io(path))?;
             Ok(u64::from_le_bytes(word))
         };
-        let (texts, bytes, n) = (next(&mut r)?, next(&mut r)?, next(&mut r)?);
+        let (texts, bytes) = (next(&mut r)?, next(&mut r)?);
+        rank_prunes += next(&mut r)?;
+        invalid_lines += next(&mut r)?;
+        let n = next(&mut r)?;
         let mut piece = Vec::new();
         for _ in 0..n {
             let mut len = [0u8; 4];
@@ -729,13 +739,14 @@ pub fn train_from_counts(
         sampled_bytes: counts.bytes,
         distinct_pieces: counts.distinct() as u64,
         table_bytes: counts.held_bytes() as u64,
-        pruned: counts.prunes,
+        // the ranks' prunes too: a rank's table pruned makes the sum inexact though it fits
+        pruned: counts.prunes + rank_prunes,
         split_pieces: counts.split,
         split_threshold: counts.threshold,
         vocab_size: tok.vocab_size(),
         merges: tok.merges().len(),
         counting_s,
-        invalid_lines: 0,
+        invalid_lines,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -768,6 +779,20 @@ pub fn join_shards(
                 dir.display(),
                 dirs[0].display()
             )));
+        }
+    }
+    // every shard listed is there, whole, before anything in `output` is removed
+    for (dir, m) in dirs.iter().zip(&manifests) {
+        for shard in &m.shards {
+            let header = corpus::shards::read_header(&dir.join(&shard.file))?;
+            if header.tokens != shard.tokens {
+                return Err(Error::Config(format!(
+                    "{}: {} tokens where the manifest says {}",
+                    dir.join(&shard.file).display(),
+                    header.tokens,
+                    shard.tokens
+                )));
+            }
         }
     }
     std::fs::create_dir_all(output).map_err(io(output))?;

@@ -194,7 +194,14 @@ fn local(global: &Global, a: LocalArgs) -> Result<()> {
 
 fn status(a: StatusArgs) -> Result<()> {
     let plan = Plan::read(&a.output)?;
-    let queued = plan.queued(&a.squeue)?;
+    // without squeue (or its controller) the markers alone are the state
+    let queued = match plan.queued(&a.squeue) {
+        Ok(q) => q,
+        Err(e) => {
+            outln!("the queue is unknown ({e}): the markers are the state");
+            None
+        }
+    };
     let mut failed_any = false;
     let mut first_incomplete = true;
     for s in plan.status() {
@@ -230,8 +237,9 @@ fn status(a: StatusArgs) -> Result<()> {
                 let markers = plan.markers();
                 for rank in (0..s.tasks).filter(|&r| !markers.is_done(s.step.name(), r)) {
                     outln!(
-                        "  task {rank} lost: no marker and no job in the queue (killed by Slurm: \
-                         time limit, memory, a lost node?)"
+                        "  task {rank} not running: no marker, and no job of the last \
+                         submission is in the queue (killed from outside: a time limit, memory, \
+                         a lost node, scancel?)"
                     );
                     outln!("    log: {}", log(rank).display());
                 }
@@ -250,7 +258,7 @@ fn status(a: StatusArgs) -> Result<()> {
     }
     if failed_any {
         anyhow::bail!(UsageError(
-            "a task failed or was lost: fix what it names, then submit again (complete tasks \
+            "a task failed or stopped: fix what it names, then submit again (complete tasks \
              are skipped)"
                 .into()
         ));
