@@ -299,7 +299,7 @@ fn a_failed_task_is_named_with_its_line_and_the_rerun_redoes_only_it() {
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
-        err.contains("clean-count task 3 failed") && err.contains("part-04.jsonl:8"),
+        err.contains("clean-count stage: task 3 failed") && err.contains("part-04.jsonl:8"),
         "{err}"
     );
     let status = run(dir.path(), &["slurm", "status", "-o", "split"]);

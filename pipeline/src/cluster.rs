@@ -192,6 +192,34 @@ pub struct StepStatus {
     pub failed: Vec<(usize, String)>,
 }
 
+/// A plan's task failed, or the plan cannot run yet (a step before is incomplete): the user's
+/// to fix, so exit 2.
+fn usage_error(e: impl std::fmt::Display) -> Error {
+    Error::Stage {
+        stage: "slurm",
+        source: e.to_string().into(),
+        bad_input: true,
+    }
+}
+
+/// Running a plan failed on the machine: a file, sbatch or squeue.
+fn run_error(e: impl std::fmt::Display) -> Error {
+    Error::Stage {
+        stage: "slurm",
+        source: e.to_string().into(),
+        bad_input: false,
+    }
+}
+
+/// A task of `step` failed (its error and log in the message).
+fn task_failed(step: Step, message: String) -> Error {
+    Error::Stage {
+        stage: step.name(),
+        source: message.into(),
+        bad_input: true,
+    }
+}
+
 fn config_error(e: impl std::fmt::Display) -> Error {
     Error::Config(e.to_string())
 }
@@ -405,7 +433,7 @@ impl Plan {
                 m.done::<T>(step.name(), r)
                     .map_err(task_error(step, corpus::Error::is_bad_input))?
                     .ok_or_else(|| {
-                        config_error(format!(
+                        usage_error(format!(
                             "{} task {r} is not complete: run that step first",
                             step.name()
                         ))
@@ -424,7 +452,7 @@ impl Plan {
     ) -> Result<TaskOutcome, Error> {
         let tasks = self.tasks(step);
         if rank >= tasks {
-            return Err(config_error(format!(
+            return Err(usage_error(format!(
                 "{} has {tasks} task(s): rank {rank} is not one of them",
                 step.name()
             )));
@@ -450,7 +478,12 @@ impl Plan {
                 Ok(TaskOutcome::Ran(report))
             }
             Err(e) => {
-                let _ = m.mark_failed(step.name(), rank, &e.to_string());
+                // the error alone: the marker's name says the step
+                let why = match &e {
+                    Error::Stage { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                let _ = m.mark_failed(step.name(), rank, &why);
                 Err(e)
             }
         }
@@ -469,7 +502,7 @@ impl Plan {
             let before = self.steps[i - 1];
             let m = self.markers();
             if let Some(r) = (0..before.tasks).find(|&r| !m.is_done(before.step.name(), r)) {
-                return Err(config_error(format!(
+                return Err(usage_error(format!(
                     "{} task {r} is not complete: {} needs every task of it",
                     before.step.name(),
                     step.name()
@@ -505,7 +538,7 @@ impl Plan {
                     let p = PathBuf::from(format!("{}{ext}", out.join("corpus.db").display()));
                     if p.exists() {
                         std::fs::remove_file(&p)
-                            .map_err(|e| config_error(format!("removing {}: {e}", p.display())))?;
+                            .map_err(|e| run_error(format!("removing {}: {e}", p.display())))?;
                     }
                 }
                 // a task run again starts its store afresh
@@ -513,12 +546,12 @@ impl Plan {
                     let p = PathBuf::from(format!("{}{ext}", db.display()));
                     if p.exists() {
                         std::fs::remove_file(&p)
-                            .map_err(|e| config_error(format!("removing {}: {e}", p.display())))?;
+                            .map_err(|e| run_error(format!("removing {}: {e}", p.display())))?;
                     }
                 }
                 let dir = out.join("stores");
                 std::fs::create_dir_all(&dir)
-                    .map_err(|e| config_error(format!("{}: {e}", dir.display())))?;
+                    .map_err(|e| run_error(format!("{}: {e}", dir.display())))?;
                 let mut store = corpus::Store::open(&db).map_err(corpus_err(step))?;
                 let files = [self.kept_files()[rank].clone()];
                 let r = corpus::import::run(&mut store, &files, &self.config.import, progress)
@@ -682,7 +715,7 @@ impl Plan {
                     tokenizer::join_shards(&dirs, &self.shards(), self.config.encode.shard_tokens)
                         .map_err(task_error(step, tokenizer::Error::is_bad_input))?
                 } else {
-                    return Err(config_error(format!(
+                    return Err(usage_error(format!(
                         "the encode tasks' folders under {} are gone and {} was never written: \
                          run the encode step again (remove its markers)",
                         self.output.join("encode").display(),
@@ -693,7 +726,7 @@ impl Plan {
                 for d in &dirs {
                     if d.is_dir() {
                         std::fs::remove_dir_all(d)
-                            .map_err(|e| config_error(format!("removing {}: {e}", d.display())))?;
+                            .map_err(|e| run_error(format!("removing {}: {e}", d.display())))?;
                     }
                 }
                 Ok(json(&m))
@@ -771,7 +804,7 @@ impl Plan {
         let dir = self.output.join("slurm");
         let io = |p: &Path| {
             let p = p.to_path_buf();
-            move |e: std::io::Error| config_error(format!("{}: {e}", p.display()))
+            move |e: std::io::Error| run_error(format!("{}: {e}", p.display()))
         };
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         std::fs::create_dir_all(self.output.join("logs")).map_err(io(&self.output))?;
@@ -799,9 +832,9 @@ impl Plan {
             cmd.arg(&script);
             let out = cmd
                 .output()
-                .map_err(|e| config_error(format!("cannot run {}: {e}", sbatch.display())))?;
+                .map_err(|e| run_error(format!("cannot run {}: {e}", sbatch.display())))?;
             if !out.status.success() {
-                return Err(config_error(format!(
+                return Err(run_error(format!(
                     "sbatch {} failed: {}",
                     script.display(),
                     String::from_utf8_lossy(&out.stderr).trim()
@@ -811,7 +844,7 @@ impl Plan {
             // `--parsable` prints "jobid" or "jobid;cluster"
             let id = text.trim().split(';').next().unwrap_or("").to_string();
             if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(config_error(format!(
+                return Err(run_error(format!(
                     "sbatch {} printed no job id: {text:?}",
                     script.display()
                 )));
@@ -838,7 +871,7 @@ impl Plan {
         let out = Command::new(squeue)
             .args(["-h", "-r", "-o", "%i %j %T %r", "-j", &ids.join(",")])
             .output()
-            .map_err(|e| config_error(format!("cannot run {}: {e}", squeue.display())))?;
+            .map_err(|e| run_error(format!("cannot run {}: {e}", squeue.display())))?;
         let text = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
@@ -846,7 +879,7 @@ impl Plan {
             if err.contains("Invalid job id") {
                 return Ok(Some(Vec::new()));
             }
-            return Err(config_error(format!("squeue failed: {}", err.trim())));
+            return Err(run_error(format!("squeue failed: {}", err.trim())));
         }
         Ok(Some(text.lines().map(str::to_string).collect()))
     }
@@ -883,11 +916,11 @@ impl Plan {
         let jobs = self.output.join("slurm").join("jobs.json");
         if jobs.exists() {
             std::fs::remove_file(&jobs)
-                .map_err(|e| config_error(format!("removing {}: {e}", jobs.display())))?;
+                .map_err(|e| run_error(format!("removing {}: {e}", jobs.display())))?;
         }
         let logs = self.output.join("logs");
         std::fs::create_dir_all(&logs)
-            .map_err(|e| config_error(format!("{}: {e}", logs.display())))?;
+            .map_err(|e| run_error(format!("{}: {e}", logs.display())))?;
         let processes = processes.max(1);
         for p in &self.steps {
             progress.start(p.step.name(), Some(p.tasks as u64));
@@ -901,10 +934,10 @@ impl Plan {
                 {
                     let log = logs.join(format!("{}-{rank}.log", p.step.name()));
                     let file = std::fs::File::create(&log)
-                        .map_err(|e| config_error(format!("{}: {e}", log.display())))?;
+                        .map_err(|e| run_error(format!("{}: {e}", log.display())))?;
                     let err = file
                         .try_clone()
-                        .map_err(|e| config_error(format!("{}: {e}", log.display())))?;
+                        .map_err(|e| run_error(format!("{}: {e}", log.display())))?;
                     let child = Command::new(binary)
                         .args(["slurm", "task", "--plan"])
                         .arg(Plan::file(&self.output))
@@ -913,9 +946,7 @@ impl Plan {
                         .stdout(file)
                         .stderr(err)
                         .spawn()
-                        .map_err(|e| {
-                            config_error(format!("cannot run {}: {e}", binary.display()))
-                        })?;
+                        .map_err(|e| run_error(format!("cannot run {}: {e}", binary.display())))?;
                     running.push((rank, child));
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -931,7 +962,7 @@ impl Plan {
                             progress.update(finished, finished);
                         }
                         Ok(None) => k += 1,
-                        Err(e) => return Err(config_error(e)),
+                        Err(e) => return Err(run_error(e)),
                     }
                 }
                 if progress.cancelled() {
@@ -949,11 +980,10 @@ impl Plan {
                     .failure(p.step.name(), rank)
                     .unwrap_or_else(|| "it exited without saying why".into());
                 let log = logs.join(format!("{}-{rank}.log", p.step.name()));
-                return Err(config_error(format!(
-                    "{} task {rank} failed: {why} (log: {})",
-                    p.step.name(),
-                    log.display()
-                )));
+                return Err(task_failed(
+                    p.step,
+                    format!("task {rank} failed: {why} (log: {})", log.display()),
+                ));
             }
         }
         Ok(self.status())
