@@ -231,10 +231,7 @@ pub fn run_files(
 ) -> corpus::Result<Report> {
     let start = Instant::now();
     // outputs are checked before the work, not after the first pass
-    corpus::check_output(output)?;
-    if let Some(r) = rejected {
-        corpus::check_output(r)?;
-    }
+    check_outputs(output, rejected)?;
     let skip = cleaner.config().skip_invalid;
     tracing::info!(
         "clean: {} input files, two passes (line counts, then verdicts)",
@@ -256,6 +253,12 @@ pub fn run_files(
         progress,
         start,
     )
+}
+
+/// Checks a file-to-file run's outputs before any work.
+fn check_outputs(output: &Path, rejected: Option<&Path>) -> corpus::Result<()> {
+    corpus::check_output(output)?;
+    rejected.map_or(Ok(()), corpus::check_output)
 }
 
 /// The second pass of a file-to-file run: every document judged with `counts`, the kept ones
@@ -376,10 +379,7 @@ pub fn judge_shard(
     progress: &dyn Progress,
 ) -> corpus::Result<Report> {
     let start = Instant::now();
-    corpus::check_output(output)?;
-    if let Some(r) = rejected {
-        corpus::check_output(r)?;
-    }
+    check_outputs(output, rejected)?;
     let lines = if cleaner.needs_line_counts() {
         let max = cleaner.config().line_memory_entries;
         let mut total = LineCounts::default();

@@ -12,7 +12,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -209,6 +209,20 @@ fn assert_same_as_one_machine(out: &Path, one: &Path) {
     }
 }
 
+/// `zhcorpus slurm local --config CONFIG -o OUT EXTRA...` in `dir`.
+fn local(dir: &Path, config: &Path, out: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "slurm",
+        "local",
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    run(dir, &args)
+}
+
 fn mtime(p: &Path) -> SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
@@ -219,19 +233,7 @@ fn the_local_executor_matches_one_machine_and_reruns_nothing_complete() {
     let inputs = corpus(dir.path(), 6, &[]);
     let config = settings(dir.path(), &inputs, "");
     let one = one_machine(dir.path(), &inputs);
-    let stdout = ok(run(
-        dir.path(),
-        &[
-            "slurm",
-            "local",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-            "--processes",
-            "2",
-        ],
-    ));
+    let stdout = ok(local(dir.path(), &config, "split", &["--processes", "2"]));
     assert!(
         stdout.contains("dedup-cluster  1/1 tasks complete"),
         "{stdout}"
@@ -243,34 +245,14 @@ fn the_local_executor_matches_one_machine_and_reruns_nothing_complete() {
     // again: every task complete, skipped, nothing rewritten
     let marker = out.join("markers/clean-judge-00002.done");
     let before = mtime(&marker);
-    ok(run(
-        dir.path(),
-        &[
-            "slurm",
-            "local",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-        ],
-    ));
+    ok(local(dir.path(), &config, "split", &[]));
     assert_eq!(mtime(&marker), before, "a complete task ran again");
     let log = std::fs::read_to_string(out.join("logs/dedup-sketch-3.log")).unwrap();
     assert!(log.contains("complete already, skipped"), "{log}");
     assert_same_as_one_machine(&out, &one);
     // another plan in the same folder is refused
     let other = settings(dir.path(), &inputs[..3], "");
-    let o = run(
-        dir.path(),
-        &[
-            "slurm",
-            "local",
-            "--config",
-            other.to_str().unwrap(),
-            "-o",
-            "split",
-        ],
-    );
+    let o = local(dir.path(), &other, "split", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("holds another plan"), "{}", stderr(&o));
 }
@@ -285,17 +267,7 @@ fn a_failed_task_is_named_with_its_line_and_the_rerun_redoes_only_it() {
     broken.insert(7, "{\"id\": \"broken\", \"text\": ");
     std::fs::write(&inputs[4], broken.join("\n") + "\n").unwrap();
     let config = settings(dir.path(), &inputs, "");
-    let o = run(
-        dir.path(),
-        &[
-            "slurm",
-            "local",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-        ],
-    );
+    let o = local(dir.path(), &config, "split", &[]);
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
@@ -319,17 +291,7 @@ fn a_failed_task_is_named_with_its_line_and_the_rerun_redoes_only_it() {
     let before = mtime(&marker);
     // fixed, the same command goes on: only the failed task and the steps after it run
     std::fs::write(&inputs[4], good).unwrap();
-    ok(run(
-        dir.path(),
-        &[
-            "slurm",
-            "local",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-        ],
-    ));
+    ok(local(dir.path(), &config, "split", &[]));
     assert_eq!(mtime(&marker), before, "a complete task ran again");
     assert!(!out.join("markers/clean-count-00003.failed").exists());
     let one = one_machine(dir.path(), &inputs);
@@ -477,13 +439,27 @@ impl Slurm {
     }
 
     /// A `zhcorpus` command talking to this cluster.
-    fn zhcorpus(&self, dir: &Path, args: &[&str]) -> std::process::Output {
+    fn zhcorpus(&self, dir: &Path, args: &[&str]) -> Output {
         common::zhcorpus()
             .current_dir(dir)
             .env("SLURM_CONF", self.conf())
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// `zhcorpus slurm submit --config CONFIG -o OUT EXTRA...` in `dir`, to this cluster.
+    fn submit(&self, dir: &Path, config: &Path, out: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "slurm",
+            "submit",
+            "--config",
+            config.to_str().unwrap(),
+            "-o",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        self.zhcorpus(dir, &args)
     }
 
     fn logs(&self) -> String {
@@ -562,47 +538,16 @@ fn slurm_job_arrays_match_one_machine_and_a_cancelled_task_reruns_alone() {
         &inputs,
         "max_parallel = 1\ncpus_per_task = 1\nmem = \"500M\"",
     );
-    let dry = ok(slurm.zhcorpus(
-        dir.path(),
-        &[
-            "slurm",
-            "submit",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-            "--dry-run",
-        ],
-    ));
+    let dry = ok(slurm.submit(dir.path(), &config, "split", &["--dry-run"]));
     assert!(dry.contains("#SBATCH --array=0-3%1"), "{dry}");
     assert!(
         !dir.path().join("split/plan.json").exists(),
         "a dry run writes nothing"
     );
-    let submitted = ok(slurm.zhcorpus(
-        dir.path(),
-        &[
-            "slurm",
-            "submit",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-        ],
-    ));
+    let submitted = ok(slurm.submit(dir.path(), &config, "split", &[]));
     // a second submission while the first's jobs are queued is refused: two copies of a task
     // would write the same files
-    let twice = slurm.zhcorpus(
-        dir.path(),
-        &[
-            "slurm",
-            "submit",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-        ],
-    );
+    let twice = slurm.submit(dir.path(), &config, "split", &[]);
     assert_eq!(twice.status.code(), Some(2), "{}", stderr(&twice));
     assert!(
         stderr(&twice).contains("still in the queue"),
@@ -658,17 +603,7 @@ fn slurm_job_arrays_match_one_machine_and_a_cancelled_task_reruns_alone() {
     // submitted again (how Slurm runs the tasks may change: all at once now): the complete
     // steps are left out, the complete tasks skipped
     let config = settings(dir.path(), &inputs, "cpus_per_task = 1\nmem = \"500M\"");
-    let again = ok(slurm.zhcorpus(
-        dir.path(),
-        &[
-            "slurm",
-            "submit",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-        ],
-    ));
+    let again = ok(slurm.submit(dir.path(), &config, "split", &[]));
     assert!(!again.contains("clean-count "), "{again}");
     slurm.drain(Duration::from_secs(600));
     let status = stdout(&slurm.zhcorpus(dir.path(), &["slurm", "status", "-o", "split"]));
@@ -699,17 +634,7 @@ fn a_failing_slurm_task_stops_the_steps_after_it_and_status_says_why() {
     let text = std::fs::read_to_string(&inputs[1]).unwrap();
     std::fs::write(&inputs[1], format!("{text}not json at all\n")).unwrap();
     let config = settings(dir.path(), &inputs, "cpus_per_task = 1\nmem = \"500M\"");
-    ok(slurm.zhcorpus(
-        dir.path(),
-        &[
-            "slurm",
-            "submit",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-        ],
-    ));
+    ok(slurm.submit(dir.path(), &config, "split", &[]));
     slurm.drain(Duration::from_secs(120));
     let o = slurm.zhcorpus(dir.path(), &["slurm", "status", "-o", "split"]);
     assert_eq!(o.status.code(), Some(2), "status of a failed plan exits 2");
@@ -786,19 +711,7 @@ fn crawl_workers_stores_are_extracted_and_kept_as_one_machine_keeps_their_docume
     }
     let stores = [d.join("a.db"), d.join("b.db")];
     let config = settings(d, &stores, "store = false");
-    let out = ok(run(
-        d,
-        &[
-            "slurm",
-            "local",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            "split",
-            "--ranks",
-            "2",
-        ],
-    ));
+    let out = ok(local(d, &config, "split", &["--ranks", "2"]));
     assert!(out.contains("extract        2/2 tasks complete"), "{out}");
     let one = one_machine(d, &[d.join("a.jsonl"), d.join("b.jsonl")]);
     let kept: Vec<PathBuf> = (0..2)
@@ -813,17 +726,7 @@ fn crawl_workers_stores_are_extracted_and_kept_as_one_machine_keeps_their_docume
     );
     // a mix of stores and documents is refused
     let mixed = settings(d, &[d.join("a.db"), d.join("b.jsonl")], "");
-    let o = run(
-        d,
-        &[
-            "slurm",
-            "local",
-            "--config",
-            mixed.to_str().unwrap(),
-            "-o",
-            "mixed",
-        ],
-    );
+    let o = local(d, &mixed, "mixed", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not both"), "{}", stderr(&o));
 }

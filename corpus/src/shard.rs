@@ -54,19 +54,54 @@ pub fn sorted_inputs(inputs: &[PathBuf]) -> Vec<PathBuf> {
 /// folder synced, so that `path` either does not exist or holds all of `bytes`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(d) = dir {
-        fs_err::create_dir_all(d)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    let tmp = PathBuf::from(tmp);
-    let mut f = fs_err::File::create(&tmp)?;
+    let mut f = AtomicFile::create(path)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    fs_err::rename(&tmp, path)?;
-    sync_dir(dir.unwrap_or(Path::new(".")))
+    f.finish()
+}
+
+/// A file written whole or not at all, streamed: to `PATH.partial` (its folder created), then
+/// on [`finish`](AtomicFile::finish) synced, renamed to `PATH` and the folder synced. Dropped
+/// unfinished, it leaves the partial file, which the next writer replaces.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> std::io::Result<AtomicFile> {
+        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs_err::create_dir_all(d)?;
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".partial");
+        let tmp = PathBuf::from(tmp);
+        let out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&tmp)?.into());
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+        })
+    }
+
+    pub fn finish(self) -> std::io::Result<()> {
+        let f = self.out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        drop(f);
+        fs_err::rename(&self.tmp, &self.path)?;
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
+        sync_dir(dir.unwrap_or(Path::new(".")))
+    }
+}
+
+impl std::io::Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Syncs a folder, so that the names renamed into it survive a crash.

@@ -23,10 +23,11 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use corpus::shard::AtomicFile;
 use corpus::{DedupKind, Document, JsonlWriter, Progress};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -111,40 +112,6 @@ fn check_total(counts: &[u64]) -> corpus::Result<()> {
     Ok(())
 }
 
-/// Writes a file whole under a temporary name, synced, then renamed.
-struct Atomic {
-    path: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<File>,
-}
-
-impl Atomic {
-    fn create(path: PathBuf) -> std::io::Result<Atomic> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".partial");
-        let tmp = PathBuf::from(tmp);
-        let out = BufWriter::with_capacity(1 << 20, fs_err::File::create(&tmp)?.into());
-        Ok(Atomic { path, tmp, out })
-    }
-
-    fn finish(self) -> std::io::Result<()> {
-        let f = self.out.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        drop(f);
-        fs_err::rename(&self.tmp, &self.path)
-    }
-}
-
-impl Write for Atomic {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.out.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
 fn open(path: &Path) -> corpus::Result<BufReader<File>> {
     File::open(path)
         .map(|f| BufReader::with_capacity(1 << 16, f))
@@ -199,7 +166,7 @@ pub fn sketch_shard(
     let exact = dedup.config().exact;
     let mut keys_exact: Vec<(u128, u32)> = Vec::new();
     let mut keys_band: Vec<Vec<(u64, u32)>> = vec![Vec::new(); slots - usize::from(exact)];
-    let mut rows = Atomic::create(rows_file(work, rank))?;
+    let mut rows = AtomicFile::create(&rows_file(work, rank))?;
     let mut n: u32 = 0;
     progress.start("sketch", None);
     let mut chunk: Vec<Document> = Vec::with_capacity(CHUNK);
@@ -237,7 +204,7 @@ pub fn sketch_shard(
     // each slot sorted, as the merge reads it
     if exact {
         keys_exact.par_sort_unstable();
-        let mut w = Atomic::create(sketch_slot(work, rank, 0))?;
+        let mut w = AtomicFile::create(&sketch_slot(work, rank, 0))?;
         for (k, i) in &keys_exact {
             w.write_all(&k.to_le_bytes())?;
             w.write_all(&i.to_le_bytes())?;
@@ -251,7 +218,7 @@ pub fn sketch_shard(
         .enumerate()
         .map(|(b, mut keys)| -> std::io::Result<()> {
             keys.sort_unstable();
-            let mut w = Atomic::create(sketch_slot(work, rank, first_band + b))?;
+            let mut w = AtomicFile::create(&sketch_slot(work, rank, first_band + b))?;
             for (k, i) in &keys {
                 w.write_all(&u128::from(*k).to_le_bytes())?;
                 w.write_all(&i.to_le_bytes())?;
@@ -259,7 +226,6 @@ pub fn sketch_shard(
             w.finish()
         })
         .collect::<std::io::Result<()>>()?;
-    corpus::shard::sync_dir(work)?;
     progress.finish();
     Ok(SketchReport {
         documents: u64::from(n),
@@ -292,7 +258,6 @@ pub fn pairs_task(
         .par_iter()
         .map(|&slot| merge_slot(work, &offsets, slot))
         .collect::<corpus::Result<_>>()?;
-    corpus::shard::sync_dir(work)?;
     progress.finish();
     Ok(PairsReport {
         slots: slots.to_vec(),
@@ -324,7 +289,7 @@ fn merge_slot(work: &Path, offsets: &[u64], slot: usize) -> corpus::Result<u64> 
             heap.push(Reverse((k, id, r)));
         }
     }
-    let mut out = Atomic::create(pairs_file(work, slot))?;
+    let mut out = AtomicFile::create(&pairs_file(work, slot))?;
     let mut written = 0;
     let mut group: Option<(u128, u32)> = None;
     while let Some(Reverse((k, id, r))) = heap.pop() {
@@ -393,7 +358,7 @@ pub fn sets_shard(
         }
     }
     progress.start("sets", Some(need.len() as u64));
-    let mut out = Atomic::create(sets_file(work, rank))?;
+    let mut out = AtomicFile::create(&sets_file(work, rank))?;
     let skip = dedup.config().skip_invalid;
     let invalid = corpus::InvalidLines::default();
     let mut written = 0u64;
@@ -431,7 +396,6 @@ pub fn sets_shard(
         write(&mut chunk)?;
     }
     out.finish()?;
-    corpus::shard::sync_dir(work)?;
     progress.finish();
     Ok(SetsReport {
         sets: written,
@@ -581,8 +545,8 @@ pub fn cluster(
     }
     let sparse = dedup.resolve_sparse(&pairs, &ends, &facts, &[]);
     // each shard's outcomes: (position in the shard, keep, kind, the kept member's global id)
-    let mut writers: Vec<Atomic> = (0..counts.len())
-        .map(|r| Atomic::create(outcomes_file(work, r)))
+    let mut writers: Vec<AtomicFile> = (0..counts.len())
+        .map(|r| AtomicFile::create(&outcomes_file(work, r)))
         .collect::<std::io::Result<_>>()?;
     for (i, o) in &sparse {
         let r = rank_of(*i);
@@ -601,7 +565,6 @@ pub fn cluster(
     for w in writers {
         w.finish()?;
     }
-    corpus::shard::sync_dir(work)?;
     progress.finish();
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)

@@ -14,10 +14,10 @@
 //! | `extract` | ranks | `extract/docs-R.jsonl.zst`: the pages of the rank's stores extracted (when the inputs are crawl workers' stores) |
 //! | `clean-count` | ranks | `clean/lines-R.bin`: the rank's line counts per host |
 //! | `clean-judge` | ranks | `clean/kept-R.jsonl.zst`, `clean/rejected-R.jsonl.zst`, judged with every rank's counts |
-//! | `dedup-sketch` | ranks | `dedup/work/sketch-R.*`: keys sorted per slot, facts |
-//! | `dedup-pairs` | ranks (at most one per slot) | `dedup/work/pairs-S.bin`: each slot's pairs, global ids |
-//! | `dedup-sets` | ranks | `dedup/work/sets-R.bin`: shingle sets of the documents in near pairs |
-//! | `dedup-cluster` | 1 | `dedup/work/outcomes-R.bin`: verified pairs clustered |
+//! | `dedup-sketch` | ranks | `dedup/index/sketch-R.*`: keys sorted per slot, facts |
+//! | `dedup-pairs` | ranks (at most one per slot) | `dedup/index/pairs-S.bin`: each slot's pairs, global ids |
+//! | `dedup-sets` | ranks | `dedup/index/sets-R.bin`: shingle sets of the documents in near pairs |
+//! | `dedup-cluster` | 1 | `dedup/index/outcomes-R.bin`: verified pairs clustered |
 //! | `dedup-filter` | ranks | `dedup/kept-R.jsonl.zst`: the kept documents |
 //! | `tokenizer-count` | ranks | `tokenizer/pieces-R.bin`: the pieces of the rank's kept documents, counted |
 //! | `tokenizer` | 1 | `tokenizer/tokenizer.json`, trained on the summed counts |
@@ -511,7 +511,6 @@ impl Plan {
         }
         let out = &self.output;
         let shard = Shard::new(rank, self.ranks).unwrap_or(Shard::ALONE);
-        let json = |v: &dyn erased::Report| v.to_json();
         let corpus_err = |s: Step| task_error(s, corpus::Error::is_bad_input);
         let cleaner = || {
             cleaner::Cleaner::from_config(self.config.clean.clone())
@@ -521,7 +520,7 @@ impl Plan {
             dedup::Dedup::from_config(&self.config.dedup)
                 .map_err(task_error(step, dedup::Error::is_bad_input))
         };
-        let work = path(out, &["dedup", "work"]);
+        let work = path(out, &["dedup", "index"]);
         let clean_kept = |r: usize| rank_file(out, "clean", "kept", r, "jsonl.zst");
         let counts = || -> Result<Vec<u64>, Error> {
             Ok(self
@@ -533,22 +532,10 @@ impl Plan {
         match step {
             Step::Store => {
                 let db = rank_file(out, "stores", "rank", rank, "db");
-                // a store made again makes the merged one stale: it is merged again
-                for ext in ["", "-wal", "-shm"] {
-                    let p = PathBuf::from(format!("{}{ext}", out.join("corpus.db").display()));
-                    if p.exists() {
-                        std::fs::remove_file(&p)
-                            .map_err(|e| run_error(format!("removing {}: {e}", p.display())))?;
-                    }
-                }
-                // a task run again starts its store afresh
-                for ext in ["", "-wal", "-shm"] {
-                    let p = PathBuf::from(format!("{}{ext}", db.display()));
-                    if p.exists() {
-                        std::fs::remove_file(&p)
-                            .map_err(|e| run_error(format!("removing {}: {e}", p.display())))?;
-                    }
-                }
+                // a store made again makes the merged one stale: it is merged again; and a
+                // task run again starts its own store afresh
+                remove_store(&out.join("corpus.db"))?;
+                remove_store(&db)?;
                 let dir = out.join("stores");
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| run_error(format!("{}: {e}", dir.display())))?;
@@ -734,6 +721,11 @@ impl Plan {
         }
     }
 
+    /// Where `submit` writes the sbatch script of `step`.
+    pub fn script(&self, step: Step) -> PathBuf {
+        path(&self.output, &["slurm", &format!("{}.sbatch", step.name())])
+    }
+
     /// The sbatch script of `step`: a job array of its tasks, each running
     /// `zhcorpus slurm task` with its rank from `SLURM_ARRAY_TASK_ID`, its log in `logs/`.
     pub fn sbatch_script(&self, step: Step, binary: &Path) -> String {
@@ -822,7 +814,7 @@ impl Plan {
             if st.done == st.tasks {
                 continue;
             }
-            let script = dir.join(format!("{}.sbatch", st.step.name()));
+            let script = self.script(st.step);
             std::fs::write(&script, self.sbatch_script(st.step, binary)).map_err(io(&script))?;
             let mut cmd = Command::new(sbatch);
             cmd.arg("--parsable");
@@ -1002,17 +994,21 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// Reports as JSON, whatever their type.
-mod erased {
-    pub trait Report {
-        fn to_json(&self) -> serde_json::Value;
-    }
+/// A task's report as JSON.
+fn json<T: Serialize>(report: &T) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or_default()
+}
 
-    impl<T: serde::Serialize> Report for T {
-        fn to_json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or_default()
+/// Removes a SQLite store and its write-ahead files, where they exist.
+fn remove_store(db: &Path) -> Result<(), Error> {
+    for ext in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{ext}", db.display()));
+        if p.exists() {
+            std::fs::remove_file(&p)
+                .map_err(|e| run_error(format!("removing {}: {e}", p.display())))?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -308,15 +308,7 @@ fn train_inner(
             counts.threshold
         );
     }
-    if counts.texts == 0 {
-        return Err(Error::NoDocuments);
-    }
-    let wanted = cfg.vocab_size.saturating_sub(256 + 1 + cfg.specials.len()) as u64;
-    progress.start("merge", Some(wanted));
-    let tok = crate::train(&counts, cfg, |done, _| {
-        progress.update(done as u64, done as u64)
-    })?;
-    progress.finish();
+    let tok = merge_and_save(&counts, cfg, output, progress)?;
     let report = TrainReport {
         documents: texts_seen,
         bytes: bytes_seen,
@@ -336,10 +328,6 @@ fn train_inner(
     };
     // freeing a million pieces takes a while: not on the way out
     std::thread::spawn(move || drop(counts));
-    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-    crate::hf::save(&tok, output).map_err(io(output))?;
     Ok(TrainReport {
         seconds: start.elapsed().as_secs_f64(),
         ..report
@@ -579,6 +567,30 @@ pub fn encode(
     result
 }
 
+/// The merge loop over counted pieces, and the tokenizer written to `output` (its folder
+/// created): the end of [`train_tokenizer`] and of [`train_from_counts`].
+fn merge_and_save(
+    counts: &PieceCounts,
+    cfg: &TrainConfig,
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<crate::Tokenizer, Error> {
+    if counts.texts == 0 {
+        return Err(Error::NoDocuments);
+    }
+    let wanted = cfg.vocab_size.saturating_sub(256 + 1 + cfg.specials.len()) as u64;
+    progress.start("merge", Some(wanted));
+    let tok = crate::train(counts, cfg, |done, _| {
+        progress.update(done as u64, done as u64)
+    })?;
+    progress.finish();
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    crate::hf::save(&tok, output).map_err(io(output))?;
+    Ok(tok)
+}
+
 /// The first bytes of a piece-count file (its layout's version in the last).
 const PIECES_MAGIC: &[u8; 8] = b"ZHPIECE2";
 
@@ -618,13 +630,9 @@ pub fn count_pieces(
         Ok(())
     })?;
     progress.finish();
-    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-    let tmp = output.with_extension("partial");
-    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut write = || -> std::io::Result<()> {
+    // the folder created, the file synced and renamed into place
+    let write = || -> std::io::Result<()> {
+        let mut w = corpus::shard::AtomicFile::create(output)?;
         w.write_all(PIECES_MAGIC)?;
         for v in [
             counts.texts,
@@ -640,12 +648,9 @@ pub fn count_pieces(
             w.write_all(piece.as_bytes())?;
             w.write_all(&n.to_le_bytes())?;
         }
-        w.flush()?;
-        w.get_ref().sync_all()
+        w.finish()
     };
-    write().map_err(io(&tmp))?;
-    drop(w);
-    std::fs::rename(&tmp, output).map_err(io(output))?;
+    write().map_err(io(output))?;
     Ok(CountReport {
         documents: counts.texts,
         bytes: counts.bytes,
@@ -718,19 +723,7 @@ pub fn train_from_counts(
     }
     progress.finish();
     let counting_s = start.elapsed().as_secs_f64();
-    if counts.texts == 0 {
-        return Err(Error::NoDocuments);
-    }
-    let wanted = cfg.vocab_size.saturating_sub(256 + 1 + cfg.specials.len()) as u64;
-    progress.start("merge", Some(wanted));
-    let tok = crate::train(&counts, cfg, |done, _| {
-        progress.update(done as u64, done as u64)
-    })?;
-    progress.finish();
-    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-    crate::hf::save(&tok, output).map_err(io(output))?;
+    let tok = merge_and_save(&counts, cfg, output, progress)?;
     Ok(TrainReport {
         documents: counts.texts,
         bytes: counts.bytes,

@@ -132,15 +132,7 @@ fn submit(a: PlanArgs) -> Result<()> {
     let bin = binary(&plan)?;
     if a.dry_run {
         for p in &plan.steps {
-            outln!(
-                "# {}",
-                Plan::file(&plan.output)
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join("slurm")
-                    .join(format!("{}.sbatch", p.step.name()))
-                    .display()
-            );
+            outln!("# {}", plan.script(p.step).display());
             out!("{}", plan.sbatch_script(p.step, &bin));
             outln!();
         }
