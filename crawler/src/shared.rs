@@ -46,6 +46,12 @@ use crate::urls;
 /// The consumer group every partition's stream is read through.
 const GROUP: &str = "crawl";
 
+/// Committed pages' entries are acknowledged together, once this many wait or the oldest has
+/// waited this long (and always before a partition changes hands): one Redis call for several
+/// commits. A worker killed meanwhile leaves them to be fetched again by the next owner.
+const ACK_BATCH: usize = 256;
+const ACK_WAIT: Duration = Duration::from_millis(100);
+
 /// How a shared frontier is used; every worker of a crawl should be given the same.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -152,6 +158,49 @@ struct Part {
     until: Instant,
     /// When this worker leased it.
     since: Instant,
+    /// The worker it is being handed to (once its hosts are idle), when it drains for one.
+    hand_to: Option<String>,
+    /// When another worker handed it to this one: not handed on again for a while.
+    handed: Option<Instant>,
+}
+
+/// A worker's load: hosts with URLs to fetch, and how many it can ask at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Load {
+    pub hosts: usize,
+    pub slots: usize,
+}
+
+/// What a heartbeat tells: the live workers, and the others' loads.
+struct Beat {
+    live: u64,
+    others: Vec<(String, Load)>,
+}
+
+/// Whom to hand hosts to, and how many: the other worker with the fewest hosts per slot, when
+/// moving hosts to it evens out the time both need (hosts per slot) by at least a host, or two
+/// (and an eighth of this worker's hosts) when it is not hungry. A worker that can ask all its
+/// hosts at once keeps them.
+pub(crate) fn plan_handover(me: Load, others: &[(String, Load)]) -> Option<(String, usize)> {
+    if me.slots == 0 || me.hosts <= me.slots {
+        return None;
+    }
+    let (name, to) = others
+        .iter()
+        .filter(|(_, l)| l.slots > 0)
+        .min_by(|(na, a), (nb, b)| {
+            (a.hosts * b.slots)
+                .cmp(&(b.hosts * a.slots))
+                .then_with(|| na.cmp(nb))
+        })?;
+    // hosts k moved evens the ratios: (H - k) / S = (h + k) / s
+    let k = (me.hosts * to.slots).saturating_sub(to.hosts * me.slots) / (me.slots + to.slots);
+    let least = if to.hosts < to.slots {
+        1
+    } else {
+        me.hosts.div_ceil(8).max(2)
+    };
+    (k >= least).then(|| (name.clone(), k))
 }
 
 pub(crate) struct Shared {
@@ -182,6 +231,14 @@ pub(crate) struct Shared {
     given: HashMap<u32, Instant>,
     /// This worker has free fetch slots (fewer hosts with work than it can ask at once).
     hungry: bool,
+    /// Its hosts with work and slots, as the engine last said.
+    load: Load,
+    /// Entries of pages committed to the store and not acknowledged yet, and since when.
+    unacked: Vec<(u32, String)>,
+    unacked_since: Option<Instant>,
+    /// When it last handed partitions to another worker (the others' loads take a moment to
+    /// show it).
+    last_handover: Option<Instant>,
     /// When the leases were last renewed, and the scope and the status line last written:
     /// every third of the TTL, while the share is looked at four times a second.
     renewed: Option<Instant>,
@@ -276,8 +333,11 @@ return 1",
 
 /// Marks ARGV[1] alive in the workers' sorted set (KEYS[1], scored by the server's clock in
 /// ms), records the URLs it holds and will not fetch (KEYS[2], field ARGV[1] = ARGV[3]), marks
-/// it hungry (free fetch slots, KEYS[3]) when ARGV[4] is 1, and returns the workers seen
-/// within ARGV[2] ms and the other hungry ones.
+/// it hungry (free fetch slots, KEYS[3]) when ARGV[4] is 1, records its load (KEYS[4], field
+/// ARGV[1] = ARGV[5], "hosts slots"), and takes the partitions handed to it (the set KEYS[5];
+/// those whose lease, under the prefix ARGV[6], is still its own get a fresh TTL). Returns the
+/// workers seen within ARGV[2] ms, the other hungry ones, the other live workers' loads (name,
+/// load, ...) and the partitions taken.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -291,13 +351,49 @@ if ARGV[4] == '1' then
 else
   redis.call('ZREM', KEYS[3], ARGV[1])
 end
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
 local hungry = 0
 for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], since, '+inf')) do
   if w ~= ARGV[1] and redis.call('ZSCORE', KEYS[1], w) and tonumber(redis.call('ZSCORE', KEYS[1], w)) >= since then
     hungry = hungry + 1
   end
 end
-return {redis.call('ZCOUNT', KEYS[1], since, '+inf'), hungry}",
+local loads = {}
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf')) do
+  if w ~= ARGV[1] then
+    table.insert(loads, w)
+    table.insert(loads, redis.call('HGET', KEYS[4], w) or '')
+  end
+end
+local taken = {}
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  local k = ARGV[6] .. ':lease:' .. p
+  if redis.call('GET', k) == ARGV[1] then
+    redis.call('PEXPIRE', k, ARGV[2])
+    table.insert(taken, tonumber(p))
+  end
+end
+redis.call('DEL', KEYS[5])
+return {redis.call('ZCOUNT', KEYS[1], since, '+inf'), hungry, loads, taken}",
+    )
+});
+
+/// Hands the partitions whose leases are KEYS, held by ARGV[1], to the worker ARGV[2]: each
+/// lease passes to it for ARGV[3] ms and the partition (ARGV[4 + i]) joins its set of handed
+/// partitions ARGV[4], read at its next heartbeat. Returns how many were handed.
+static HAND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3])
+    redis.call('SADD', ARGV[4], ARGV[4 + i])
+    n = n + 1
+  end
+end
+redis.call('PEXPIRE', ARGV[4], ARGV[3])
+return n",
     )
 });
 
@@ -466,6 +562,10 @@ impl Shared {
             domains: Vec::new(),
             given: HashMap::new(),
             hungry: false,
+            load: Load::default(),
+            last_handover: None,
+            unacked: Vec::new(),
+            unacked_since: None,
             renewed: None,
             reported: None,
         };
@@ -642,6 +742,16 @@ impl Shared {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Acknowledges the entries of the pages committed so far.
+    async fn flush_acks(&mut self) -> Result<(), Error> {
+        self.unacked_since = None;
+        if self.unacked.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.unacked);
+        self.ack(entries).await
     }
 
     async fn ack(&self, entries: Vec<(u32, String)>) -> Result<(), Error> {
@@ -844,10 +954,17 @@ impl Shared {
         Ok(())
     }
 
-    /// Marks this worker alive; returns the live workers and the other hungry ones.
-    async fn heartbeat(&self) -> Result<(u64, u64), Error> {
+    /// Marks this worker alive with its load and takes the partitions handed to it; returns
+    /// the live workers and the others' loads.
+    async fn heartbeat(&mut self) -> Result<Beat, Error> {
         let stuck: usize = self.stuck.values().sum();
-        let keys = vec![self.key("workers"), self.key("stuck"), self.key("hungry")];
+        let keys = vec![
+            self.key("workers"),
+            self.key("stuck"),
+            self.key("hungry"),
+            self.key("load"),
+            self.key(&format!("handed:{}", self.me)),
+        ];
         let args = vec![
             self.me.clone().into_bytes(),
             (self.config.lease_ttl.as_millis() as u64)
@@ -859,9 +976,43 @@ impl Shared {
             } else {
                 b"0".to_vec()
             },
+            format!("{} {}", self.load.hosts, self.load.slots).into_bytes(),
+            self.config.prefix.clone().into_bytes(),
         ];
-        self.run_script("marking the worker alive", &HEARTBEAT, keys, args)
-            .await
+        let at = Instant::now();
+        let (live, _hungry, loads, taken): (u64, u64, Vec<String>, Vec<u32>) = self
+            .run_script("marking the worker alive", &HEARTBEAT, keys, args)
+            .await?;
+        let until = self.lease_until(at);
+        for p in taken {
+            if p >= self.config.partitions {
+                continue;
+            }
+            tracing::info!("frontier: partition {p} handed over by another worker");
+            let part = self.owned.entry(p).or_insert(Part {
+                recover: true,
+                draining: false,
+                until,
+                since: at,
+                hand_to: None,
+                handed: None,
+            });
+            part.recover = true;
+            part.draining = false;
+            part.until = until;
+            part.hand_to = None;
+            part.handed = Some(at);
+        }
+        let others = loads
+            .chunks(2)
+            .filter_map(|kv| {
+                let (name, load) = (kv.first()?, kv.get(1)?);
+                let mut it = load.split(' ').map(|n| n.parse::<usize>().ok());
+                let (hosts, slots) = (it.next()??, it.next()??);
+                Some((name.clone(), Load { hosts, slots }))
+            })
+            .collect();
+        Ok(Beat { live, others })
     }
 
     /// Leases up to `want` free partitions (only those with URLs waiting when `nonempty`),
@@ -906,6 +1057,8 @@ impl Shared {
                     draining: false,
                     until,
                     since: at,
+                    hand_to: None,
+                    handed: None,
                 },
             );
         }
@@ -1037,7 +1190,10 @@ impl Frontier for Shared {
                 attempts: 0,
             });
         }
-        self.ack(done).await?;
+        if !done.is_empty() {
+            self.unacked.extend(done);
+            self.flush_acks().await?;
+        }
         hosts.sort();
         hosts.dedup();
         self.share_robots_in(store, hosts).await?;
@@ -1060,7 +1216,12 @@ impl Frontier for Shared {
             .iter()
             .filter_map(|f| self.held.remove(&f.frontier_id))
             .collect();
-        self.ack(finished).await?;
+        // acknowledged in groups: one call for the pages of several commits
+        self.unacked.extend(finished);
+        let since = *self.unacked_since.get_or_insert_with(Instant::now);
+        if self.unacked.len() >= ACK_BATCH || since.elapsed() >= ACK_WAIT {
+            self.flush_acks().await?;
+        }
         written.discovered_ids = vec![None; discovered.len()];
         batch.discovered = discovered;
         Ok(written)
@@ -1087,9 +1248,16 @@ impl Frontier for Shared {
     }
 
     async fn maintain(&mut self, hosts: &HostsNow, report: &Report) -> Result<(), Error> {
+        // before any partition changes hands: its next owner must not fetch them again
+        self.flush_acks().await?;
         self.set_stuck(&hosts.stuck);
         self.hungry = hosts.working.len() < hosts.slots;
-        let (live, hungry_others) = self.heartbeat().await?;
+        self.load = Load {
+            hosts: hosts.working.len(),
+            slots: hosts.slots,
+        };
+        let beat = self.heartbeat().await?;
+        let live = beat.live;
         let n = self.config.partitions;
         let share = n.div_ceil(live.max(1) as u32) as usize;
         let ttl = (self.config.lease_ttl.as_millis() as u64).to_string();
@@ -1123,14 +1291,15 @@ impl Frontier for Shared {
         let work = self.with_work(&busy_parts);
         let active = self.owned.values().filter(|p| !p.draining).count();
         if active > share {
-            // beyond the share: let go of the partitions without work first
+            // beyond the share: let go of the partitions without work (those with work move
+            // by the hosts' balance below)
             let mut order: Vec<u32> = self
                 .owned
                 .iter()
-                .filter(|(_, p)| !p.draining)
+                .filter(|(p, part)| !part.draining && !work.contains(p))
                 .map(|(p, _)| *p)
                 .collect();
-            order.sort_by_key(|p| (work.contains(p), std::cmp::Reverse(*p)));
+            order.sort_by_key(|p| std::cmp::Reverse(*p));
             for p in order.into_iter().take(active - share) {
                 if let Some(part) = self.owned.get_mut(&p) {
                     part.draining = true;
@@ -1138,7 +1307,11 @@ impl Frontier for Shared {
             }
         } else if active < share {
             let mut need = share - active;
-            for part in self.owned.values_mut().filter(|p| p.draining) {
+            for part in self
+                .owned
+                .values_mut()
+                .filter(|p| p.draining && p.hand_to.is_none())
+            {
                 if need == 0 {
                     break;
                 }
@@ -1151,24 +1324,31 @@ impl Frontier for Shared {
                 self.acquire(need, false).await?;
             }
         }
-        // work moves to the hungry: a worker with more hosts than it can ask at once gives a
-        // worker with free slots some of its partitions with work (one handover at a time)
-        let giving = self
-            .owned
-            .iter()
-            .any(|(p, part)| part.draining && self.given.contains_key(p));
-        if hungry_others > 0 && hosts.working.len() > hosts.slots && !giving {
+        // the hosts' balance: a worker with more hosts per slot than another hands it some of
+        // its partitions with work, straight to it (one handover at a time), so that both
+        // finish together and a hungry worker gets work at once
+        let recently = self.config.lease_ttl.max(Duration::from_secs(5));
+        let handing = self.owned.values().any(|part| part.hand_to.is_some());
+        let settled = self.last_handover.is_none_or(|t| {
+            t.elapsed() >= (self.config.renew_every() * 4).max(Duration::from_secs(1))
+        });
+        let plan = plan_handover(self.load, &beat.others);
+        if let (false, true, Some((to, k))) = (handing, settled, plan) {
             let mut per_part: HashMap<u32, usize> = HashMap::new();
             for h in &hosts.working {
                 *per_part.entry(self.partition(h)).or_default() += 1;
             }
             let mut candidates: Vec<(usize, u32)> = per_part
                 .iter()
-                .filter(|(p, _)| self.owned.get(p).is_some_and(|part| !part.draining))
+                .filter(|(p, _)| {
+                    self.owned.get(p).is_some_and(|part| {
+                        !part.draining && part.handed.is_none_or(|t| t.elapsed() >= recently)
+                    })
+                })
                 .map(|(p, n)| (*n, *p))
                 .collect();
             candidates.sort();
-            let mut excess = (hosts.working.len() - hosts.slots).div_ceil(2);
+            let mut excess = k;
             let mut kept = candidates.len();
             for (hosts_in, p) in candidates {
                 if excess == 0 || kept <= 1 || hosts_in > excess {
@@ -1176,11 +1356,11 @@ impl Frontier for Shared {
                 }
                 if let Some(part) = self.owned.get_mut(&p) {
                     part.draining = true;
+                    part.hand_to = Some(to.clone());
                 }
                 self.given.insert(p, Instant::now());
-                tracing::info!(
-                    "frontier: partition {p} ({hosts_in} hosts) handed to a worker with free slots"
-                );
+                self.last_handover = Some(Instant::now());
+                tracing::info!("frontier: partition {p} ({hosts_in} hosts) handed to {to}");
                 excess -= hosts_in;
                 kept -= 1;
             }
@@ -1189,15 +1369,24 @@ impl Frontier for Shared {
             // free slots: take partitions with URLs waiting that nobody holds
             self.acquire(4, true).await?;
         }
-        // let go of the extra partitions whose hosts are idle
+        // let go of the extra partitions whose hosts are idle, or hand them over: the lease
+        // passes straight to the other worker, which may ask the hosts at once
         let free: Vec<u32> = self
             .owned
             .iter()
             .filter(|(p, part)| part.draining && !busy_parts.contains(p))
             .map(|(p, _)| *p)
             .collect();
-        if !free.is_empty() {
-            let keys = free.iter().map(|p| self.lease(*p)).collect();
+        let mut to_release = Vec::new();
+        let mut to_hand: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for p in free {
+            match self.owned.remove(&p).and_then(|part| part.hand_to) {
+                Some(to) => to_hand.entry(to).or_default().push(p),
+                None => to_release.push(p),
+            }
+        }
+        if !to_release.is_empty() {
+            let keys = to_release.iter().map(|p| self.lease(*p)).collect();
             self.run_script::<i64>(
                 "releasing partitions",
                 &RELEASE,
@@ -1205,9 +1394,19 @@ impl Frontier for Shared {
                 vec![self.me.clone().into_bytes()],
             )
             .await?;
-            for p in free {
-                self.owned.remove(&p);
-            }
+        }
+        for (to, parts) in to_hand {
+            let keys = parts.iter().map(|p| self.lease(*p)).collect();
+            let mut args = vec![
+                self.me.clone().into_bytes(),
+                to.clone().into_bytes(),
+                ttl.clone().into_bytes(),
+                self.key(&format!("handed:{to}")).into_bytes(),
+            ];
+            args.extend(parts.iter().map(|p| p.to_string().into_bytes()));
+            self.run_script::<i64>("handing partitions over", &HAND, keys, args)
+                .await?;
+            self.last_handover = Some(Instant::now());
         }
         if due(self.reported, slow.min(Duration::from_secs(2))) {
             self.reported = Some(Instant::now());
@@ -1218,6 +1417,7 @@ impl Frontier for Shared {
     }
 
     async fn exhausted(&mut self, stuck: &[(String, usize)]) -> Result<bool, Error> {
+        self.flush_acks().await?;
         self.set_stuck(stuck);
         self.heartbeat().await?;
         let args = vec![
@@ -1253,12 +1453,30 @@ impl Frontier for Shared {
             .map(|p| self.lease(*p))
             .collect();
         let mut c = self.conn.clone();
+        // the committed pages' entries first: a partition let go with them pending would
+        // have them fetched again
+        let unacked = std::mem::take(&mut self.unacked);
+        let mut acked: RedisResult<i64> = Ok(0);
+        for chunk in unacked.chunks(512) {
+            let mut inv = ACK.prepare_invoke();
+            for (p, id) in chunk {
+                inv.key(self.stream(*p)).arg(id);
+            }
+            acked = inv.invoke_async(&mut c).await;
+            if acked.is_err() {
+                break;
+            }
+        }
         let mut inv = RELEASE.prepare_invoke();
         for k in &keys {
             inv.key(k);
         }
         inv.arg(&self.me);
-        let released: RedisResult<i64> = inv.invoke_async(&mut c).await;
+        let released: RedisResult<i64> = if acked.is_ok() {
+            inv.invoke_async(&mut c).await
+        } else {
+            acked
+        };
         self.owned.clear();
         self.stuck.clear();
         let stats = self.report_status(report, false).await;
@@ -1472,4 +1690,62 @@ pub fn cluster_status(url: &str, config: &SharedConfig) -> Result<ClusterStatus,
             workers,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Load, plan_handover};
+
+    fn load(hosts: usize, slots: usize) -> Load {
+        Load { hosts, slots }
+    }
+
+    fn others(loads: &[(&str, Load)]) -> Vec<(String, Load)> {
+        loads.iter().map(|(n, l)| (n.to_string(), *l)).collect()
+    }
+
+    #[test]
+    fn a_worker_with_twice_the_hosts_hands_over_half_the_difference() {
+        // 27 hosts against 13, five slots each: seven hosts move, 20 and 20
+        assert_eq!(
+            plan_handover(load(27, 5), &others(&[("b", load(13, 5))])),
+            Some(("b".to_string(), 7))
+        );
+        // to the worker with the fewest hosts per slot; slots count
+        assert_eq!(
+            plan_handover(
+                load(30, 5),
+                &others(&[("b", load(10, 5)), ("c", load(12, 10))])
+            ),
+            Some(("c".to_string(), 16))
+        );
+    }
+
+    #[test]
+    fn a_hungry_worker_gets_a_single_host_and_an_even_one_nothing() {
+        assert_eq!(
+            plan_handover(load(6, 5), &others(&[("b", load(3, 5))])),
+            Some(("b".to_string(), 1))
+        );
+        // not hungry: one host of difference is not worth a handover
+        assert_eq!(
+            plan_handover(load(7, 5), &others(&[("b", load(5, 5))])),
+            None
+        );
+        assert_eq!(
+            plan_handover(load(20, 5), &others(&[("b", load(19, 5))])),
+            None
+        );
+        // a worker that asks all its hosts at once keeps them
+        assert_eq!(
+            plan_handover(load(5, 5), &others(&[("b", load(0, 5))])),
+            None
+        );
+        // alone, or among workers without slots
+        assert_eq!(plan_handover(load(40, 5), &[]), None);
+        assert_eq!(
+            plan_handover(load(40, 5), &others(&[("b", load(0, 0))])),
+            None
+        );
+    }
 }
