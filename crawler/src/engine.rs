@@ -613,7 +613,9 @@ impl<F: Frontier> Engine<'_, F> {
                 _ = tick.tick() => {
                     // only a shared frontier has upkeep: one process skips the host scans
                     if self.config.frontier.is_some()
-                        && upkeep.elapsed() >= self.config.shared.renew_every()
+                        // a tick may come a little early: a slack, or upkeep would skip one
+                        && upkeep.elapsed() + Duration::from_millis(25)
+                            >= self.config.shared.renew_every()
                     {
                         upkeep = Instant::now();
                         self.upkeep().await?;

@@ -5,9 +5,11 @@
 //! partition is leased to one worker at a time (a key with a TTL, renewed while the worker
 //! lives), so one worker alone asks a host at any moment and the per-host politeness of the
 //! engine (delay, in-flight limit, Crawl-delay, back-off) holds across the cluster. A worker
-//! leases `ceil(partitions / live workers)` of them; one that holds more lets the extra go once
-//! their hosts are idle and their politeness delay has run out, so that the next owner can
-//! start at once.
+//! leases `ceil(partitions / live workers)` of them; one that holds more lets the extra ones
+//! without work go once their hosts are idle and their politeness delay has run out, so that
+//! the next owner can start at once. Partitions with work move by the hosts' balance: each
+//! heartbeat carries the worker's hosts with work and fetch slots, and a worker with more hosts
+//! per slot than another hands it partitions, the lease passing straight to it.
 //!
 //! Each partition's URLs wait in a Redis stream read through one consumer group. An entry
 //! stays pending until its page is committed to the worker's own store; then it is
@@ -19,10 +21,10 @@
 //! host's robots.txt is fetched once per TTL whatever the worker.
 //!
 //! Order of a batch's writes: the discovered URLs are queued in Redis, then the pages committed
-//! to the store, then their entries acknowledged. A worker killed between the commit and the
-//! acknowledgement leaves a page that its partition's next owner fetches again: the pair is
-//! found by `zhcorpus merge`, which keeps one page per URL; the same worker restarted on its
-//! store sees the page stored and only acknowledges it.
+//! to the store, then their entries acknowledged (in groups: `ACK_BATCH`, `ACK_WAIT`). A worker
+//! killed between the commit and the acknowledgement leaves pages that their partition's next
+//! owner fetches again: the pair is found by `zhcorpus merge`, which keeps one page per URL;
+//! the same worker restarted on its store sees the page stored and only acknowledges it.
 //!
 //! Every Redis call is retried with back-off while the server is unreachable, up to
 //! `give_up_after`; then the crawl stops with an error, keeping what it committed.
@@ -70,7 +72,10 @@ pub struct SharedConfig {
     /// This worker's name in the cluster [default: the host name, the store's file name and
     /// the process id].
     pub worker: Option<String>,
-    /// URLs a worker holds from Redis at most (waiting in its hosts' queues or in flight).
+    /// URLs a worker holds from Redis at most (waiting in its hosts' queues or in flight),
+    /// spread over its partitions: a partition's URLs come in the order they were found, so
+    /// with too few held per partition one host's burst of links holds back the partition's
+    /// other hosts.
     pub buffer: usize,
     /// The prefix of every Redis key of the crawl: two crawls on one Redis database need two.
     pub prefix: String,
@@ -83,7 +88,7 @@ impl Default for SharedConfig {
             lease_ttl: Duration::from_secs(10),
             give_up_after: Duration::from_secs(60),
             worker: None,
-            buffer: 1024,
+            buffer: 4096,
             prefix: "zhcorpus".to_string(),
         }
     }
@@ -158,8 +163,9 @@ struct Part {
     until: Instant,
     /// When this worker leased it.
     since: Instant,
-    /// The worker it is being handed to (once its hosts are idle), when it drains for one.
-    hand_to: Option<String>,
+    /// The worker it is being handed to (once its hosts are idle), and since when, when it
+    /// drains for one.
+    hand_to: Option<(String, Instant)>,
     /// When another worker handed it to this one: not handed on again for a while.
     handed: Option<Instant>,
 }
@@ -227,7 +233,7 @@ pub(crate) struct Shared {
     stuck: HashMap<u32, usize>,
     /// The crawl's scope: the domains of every worker's seeds.
     domains: Vec<String>,
-    /// Partitions this worker gave to hungry workers, and when: not taken back for a while.
+    /// Partitions this worker let go of or handed over, and when: not leased back for a while.
     given: HashMap<u32, Instant>,
     /// This worker has free fetch slots (fewer hosts with work than it can ask at once).
     hungry: bool,
@@ -236,6 +242,9 @@ pub(crate) struct Shared {
     /// Entries of pages committed to the store and not acknowledged yet, and since when.
     unacked: Vec<(u32, String)>,
     unacked_since: Option<Instant>,
+    /// Partitions taken from its handed set at the last heartbeat: removed from the set at the
+    /// next one (a reply lost, they are read again).
+    taken: Vec<u32>,
     /// When it last handed partitions to another worker (the others' loads take a moment to
     /// show it).
     last_handover: Option<Instant>,
@@ -332,12 +341,12 @@ return 1",
 });
 
 /// Marks ARGV[1] alive in the workers' sorted set (KEYS[1], scored by the server's clock in
-/// ms), records the URLs it holds and will not fetch (KEYS[2], field ARGV[1] = ARGV[3]), marks
-/// it hungry (free fetch slots, KEYS[3]) when ARGV[4] is 1, records its load (KEYS[4], field
-/// ARGV[1] = ARGV[5], "hosts slots"), and takes the partitions handed to it (the set KEYS[5];
-/// those whose lease, under the prefix ARGV[6], is still its own get a fresh TTL). Returns the
-/// workers seen within ARGV[2] ms, the other hungry ones, the other live workers' loads (name,
-/// load, ...) and the partitions taken.
+/// ms), records the URLs it holds and will not fetch (KEYS[2], field ARGV[1] = ARGV[3]) and its
+/// load (KEYS[3], field ARGV[1] = ARGV[4], "hosts slots"), and reads the partitions handed to
+/// it (the set KEYS[4]): those it took at its last heartbeat (ARGV[6..]) leave the set, those
+/// whose lease (under the prefix ARGV[5]) is no longer its own too, and the others get a fresh
+/// TTL and are returned (again, should the reply be lost). Returns the workers seen within
+/// ARGV[2] ms, the other live workers' loads (name, load, ...) and the partitions handed.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -346,35 +355,26 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local since = now - tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[3], now, ARGV[1])
-else
-  redis.call('ZREM', KEYS[3], ARGV[1])
-end
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
-local hungry = 0
-for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], since, '+inf')) do
-  if w ~= ARGV[1] and redis.call('ZSCORE', KEYS[1], w) and tonumber(redis.call('ZSCORE', KEYS[1], w)) >= since then
-    hungry = hungry + 1
-  end
-end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 local loads = {}
 for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf')) do
   if w ~= ARGV[1] then
     table.insert(loads, w)
-    table.insert(loads, redis.call('HGET', KEYS[4], w) or '')
+    table.insert(loads, redis.call('HGET', KEYS[3], w) or '')
   end
 end
-local taken = {}
-for _, p in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-  local k = ARGV[6] .. ':lease:' .. p
+for i = 6, #ARGV do redis.call('SREM', KEYS[4], ARGV[i]) end
+local handed = {}
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local k = ARGV[5] .. ':lease:' .. p
   if redis.call('GET', k) == ARGV[1] then
     redis.call('PEXPIRE', k, ARGV[2])
-    table.insert(taken, tonumber(p))
+    table.insert(handed, tonumber(p))
+  else
+    redis.call('SREM', KEYS[4], p)
   end
 end
-redis.call('DEL', KEYS[5])
-return {redis.call('ZCOUNT', KEYS[1], since, '+inf'), hungry, loads, taken}",
+return {redis.call('ZCOUNT', KEYS[1], since, '+inf'), loads, handed}",
     )
 });
 
@@ -566,6 +566,7 @@ impl Shared {
             last_handover: None,
             unacked: Vec::new(),
             unacked_since: None,
+            taken: Vec::new(),
             renewed: None,
             reported: None,
         };
@@ -961,47 +962,50 @@ impl Shared {
         let keys = vec![
             self.key("workers"),
             self.key("stuck"),
-            self.key("hungry"),
             self.key("load"),
             self.key(&format!("handed:{}", self.me)),
         ];
-        let args = vec![
+        let mut args = vec![
             self.me.clone().into_bytes(),
             (self.config.lease_ttl.as_millis() as u64)
                 .to_string()
                 .into_bytes(),
             stuck.to_string().into_bytes(),
-            if self.hungry {
-                b"1".to_vec()
-            } else {
-                b"0".to_vec()
-            },
             format!("{} {}", self.load.hosts, self.load.slots).into_bytes(),
             self.config.prefix.clone().into_bytes(),
         ];
+        args.extend(self.taken.iter().map(|p| p.to_string().into_bytes()));
         let at = Instant::now();
-        let (live, _hungry, loads, taken): (u64, u64, Vec<String>, Vec<u32>) = self
+        let (live, loads, handed): (u64, Vec<String>, Vec<u32>) = self
             .run_script("marking the worker alive", &HEARTBEAT, keys, args)
             .await?;
         let until = self.lease_until(at);
-        for p in taken {
+        self.taken.clear();
+        for p in handed {
             if p >= self.config.partitions {
                 continue;
             }
+            self.taken.push(p);
+            if self
+                .owned
+                .get(&p)
+                .is_some_and(|part| part.handed.is_some() && !part.draining)
+            {
+                // taken at the last heartbeat, whose reply was lost
+                continue;
+            }
             tracing::info!("frontier: partition {p} handed over by another worker");
-            let part = self.owned.entry(p).or_insert(Part {
-                recover: true,
-                draining: false,
-                until,
-                since: at,
-                hand_to: None,
-                handed: None,
-            });
-            part.recover = true;
-            part.draining = false;
-            part.until = until;
-            part.hand_to = None;
-            part.handed = Some(at);
+            self.owned.insert(
+                p,
+                Part {
+                    recover: true,
+                    draining: false,
+                    until,
+                    since: at,
+                    hand_to: None,
+                    handed: Some(at),
+                },
+            );
         }
         let others = loads
             .chunks(2)
@@ -1218,9 +1222,11 @@ impl Frontier for Shared {
             .collect();
         // acknowledged in groups: one call for the pages of several commits
         self.unacked.extend(finished);
-        let since = *self.unacked_since.get_or_insert_with(Instant::now);
-        if self.unacked.len() >= ACK_BATCH || since.elapsed() >= ACK_WAIT {
-            self.flush_acks().await?;
+        if !self.unacked.is_empty() {
+            let since = *self.unacked_since.get_or_insert_with(Instant::now);
+            if self.unacked.len() >= ACK_BATCH || since.elapsed() >= ACK_WAIT {
+                self.flush_acks().await?;
+            }
         }
         written.discovered_ids = vec![None; discovered.len()];
         batch.discovered = discovered;
@@ -1328,9 +1334,23 @@ impl Frontier for Shared {
         // its partitions with work, straight to it (one handover at a time), so that both
         // finish together and a hungry worker gets work at once
         let recently = self.config.lease_ttl.max(Duration::from_secs(5));
+        // a handover waits for the partition's hosts to be idle: called off when the other
+        // worker has gone quiet, or when a host stays busy (a long back-off) past a lease
+        for part in self.owned.values_mut() {
+            let off = part.hand_to.as_ref().is_some_and(|(to, at)| {
+                at.elapsed() >= self.config.lease_ttl || !beat.others.iter().any(|(w, _)| w == to)
+            });
+            if off {
+                part.hand_to = None;
+                part.draining = false;
+                part.recover = true;
+            }
+        }
         let handing = self.owned.values().any(|part| part.hand_to.is_some());
         let settled = self.last_handover.is_none_or(|t| {
-            t.elapsed() >= (self.config.renew_every() * 4).max(Duration::from_secs(1))
+            // the other worker takes it at its next heartbeat and shows its new hosts at
+            // the one after
+            t.elapsed() >= (self.config.renew_every() * 6).max(Duration::from_millis(1500))
         });
         let plan = plan_handover(self.load, &beat.others);
         if let (false, true, Some((to, k))) = (handing, settled, plan) {
@@ -1356,7 +1376,7 @@ impl Frontier for Shared {
                 }
                 if let Some(part) = self.owned.get_mut(&p) {
                     part.draining = true;
-                    part.hand_to = Some(to.clone());
+                    part.hand_to = Some((to.clone(), Instant::now()));
                 }
                 self.given.insert(p, Instant::now());
                 self.last_handover = Some(Instant::now());
@@ -1380,7 +1400,11 @@ impl Frontier for Shared {
         let mut to_release = Vec::new();
         let mut to_hand: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for p in free {
-            match self.owned.remove(&p).and_then(|part| part.hand_to) {
+            match self
+                .owned
+                .remove(&p)
+                .and_then(|part| part.hand_to.map(|(to, _)| to))
+            {
                 Some(to) => to_hand.entry(to).or_default().push(p),
                 None => to_release.push(p),
             }
@@ -1446,13 +1470,21 @@ impl Frontier for Shared {
         // host still in its politeness wait keeps its lease until it expires, so that its next
         // owner cannot ask the host sooner
         let busy: HashSet<u32> = busy.iter().map(|h| self.partition(h)).collect();
+        let mut c = self.conn.clone();
+        // partitions handed to this worker and not taken yet go back too
+        let handed_key = self.key(&format!("handed:{}", self.me));
+        let handed: Vec<u32> = redis::cmd("SMEMBERS")
+            .arg(&handed_key)
+            .query_async(&mut c)
+            .await
+            .unwrap_or_default();
         let keys: Vec<String> = self
             .owned
             .keys()
+            .chain(handed.iter())
             .filter(|p| !busy.contains(p))
             .map(|p| self.lease(*p))
             .collect();
-        let mut c = self.conn.clone();
         // the committed pages' entries first: a partition let go with them pending would
         // have them fetched again
         let unacked = std::mem::take(&mut self.unacked);
@@ -1488,6 +1520,13 @@ impl Frontier for Shared {
             .cmd("HDEL")
             .arg(self.key("stuck"))
             .arg(&self.me)
+            .ignore()
+            .cmd("HDEL")
+            .arg(self.key("load"))
+            .arg(&self.me)
+            .ignore()
+            .cmd("DEL")
+            .arg(&handed_key)
             .ignore()
             .query_async(&mut c)
             .await;
