@@ -373,8 +373,8 @@ fn a_worker_killed_mid_crawl_is_taken_over_and_nothing_is_lost() {
     assert!(started.elapsed() >= Duration::from_millis(1500));
     let across = assert_merged_once(dir.path(), &dbs, &farm);
     // at-least-once: a page is in both stores only when a died between committing it and
-    // telling Redis (acknowledgements go in groups, at most 0.1 s after the first commit of a
-    // group or at the next upkeep, every 0.25 s), so only the pages of a's last quarter second
+    // telling Redis (acknowledgements go in groups, at the next upkeep, every 0.25 s, or once
+    // 256 wait), so only the pages of a's last quarter second
     // can be: with one request per host every 0.1 s, at most three pages per host, and they
     // are the newest rows of a's store
     let mut in_both: Vec<&String> = across

@@ -49,10 +49,11 @@ use crate::urls;
 const GROUP: &str = "crawl";
 
 /// Committed pages' entries are acknowledged together, once this many wait or the oldest has
-/// waited this long (and always before a partition changes hands): one Redis call for several
-/// commits. A worker killed meanwhile leaves them to be fetched again by the next owner.
+/// waited this long, and at every upkeep (four times a second, before any partition changes
+/// hands): one Redis call for several commits. A worker killed meanwhile leaves them to be
+/// fetched again by the next owner.
 const ACK_BATCH: usize = 256;
-const ACK_WAIT: Duration = Duration::from_millis(100);
+const ACK_WAIT: Duration = Duration::from_millis(250);
 
 /// How a shared frontier is used; every worker of a crawl should be given the same.
 #[derive(Debug, Clone, Serialize, Deserialize)]
