@@ -209,18 +209,28 @@ fn assert_same_as_one_machine(out: &Path, one: &Path) {
     }
 }
 
-/// `zhcorpus slurm local --config CONFIG -o OUT EXTRA...` in `dir`.
-fn local(dir: &Path, config: &Path, out: &str, extra: &[&str]) -> Output {
+/// The arguments of `zhcorpus slurm COMMAND --config CONFIG -o OUT EXTRA...`.
+fn slurm_args<'a>(
+    command: &'a str,
+    config: &'a Path,
+    out: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "slurm",
-        "local",
+        command,
         "--config",
         config.to_str().unwrap(),
         "-o",
         out,
     ];
     args.extend_from_slice(extra);
-    run(dir, &args)
+    args
+}
+
+/// `zhcorpus slurm local --config CONFIG -o OUT EXTRA...` in `dir`.
+fn local(dir: &Path, config: &Path, out: &str, extra: &[&str]) -> Output {
+    run(dir, &slurm_args("local", config, out, extra))
 }
 
 fn mtime(p: &Path) -> SystemTime {
@@ -450,16 +460,7 @@ impl Slurm {
 
     /// `zhcorpus slurm submit --config CONFIG -o OUT EXTRA...` in `dir`, to this cluster.
     fn submit(&self, dir: &Path, config: &Path, out: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            "slurm",
-            "submit",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            out,
-        ];
-        args.extend_from_slice(extra);
-        self.zhcorpus(dir, &args)
+        self.zhcorpus(dir, &slurm_args("submit", config, out, extra))
     }
 
     fn logs(&self) -> String {

@@ -236,8 +236,6 @@ pub(crate) struct Shared {
     domains: Vec<String>,
     /// Partitions this worker let go of or handed over, and when: not leased back for a while.
     given: HashMap<u32, Instant>,
-    /// This worker has free fetch slots (fewer hosts with work than it can ask at once).
-    hungry: bool,
     /// Its hosts with work and slots, as the engine last said.
     load: Load,
     /// Entries of pages committed to the store and not acknowledged yet, and since when.
@@ -562,7 +560,6 @@ impl Shared {
             stuck: HashMap::new(),
             domains: Vec::new(),
             given: HashMap::new(),
-            hungry: false,
             load: Load::default(),
             last_handover: None,
             unacked: Vec::new(),
@@ -1258,7 +1255,6 @@ impl Frontier for Shared {
         // before any partition changes hands: its next owner must not fetch them again
         self.flush_acks().await?;
         self.set_stuck(&hosts.stuck);
-        self.hungry = hosts.working.len() < hosts.slots;
         self.load = Load {
             hosts: hosts.working.len(),
             slots: hosts.slots,
@@ -1386,7 +1382,7 @@ impl Frontier for Shared {
                 kept -= 1;
             }
         }
-        if self.hungry {
+        if self.load.hosts < self.load.slots {
             // free slots: take partitions with URLs waiting that nobody holds
             self.acquire(4, true).await?;
         }
@@ -1740,52 +1736,38 @@ mod tests {
         Load { hosts, slots }
     }
 
-    fn others(loads: &[(&str, Load)]) -> Vec<(String, Load)> {
-        loads.iter().map(|(n, l)| (n.to_string(), *l)).collect()
-    }
-
     #[test]
-    fn a_worker_with_twice_the_hosts_hands_over_half_the_difference() {
-        // 27 hosts against 13, five slots each: seven hosts move, 20 and 20
-        assert_eq!(
-            plan_handover(load(27, 5), &others(&[("b", load(13, 5))])),
-            Some(("b".to_string(), 7))
-        );
-        // to the worker with the fewest hosts per slot; slots count
-        assert_eq!(
-            plan_handover(
+    fn hosts_move_to_even_out_the_hosts_per_slot() {
+        // this worker's load, the others', and the handover wanted
+        type Case<'a> = (Load, &'a [(&'a str, Load)], Option<(&'a str, usize)>);
+        let cases: [Case; 8] = [
+            // 27 hosts against 13, five slots each: seven hosts move, 20 and 20
+            (load(27, 5), &[("b", load(13, 5))], Some(("b", 7))),
+            // to the worker with the fewest hosts per slot; slots count
+            (
                 load(30, 5),
-                &others(&[("b", load(10, 5)), ("c", load(12, 10))])
+                &[("b", load(10, 5)), ("c", load(12, 10))],
+                Some(("c", 16)),
             ),
-            Some(("c".to_string(), 16))
-        );
-    }
-
-    #[test]
-    fn a_hungry_worker_gets_a_single_host_and_an_even_one_nothing() {
-        assert_eq!(
-            plan_handover(load(6, 5), &others(&[("b", load(3, 5))])),
-            Some(("b".to_string(), 1))
-        );
-        // not hungry: one host of difference is not worth a handover
-        assert_eq!(
-            plan_handover(load(7, 5), &others(&[("b", load(5, 5))])),
-            None
-        );
-        assert_eq!(
-            plan_handover(load(20, 5), &others(&[("b", load(19, 5))])),
-            None
-        );
-        // a worker that asks all its hosts at once keeps them
-        assert_eq!(
-            plan_handover(load(5, 5), &others(&[("b", load(0, 5))])),
-            None
-        );
-        // alone, or among workers without slots
-        assert_eq!(plan_handover(load(40, 5), &[]), None);
-        assert_eq!(
-            plan_handover(load(40, 5), &others(&[("b", load(0, 0))])),
-            None
-        );
+            // a hungry worker gets a single host
+            (load(6, 5), &[("b", load(3, 5))], Some(("b", 1))),
+            // not hungry: one host of difference is not worth a handover
+            (load(7, 5), &[("b", load(5, 5))], None),
+            (load(20, 5), &[("b", load(19, 5))], None),
+            // a worker that asks all its hosts at once keeps them
+            (load(5, 5), &[("b", load(0, 5))], None),
+            // alone, or among workers without slots
+            (load(40, 5), &[], None),
+            (load(40, 5), &[("b", load(0, 0))], None),
+        ];
+        for (me, others, want) in cases {
+            let others: Vec<(String, Load)> =
+                others.iter().map(|(n, l)| (n.to_string(), *l)).collect();
+            assert_eq!(
+                plan_handover(me, &others),
+                want.map(|(n, k)| (n.to_string(), k)),
+                "{me:?} against {others:?}"
+            );
+        }
     }
 }
