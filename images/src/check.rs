@@ -91,6 +91,25 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, String> {
     DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())
 }
 
+/// Decodes `bytes` into its first frame at a size of at least `min_w`×`min_h` (or its own, when
+/// smaller), within `max_pixels`. A baseline JPEG is decoded at 1/8, 1/4 or 1/2 of its size
+/// where that is enough ([`crate::jpeg`]): most of a full decode's work is the inverse DCT,
+/// colour conversion and resizing of pixels a shrunken copy averages away. Anything else is
+/// decoded whole ([`decode`]).
+pub fn decode_at_least(
+    bytes: &[u8],
+    max_pixels: u64,
+    min_w: u32,
+    min_h: u32,
+) -> Result<DynamicImage, String> {
+    if image::guess_format(bytes).ok() == Some(ImageFormat::Jpeg)
+        && let Some(img) = crate::jpeg::decode(bytes, max_pixels, min_w, min_h)?
+    {
+        return Ok(DynamicImage::ImageRgb8(img));
+    }
+    decode(bytes, max_pixels)
+}
+
 fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, String> {
     use zune_jpeg::zune_core::bytestream::ZCursor;
     use zune_jpeg::zune_core::colorspace::ColorSpace;
@@ -153,14 +172,15 @@ pub fn frames(bytes: &[u8]) -> Result<u32, String> {
     }
 }
 
-/// Checks one image: frames and perceptual hash, or why it does not decode.
+/// Checks one image: frames and perceptual hash, or why it does not decode. The hash's
+/// thumbnail is taken from a decode at the smallest scale at least [`HASH_INPUT`] square.
 pub fn check(
     sha256: &str,
     bytes: &[u8],
     max_pixels: u64,
     hasher: &Hasher,
 ) -> corpus::images::ImageCheck {
-    let result = decode(bytes, max_pixels).and_then(|img| {
+    let result = decode_at_least(bytes, max_pixels, HASH_INPUT, HASH_INPUT).and_then(|img| {
         let frames = frames(bytes)?;
         let small = resize(&img, HASH_INPUT, HASH_INPUT)?;
         Ok((frames, hasher.hash_image(&small).as_bytes().to_vec()))

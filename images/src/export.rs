@@ -263,9 +263,20 @@ pub(crate) fn prepare(p: &KeptPair, config: &ExportConfig) -> Result<Sample, Err
             resized: false,
         });
     }
-    let img = check::decode(&p.body, config.max_pixels)
+    let (tw, th) = decode_size(w, h, config);
+    let img = check::decode_at_least(&p.body, config.max_pixels, tw, th)
         .map_err(|why| encode_error(p.id, &p.image_url, why))?;
     render(&img, w, h, config).map_err(|why| encode_error(p.id, &p.image_url, why))
+}
+
+/// The least size an image of `w`×`h` (from its header; 0 when unknown) must be decoded at
+/// for the export: its target when it is shrunk (a JPEG is then decoded at the smallest DCT
+/// scale that covers it), else its whole size.
+pub(crate) fn decode_size(w: u32, h: u32, config: &ExportConfig) -> (u32, u32) {
+    match target(w, h, config) {
+        Some(t) if w > 0 && h > 0 => t,
+        _ => (u32::MAX, u32::MAX),
+    }
 }
 
 fn encode_error(pair: i64, url: &str, why: String) -> Error {

@@ -246,7 +246,10 @@ fn check_and_render(
     if crate::export::keeps_bytes(format, w, h, export) {
         return (check::check(&sha, body, config.max_pixels, hasher), None);
     }
-    let result = check::decode(body, config.max_pixels).and_then(|img| {
+    // decoded at the export's scale: the sample is what `export` writes, and the hash comes
+    // from the same pixels
+    let (tw, th) = crate::export::decode_size(w, h, export);
+    let result = check::decode_at_least(body, config.max_pixels, tw, th).and_then(|img| {
         let frames = check::frames(body)?;
         let small = check::resize(&img, check::HASH_INPUT, check::HASH_INPUT)?;
         let phash = hasher.hash_image(&small).as_bytes().to_vec();

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod export;
 pub mod filter;
+pub mod jpeg;
 
 use std::path::PathBuf;
 
