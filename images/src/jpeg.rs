@@ -173,7 +173,7 @@ impl<'a> Bits<'a> {
         pred: &mut i32,
         keep: &[u8; 64],
         coef: &mut [i32; 17],
-    ) -> Result<bool, String> {
+    ) -> Result<bool, &'static str> {
         let (mut acc, mut n) = (self.acc, self.n);
         *coef = [0; 17];
         let mut kept_ac = false;
@@ -182,7 +182,7 @@ impl<'a> Bits<'a> {
         }
         let s = u32::from(symbol(dct, &mut acc, &mut n)?);
         if s > 16 {
-            return Err("bad DC coefficient".to_string());
+            return Err("bad DC coefficient");
         }
         if s > 0 {
             *pred = pred.wrapping_add(value(s, &mut acc, &mut n));
@@ -217,7 +217,7 @@ impl<'a> Bits<'a> {
             };
             k += run;
             if k > 63 {
-                return Err("bad AC coefficient".to_string());
+                return Err("bad AC coefficient");
             }
             // branch-free: a dropped coefficient goes to slot 16
             let at = usize::from(keep[k]);
@@ -250,7 +250,7 @@ impl<'a> Bits<'a> {
 
 /// A Huffman symbol from the top of `acc` (at least 16 bits in it).
 #[inline(always)]
-fn symbol(h: &Huffman, acc: &mut u64, n: &mut u32) -> Result<u8, String> {
+fn symbol(h: &Huffman, acc: &mut u64, n: &mut u32) -> Result<u8, &'static str> {
     let e = h.look[(*acc >> (64 - LOOK)) as usize];
     if e != 0 {
         let len = u32::from(e >> 8);
@@ -264,14 +264,10 @@ fn symbol(h: &Huffman, acc: &mut u64, n: &mut u32) -> Result<u8, String> {
             *acc <<= len;
             *n -= len;
             let i = usize::try_from(h.offset[len as usize] + code).unwrap_or(usize::MAX);
-            return h
-                .symbols
-                .get(i)
-                .copied()
-                .ok_or_else(|| "bad Huffman code".to_string());
+            return h.symbols.get(i).copied().ok_or("bad Huffman code");
         }
     }
-    Err("bad Huffman code".to_string())
+    Err("bad Huffman code")
 }
 
 /// `size` bits (1 to 16) from the top of `acc` as a signed value.
