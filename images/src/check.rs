@@ -95,18 +95,22 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, String> {
 /// smaller), within `max_pixels`. A baseline JPEG is decoded at 1/8, 1/4 or 1/2 of its size
 /// where that is enough ([`crate::jpeg`]): most of a full decode's work is the inverse DCT,
 /// colour conversion and resizing of pixels a shrunken copy averages away. Anything else is
-/// decoded whole ([`decode`]).
+/// decoded whole ([`decode`]), as is a JPEG the reduced decode finds damaged.
 pub fn decode_at_least(
     bytes: &[u8],
     max_pixels: u64,
     min_w: u32,
     min_h: u32,
 ) -> Result<DynamicImage, String> {
-    if image::guess_format(bytes).ok() == Some(ImageFormat::Jpeg)
-        && let Some(img) = crate::jpeg::decode(bytes, max_pixels, min_w, min_h)?
+    if (min_w, min_h) != (u32::MAX, u32::MAX)
+        && image::guess_format(bytes).ok() == Some(ImageFormat::Jpeg)
+        && let Ok(Some(img)) = crate::jpeg::decode(bytes, max_pixels, min_w, min_h)
     {
         return Ok(DynamicImage::ImageRgb8(img));
     }
+    // what the reduced decode turns down or fails on goes to the full decoder, which is
+    // lenient where the data is cut or damaged (the rest of the image grey), whatever the
+    // image's size
     decode(bytes, max_pixels)
 }
 

@@ -271,10 +271,12 @@ pub(crate) fn prepare(p: &KeptPair, config: &ExportConfig) -> Result<Sample, Err
 
 /// The least size an image of `w`×`h` (from its header; 0 when unknown) must be decoded at
 /// for the export: its target when it is shrunk (a JPEG is then decoded at the smallest DCT
-/// scale that covers it), else its whole size.
+/// scale that covers it), and at least the hash's input square, so that the one-pass filter
+/// takes its hash and its sample from one decode and `export` writes the same samples; else
+/// its whole size.
 pub(crate) fn decode_size(w: u32, h: u32, config: &ExportConfig) -> (u32, u32) {
     match target(w, h, config) {
-        Some(t) if w > 0 && h > 0 => t,
+        Some((tw, th)) if w > 0 && h > 0 => (tw.max(check::HASH_INPUT), th.max(check::HASH_INPUT)),
         _ => (u32::MAX, u32::MAX),
     }
 }
