@@ -312,10 +312,9 @@ fn factor(n: usize, u: usize) -> f32 {
     };
     let a = |k: f64| (u as f64 * std::f64::consts::PI / k).cos();
     let f = match n {
-        1 => 1.0,
         2 => a(16.0) * a(8.0),
         4 => a(16.0),
-        // whole blocks: the 8-point basis itself
+        // a block of one pixel keeps only u = 0; whole blocks, the 8-point basis itself
         _ => 1.0,
     };
     (c / 2.0 * f) as f32
@@ -472,8 +471,8 @@ pub fn decode(
     if !grey {
         // YCbCr with chroma at full, half-width or half-size resolution
         // RGB (Adobe's transform 0, or components named R, G, B) is left to the full decoder
-        let ids: Vec<u8> = comps.iter().map(|c| c.id).collect();
-        if comps.len() != 3 || adobe_transform == Some(0) || ids == b"RGB" {
+        let rgb = comps.iter().map(|c| c.id).eq(*b"RGB");
+        if comps.len() != 3 || adobe_transform == Some(0) || rgb {
             return Ok(None);
         }
         let (y, cb, cr) = (&comps[0], &comps[1], &comps[2]);
@@ -485,22 +484,26 @@ pub fn decode(
     let Some(n) = scale_for(width as u32, height as u32, min_w, min_h) else {
         return Ok(None);
     };
-    let build = |def: &Option<([u8; 16], &[u8])>, ac: bool| -> Result<Option<Huffman>, String> {
-        match def {
-            Some((counts, symbols)) => Huffman::new(counts, symbols, ac).map(Some),
-            None => Err("scan uses a Huffman table never defined".to_string()),
-        }
-    };
+    // the tables the scan's components use, each built once
     let mut dc: [Option<Huffman>; 4] = [None, None, None, None];
     let mut ac: [Option<Huffman>; 4] = [None, None, None, None];
     for c in &comps {
-        if dc[c.dc].is_none() {
-            dc[c.dc] = build(&dc_def[c.dc], false)?;
-        }
-        if ac[c.ac].is_none() {
-            ac[c.ac] = build(&ac_def[c.ac], true)?;
+        for (built, def, i, is_ac) in [
+            (&mut dc, &dc_def, c.dc, false),
+            (&mut ac, &ac_def, c.ac, true),
+        ] {
+            if built[i].is_none() {
+                let (counts, symbols) = def[i].ok_or("scan uses a Huffman table never defined")?;
+                built[i] = Some(Huffman::new(&counts, symbols, is_ac)?);
+            }
         }
     }
+    // each component's two tables, all built above
+    let tables: Vec<(&Huffman, &Huffman)> = comps
+        .iter()
+        .map(|c| Some((dc[c.dc].as_ref()?, ac[c.ac].as_ref()?)))
+        .collect::<Option<_>>()
+        .ok_or("scan uses a Huffman table never defined")?;
     let (hmax, vmax) = if grey {
         (1, 1)
     } else {
@@ -570,9 +573,7 @@ pub fn decode(
         let (mx, my) = (m % mcus_per_row, m / mcus_per_row);
         for (ci, c) in comps.iter().enumerate() {
             let (bh, bv) = if grey { (1, 1) } else { (c.h, c.v) };
-            let (Some(dct), Some(act)) = (&dc[c.dc], &ac[c.ac]) else {
-                return Err("scan uses a Huffman table never defined".to_string());
-            };
+            let (dct, act) = tables[ci];
             let side = sides[ci];
             let keep = &keeps[ci];
             let stride = blocks[ci].0 * side;
@@ -686,8 +687,9 @@ pub fn decode(
     Ok(RgbImage::from_raw(ow as u32, oh as u32, out))
 }
 
-/// The kept n×n coefficients of a block, dequantised and scaled by [`factor`] (`quant`), to n×n pixels
-/// at `at` in `plane` (rows of `stride`).
+/// The kept n×n coefficients of a block (n 2 or 4: a block of side 1 is always flat),
+/// dequantised and scaled by [`factor`] (`quant`), to n×n pixels at `at` in `plane` (rows of
+/// `stride`).
 #[inline(never)]
 fn idct(
     quantised: &[i32; 17],
@@ -703,11 +705,6 @@ fn idct(
     }
     let px = to_u8;
     match n {
-        1 => {
-            if let Some(p) = plane.get_mut(at) {
-                *p = px(coef[0]);
-            }
-        }
         2 => {
             const C: f32 = std::f32::consts::FRAC_1_SQRT_2;
             let (a, b, c, d) = (coef[0], coef[1] * C, coef[2] * C, coef[3] * C * C);
