@@ -153,11 +153,10 @@ fn main() -> ExitCode {
 fn init_logging(verbose: u8, quiet: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    // html5ever warns about every page that is not valid HTML: not the user's concern
     let level = match verbose {
         _ if quiet => "error",
-        0 => "warn,html5ever=error",
-        1 => "info,html5ever=error",
+        0 => "warn",
+        1 => "info",
         2 => "debug",
         _ => "trace",
     };

@@ -1,11 +1,12 @@
 //! The page as a sequence of text blocks: each run of text between block-level boundaries,
 //! with the counts the scorer needs and its place in the element tree.
 //!
-//! The walk is iterative (ego-tree's `traverse`), so any nesting depth is safe.
+//! The walk takes the parser's events one by one and keeps its own stack, so any nesting
+//! depth is safe.
 
-use ego_tree::iter::Edge;
-use scraper::node::Element;
-use scraper::{Html, Node};
+use std::borrow::Cow;
+
+use crate::html::{self, Sink, Tag};
 
 /// One run of text.
 #[derive(Debug, Clone)]
@@ -80,63 +81,86 @@ pub(crate) struct Page {
 }
 
 /// Subtrees whose text is never content.
-const SKIP: &[&str] = &[
-    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math",
-    "select", "textarea", "button", "canvas", "video", "audio", "map", "option", "title",
-];
+fn skipped(name: &str) -> bool {
+    matches!(
+        name,
+        "script"
+            | "style"
+            | "noscript"
+            | "template"
+            | "iframe"
+            | "object"
+            | "embed"
+            | "svg"
+            | "math"
+            | "select"
+            | "textarea"
+            | "button"
+            | "canvas"
+            | "video"
+            | "audio"
+            | "map"
+            | "option"
+            | "title"
+    )
+}
 
-const BLOCK: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "body",
-    "center",
-    "dd",
-    "details",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "dt",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "frameset",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hgroup",
-    "hr",
-    "html",
-    "li",
-    "main",
-    "menu",
-    "nav",
-    "ol",
-    "p",
-    "pre",
-    "section",
-    "table",
-    "tbody",
-    "thead",
-    "tfoot",
-    "tr",
-    "td",
-    "th",
-    "ul",
-    "caption",
-    "summary",
-    "legend",
-    "br",
-    "text",
-];
+/// Elements that end a block of text.
+fn block_level(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "body"
+            | "center"
+            | "dd"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "frameset"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "html"
+            | "li"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "p"
+            | "pre"
+            | "section"
+            | "table"
+            | "tbody"
+            | "thead"
+            | "tfoot"
+            | "tr"
+            | "td"
+            | "th"
+            | "ul"
+            | "caption"
+            | "summary"
+            | "legend"
+            | "br"
+            | "text"
+    )
+}
 
 /// How an element's tag, class or id marks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,13 +237,29 @@ const WIDGET_PARTS: &[&str] = &[
     "friendlink",
 ];
 
-const PUNCT: &[char] = &[
-    '，', '。', '！', '？', '；', '：', '、', '…', '“', '”', '「', '」', '（', '）', ',', '.', '!',
-    '?', ';',
-];
-
+/// Sentence punctuation, Chinese and ASCII.
 pub(crate) fn is_punct(c: char) -> bool {
-    PUNCT.contains(&c)
+    matches!(
+        c,
+        '，' | '。'
+            | '！'
+            | '？'
+            | '；'
+            | '：'
+            | '、'
+            | '…'
+            | '“'
+            | '”'
+            | '「'
+            | '」'
+            | '（'
+            | '）'
+            | ','
+            | '.'
+            | '!'
+            | '?'
+            | ';'
+    )
 }
 
 fn is_sentence_end(c: char) -> bool {
@@ -254,71 +294,81 @@ struct Walker {
     figures: Vec<Vec<usize>>,
     figcaption: Option<String>,
     capture: Option<String>,
+    /// Depth inside a subtree whose text is never content (0: not in one).
+    skip: usize,
+    grab: Option<Grab>,
 }
 
-pub(crate) fn walk(html: &Html) -> Page {
+pub(crate) fn walk(html: &str) -> Page {
     let mut w = Walker::default();
-    let mut skip = 0usize;
-    for edge in html.tree.root().traverse() {
-        match edge {
-            Edge::Open(node) => match node.value() {
-                Node::Element(el) => {
-                    if skip > 0 {
-                        skip += 1;
-                        continue;
-                    }
-                    let name = el.name();
-                    match name {
-                        "title" if w.page.title.is_none() => {
-                            w.page.title = Some(node_text(node));
-                        }
-                        "meta" => meta(&mut w.page, el),
-                        "time" if !hidden(el) => {
-                            if let Some(d) = el.attr("datetime") {
-                                // the index the element gets when it opens below
-                                w.page.times.push((w.page.parent.len(), d.to_string()));
-                            }
-                        }
-                        "base" if w.page.base.is_none() => {
-                            w.page.base = el.attr("href").map(str::to_string);
-                        }
-                        "script" if el.attr("type").is_some_and(|t| t.contains("ld+json")) => {
-                            w.page.json_ld.push(node_text(node));
-                        }
-                        _ => {}
-                    }
-                    if SKIP.contains(&name) || hidden(el) {
-                        skip = 1;
-                        continue;
-                    }
-                    w.open_element(name, el);
-                }
-                Node::Text(t) if skip == 0 => w.text(t),
-                _ => {}
-            },
-            Edge::Close(node) => {
-                if let Node::Element(_) = node.value() {
-                    if skip > 0 {
-                        skip -= 1;
-                        continue;
-                    }
-                    w.close_element();
-                }
-            }
-        }
-    }
+    html::parse(html, &mut w);
     w.flush();
     w.page
 }
 
-fn node_text(node: ego_tree::NodeRef<'_, Node>) -> String {
-    let mut s = String::new();
-    for d in node.descendants() {
-        if let Node::Text(t) = d.value() {
-            s.push_str(t);
+/// Raw text the walk keeps whole: the first `<title>` and `application/ld+json` scripts.
+enum Grab {
+    Title(String),
+    JsonLd(String),
+}
+
+impl Sink for Walker {
+    fn open(&mut self, el: &Tag<'_>) {
+        if self.skip > 0 {
+            self.skip += 1;
+            return;
         }
+        let name = el.name;
+        match name {
+            "title" if self.page.title.is_none() => self.grab = Some(Grab::Title(String::new())),
+            "meta" => meta(&mut self.page, el),
+            "time" if !hidden(el) => {
+                if let Some(d) = el.attr("datetime") {
+                    // the index the element gets when it opens below
+                    self.page
+                        .times
+                        .push((self.page.parent.len(), d.to_string()));
+                }
+            }
+            "base" if self.page.base.is_none() => {
+                self.page.base = el.attr("href").map(str::to_string);
+            }
+            "script" if el.attr("type").is_some_and(|t| t.contains("ld+json")) => {
+                self.grab = Some(Grab::JsonLd(String::new()));
+            }
+            _ => {}
+        }
+        if skipped(name) || hidden(el) {
+            self.skip = 1;
+            return;
+        }
+        self.open_element(name, el);
     }
-    collapse(&s)
+
+    fn text(&mut self, t: &str) {
+        if self.skip > 0 {
+            if let Some(Grab::Title(s) | Grab::JsonLd(s)) = self.grab.as_mut() {
+                s.push_str(t);
+            }
+            return;
+        }
+        self.visible_text(t);
+    }
+
+    fn close(&mut self) {
+        if self.skip > 0 {
+            self.skip -= 1;
+            if self.skip == 0 {
+                match self.grab.take() {
+                    Some(Grab::Title(t)) => self.page.title = Some(collapse(&t)),
+                    Some(Grab::JsonLd(t)) => self.page.json_ld.push(collapse(&t)),
+                    None => {}
+                }
+            }
+            return;
+        }
+        self.close_element();
+    }
 }
 
 /// Collapses whitespace runs to one space and trims.
@@ -326,7 +376,7 @@ pub(crate) fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn meta(page: &mut Page, el: &Element) {
+fn meta(page: &mut Page, el: &Tag<'_>) {
     let key = el
         .attr("name")
         .or_else(|| el.attr("property"))
@@ -337,7 +387,7 @@ fn meta(page: &mut Page, el: &Element) {
     }
 }
 
-fn hidden(el: &Element) -> bool {
+fn hidden(el: &Tag<'_>) -> bool {
     if el.attr("hidden").is_some() || el.attr("aria-hidden") == Some("true") {
         return true;
     }
@@ -358,29 +408,38 @@ const CAPTION_PARTS: &[&str] = &[
     "img_desc", "picdesc", "pic-desc", "pic_desc", "picnote", "pic-note", "imgnote", "img-note",
 ];
 
-fn caption_like(name: &str, el: &Element) -> bool {
+fn caption_like(name: &str, values: &[Cow<'_, str>]) -> bool {
     if matches!(name, "figcaption" | "caption") {
         return true;
     }
-    [el.attr("id"), el.attr("class")]
-        .into_iter()
-        .flatten()
-        .map(str::to_ascii_lowercase)
+    values
+        .iter()
         .any(|v| CAPTION_PARTS.iter().any(|p| v.contains(p)))
 }
 
-fn boilerplate(name: &str, el: &Element) -> Mark {
+/// The element's `id` and `class` in lower case.
+fn id_and_class<'a>(el: &'a Tag<'_>) -> Vec<Cow<'a, str>> {
+    [el.attr("id"), el.attr("class")]
+        .into_iter()
+        .flatten()
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            if v.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(v.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(v)
+            }
+        })
+        .collect()
+}
+
+fn boilerplate(name: &str, values: &[Cow<'_, str>]) -> Mark {
     match name {
         "nav" | "footer" => return Mark::Section,
         "aside" => return Mark::Widget,
         "html" | "body" => return Mark::None,
         _ => {}
     }
-    let values: Vec<String> = [el.attr("id"), el.attr("class")]
-        .into_iter()
-        .flatten()
-        .map(str::to_ascii_lowercase)
-        .collect();
     let hit = |words: &[&str], parts: &[&str]| {
         values.iter().any(|v| {
             parts.iter().any(|p| v.contains(p))
@@ -398,7 +457,7 @@ fn boilerplate(name: &str, el: &Element) -> Mark {
 }
 
 impl Walker {
-    fn link_target(&mut self, el: &Element) {
+    fn link_target(&mut self, el: &Tag<'_>) {
         let nofollow = el.attr("rel").is_some_and(|r| {
             r.split_ascii_whitespace()
                 .any(|w| w.eq_ignore_ascii_case("nofollow"))
@@ -408,11 +467,11 @@ impl Walker {
         }
     }
 
-    fn open_element(&mut self, name: &str, el: &Element) {
+    fn open_element(&mut self, name: &str, el: &Tag<'_>) {
         let index = self.page.parent.len();
         self.page.parent.push(self.open.last().map(|(i, _)| *i));
         let mut flags = 0;
-        if BLOCK.contains(&name) {
+        if block_level(name) {
             self.flush();
             flags |= F_BLOCK;
             self.blocks.push(index);
@@ -440,8 +499,9 @@ impl Walker {
             "img" => self.image(el, index),
             _ => {}
         }
-        self.page.marks.push(boilerplate(name, el));
-        let caption = caption_like(name, el);
+        let values = id_and_class(el);
+        self.page.marks.push(boilerplate(name, &values));
+        let caption = caption_like(name, &values);
         if caption && flags & F_BLOCK == 0 {
             flags |= F_CAPTION;
             self.caption += 1;
@@ -501,7 +561,7 @@ impl Walker {
         }
     }
 
-    fn image(&mut self, el: &Element, owner: usize) {
+    fn image(&mut self, el: &Tag<'_>, owner: usize) {
         let attr = |n: &str| {
             el.attr(n)
                 .map(str::trim)
@@ -540,7 +600,7 @@ impl Walker {
         }
     }
 
-    fn text(&mut self, t: &str) {
+    fn visible_text(&mut self, t: &str) {
         if let Some(c) = self.capture.as_mut() {
             c.push_str(t);
         }

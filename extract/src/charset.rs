@@ -54,8 +54,9 @@ pub struct Charset {
 /// at 1,024 bytes; Chinese pages often put scripts and comments first, so look further.
 const META_SCAN: usize = 8192;
 
-/// How many bytes of non-ASCII lines the detector sees: enough text for a confident guess.
-const DETECT_BYTES: usize = 8 * 1024;
+/// How many bytes of a page's non-ASCII text the detector sees: about 2,000 Chinese characters,
+/// enough for a confident guess.
+const DETECT_BYTES: usize = 2 * 1024;
 
 /// A declaration is rejected when more than this share of the decoded characters are errors.
 const MAX_ERROR_RATE: f64 = 0.001;
@@ -91,20 +92,7 @@ pub fn decode(bytes: &[u8], http_charset: Option<&str>) -> (String, Charset) {
         }
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
-    // Only lines with non-ASCII bytes tell encodings apart; markup and scripts cost chardetng
-    // as much per byte as text does. A line feed is never a trail byte of GBK, Big5, Shift_JIS
-    // or UTF-8, so cutting there keeps every sequence whole.
-    let mut fed = 0;
-    for line in bytes.split(|&b| b == b'\n') {
-        if fed >= DETECT_BYTES {
-            break;
-        }
-        if !line.is_ascii() {
-            detector.feed(line, false);
-            detector.feed(b"\n", false);
-            fed += line.len() + 1;
-        }
-    }
+    detector.feed(&detection_sample(bytes), false);
     detector.feed(&[], true);
     let enc = widen(detector.guess(None, chardetng::Utf8Detection::Allow));
     // chardetng rules out an encoding at the first invalid sequence, and real pages are often
@@ -126,6 +114,36 @@ pub fn decode(bytes: &[u8], http_charset: Option<&str>) -> (String, Charset) {
         text,
         decision(enc, CharsetSource::Detected, declared_label, errors),
     )
+}
+
+/// What the detector sees of a page: only non-ASCII bytes tell encodings apart, and markup
+/// and scripts cost chardetng as much per byte as text does. Each non-ASCII byte goes in with
+/// the byte after it (a trail byte of GBK, Big5 or Shift_JIS may be ASCII), so no sequence is
+/// split; every other run of ASCII becomes one space. At most [`DETECT_BYTES`], cut at a space.
+fn detection_sample(bytes: &[u8]) -> Vec<u8> {
+    let mut sample = Vec::with_capacity(DETECT_BYTES + 2);
+    let mut i = 0;
+    while i < bytes.len() {
+        if sample.len() >= DETECT_BYTES {
+            if let Some(space) = sample.iter().rposition(|&b| b == b' ') {
+                sample.truncate(space);
+            }
+            break;
+        }
+        if bytes[i] >= 0x80 {
+            sample.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
+            i += 2;
+        } else {
+            if sample.last().is_some_and(|&b| b != b' ') {
+                sample.push(b' ');
+            }
+            i += bytes[i..]
+                .iter()
+                .position(|&b| b >= 0x80)
+                .unwrap_or(bytes.len() - i);
+        }
+    }
+    sample
 }
 
 /// Whether a tolerant decoding is good enough: one error, or at most one per 500 non-ASCII
@@ -319,6 +337,52 @@ mod tests {
             b"plain",
             Some("x-unknown"),
             "plain | UTF-8 Detected Some(\"x-unknown\") 0",
+        );
+    }
+
+    #[test]
+    fn detection_sees_text_not_markup() {
+        // ASCII runs become one space (none before the first text); a GBK character whose trail byte is ASCII (`丂` is
+        // 0x81 0x40) stays whole
+        let bytes = [
+            b"<p class=x>".as_slice(),
+            &gbk("丂中"),
+            b"</p>\n<p>",
+            &gbk("文"),
+        ]
+        .concat();
+        let sample = detection_sample(&bytes);
+        assert_eq!(sample, [gbk("丂中").as_slice(), b" ", &gbk("文")].concat());
+        // cut at a space once full, never inside a character
+        let long = gbk(&"中文，".repeat(2000)).into_iter();
+        let long: Vec<u8> = long
+            .chain(b" x ".iter().copied())
+            .collect::<Vec<u8>>()
+            .repeat(2);
+        let sample = detection_sample(&long);
+        assert!(sample.len() <= DETECT_BYTES, "{}", sample.len());
+        assert!(!GB18030.decode_without_bom_handling(&sample).1);
+        // a page that is mostly script before its text, nothing declared
+        let script = format!("<script>{}</script>", "var a = 'b';\n".repeat(5000));
+        let bytes = [
+            script.as_bytes(),
+            &gbk("<p>正文在很多脚本之后才出现，没有声明编码。</p>"),
+        ]
+        .concat();
+        let (text, cs) = decode(&bytes, None);
+        assert_eq!(
+            (cs.name.as_str(), cs.source),
+            ("gb18030", CharsetSource::Detected)
+        );
+        assert!(text.contains("正文在很多脚本之后"));
+        // and Big5 is told from GBK
+        let big5 = encoding_rs::BIG5
+            .encode("<p>繁體中文的網頁，沒有聲明編碼，也要猜對。</p>")
+            .0
+            .into_owned();
+        assert_eq!(
+            decode(&[script.as_bytes(), &big5].concat(), None).1.name,
+            "Big5"
         );
     }
 

@@ -100,7 +100,8 @@ fn own_text(page: &Page, b: &Block) -> bool {
     if b.link_chars > 0 && matches!(tag, Some("li" | "dd" | "dt")) {
         return false;
     }
-    let lower = b.text.to_lowercase();
+    // the words are ASCII or Han: ASCII case folding finds them
+    let lower = b.text.to_ascii_lowercase();
     !COPYRIGHT.iter().any(|w| lower.contains(w))
 }
 
@@ -109,7 +110,7 @@ fn byline_date(text: &str) -> Option<String> {
     DATE.find_iter(text).find_map(|m| {
         let head = &text[..m.start()];
         let from = head.char_indices().rev().nth(7).map_or(0, |(i, _)| i);
-        let before = head[from..].to_lowercase();
+        let before = head[from..].to_ascii_lowercase();
         if UPDATED.iter().any(|w| before.contains(w)) {
             return None;
         }

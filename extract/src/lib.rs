@@ -1,8 +1,8 @@
 //! Extraction: raw HTML bytes in, Chinese main text, title, author, date and image candidates
 //! out, with the charset decision recorded.
 //!
-//! The page is decoded ([`charset`]), parsed by html5ever (through scraper), and walked once
-//! into text blocks. Each block is valued by Chinese-aware evidence (text length, sentence
+//! The page is decoded ([`charset`]), parsed by the crate's own streaming parser (`html`),
+//! and walked once into text blocks. Each block is valued by Chinese-aware evidence (text length, sentence
 //! punctuation such as `，。！？`, link density, boilerplate class names such as `comment` or
 //! `footer`), and the element whose blocks sum highest holds the article. Paragraph breaks are
 //! kept. Any byte sequence gives a result: extraction never fails and never panics.
@@ -22,9 +22,9 @@ mod blocks;
 pub mod charset;
 mod content;
 mod date;
+mod html;
 mod meta;
 
-use scraper::Html;
 use serde::Serialize;
 
 pub use charset::{Charset, CharsetSource};
@@ -156,8 +156,7 @@ pub fn extract_str(html: &str, options: &Options) -> Extraction {
 }
 
 fn extract_decoded(html: &str, charset: Charset, options: &Options) -> Extraction {
-    let doc = Html::parse_document(html);
-    let mut page = blocks::walk(&doc);
+    let mut page = blocks::walk(html);
     content::resolve_boilerplate(&mut page);
     let main = content::main_element(&page);
     let mains = main.map_or_else(Vec::new, |m| content::with_siblings(&page, m));

@@ -283,16 +283,26 @@ fn title_date_and_author_from_metadata() {
 
 #[test]
 fn deep_nesting_does_not_overflow() {
-    // deep enough to overflow a recursive walk on a 2 MiB test thread; html5ever's own parse
-    // time grows with the square of the depth, so not deeper
-    let depth = 20_000;
-    let html = format!(
-        "{}<p>很深的正文，也能取出来。</p>{}",
-        "<div>".repeat(depth),
-        "</div>".repeat(depth)
-    );
-    let page = extract(html.as_bytes(), &Options::default());
-    assert!(page.text.contains("很深的正文"), "{:?}", page.text);
+    // deep enough to overflow a recursive walk on a 2 MiB test thread, and to take minutes if
+    // any step of the parse or the walk searched the open elements once per tag
+    let depth = 200_000;
+    for (open, close) in [
+        ("<div>", "</div>"),
+        ("<span><p>", ""),
+        ("<section><b>", "</b>"),
+    ] {
+        let html = format!(
+            "{}<p>很深的正文，也能取出来。</p>{}",
+            open.repeat(depth),
+            close.repeat(depth)
+        );
+        let started = std::time::Instant::now();
+        let page = extract(html.as_bytes(), &Options::default());
+        assert!(page.text.contains("很深的正文"), "{open}: {:?}", page.text);
+        // linear: well under a second here in a debug build
+        let took = started.elapsed();
+        assert!(took.as_secs() < 60, "{open} x {depth} took {took:?}");
+    }
 }
 
 proptest::proptest! {
