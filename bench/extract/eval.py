@@ -214,14 +214,21 @@ for name, preds in gtools.items():
         meta = (f"{m[0]:>2}/{m[1]:<2}   {m[2]:>2}/{m[3]:<2}   {m[4]:>2}/{m[5]:<2}" if name != "resiliparse"
                 else "(text only)")
         print(f"{name:<14} {part:<9} {len(ps):>5} {avg[0]:>6.3f} {avg[1]:>6.3f} {avg[2]:>6.3f}   {meta}")
-# captions against the truth's, the extractor's caption field only (alt text is no caption)
-print(f"{'captions':<14} {'part':<9} {'pages':>5} {'precision':>15} {'recall':>15}")
-for part in ("dev", "held_out"):
-    ps = [p for p, (sp, _, _) in gpages.items() if sp == part]
-    r, n, f, t = gne_truth.caption_scores(gt, {p: [im["caption"] for im in zg[p]["images"] if im["caption"]] for p in ps})
-    scored = sum(1 for p in ps if "captions" in gt["pages"][p])
-    print(f"{'zhcorpus':<14} {part:<9} {scored:>5} {r:>5}/{n:<3} {r / n if n else 0:>5.3f} "
-          f"{f:>5}/{t:<3} {f / t if t else 0:>5.3f}")
+# captions against the truth's (what the page shows under or beside an image). The caption
+# field is the text chosen to describe an image for image-text pairs: a figcaption, else alt or
+# title text of 4 characters or more, else a caption line beside the image. Scored twice: the
+# field whatever its source, and the field where it is a caption the page shows (figcaption or
+# the line beside the image; alt text is not shown)
+print(f"{'captions':<14} {'part':<9} {'pages':>5} {'precision':>15} {'recall':>15}  sources")
+for label, sources in (("any", None), ("shown", ("figcaption", "nearby"))):
+    for part in ("dev", "held_out"):
+        ps = [p for p, (sp, _, _) in gpages.items() if sp == part]
+        r, n, f, t = gne_truth.caption_scores(gt, {
+            p: [im["caption"] for im in zg[p]["images"]
+                if im["caption"] and (sources is None or im["caption_source"] in sources)] for p in ps})
+        scored = sum(1 for p in ps if "captions" in gt["pages"][p])
+        print(f"{'zhcorpus':<14} {part:<9} {scored:>5} {r:>5}/{n:<3} {r / n if n else 0:>5.3f} "
+              f"{f:>5}/{t:<3} {f / t if t else 0:>5.3f}  {label}")
 # per-page figures of the dev part only: the held-out part is looked at only as a total
 with open(os.path.join(out, "gne_dev_per_page.tsv"), "w") as f:
     f.write("page\tzhcorpus\ttrafilatura\n")

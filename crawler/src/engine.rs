@@ -1016,6 +1016,7 @@ impl<F: Frontier> Engine<'_, F> {
                             &extract::Options {
                                 url: Some(final_url),
                                 http_charset: charset,
+                                skip_links: false,
                             },
                         )),
                         None,

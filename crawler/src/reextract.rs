@@ -47,6 +47,7 @@ pub fn reextract(store: &mut Store, progress: &dyn Progress) -> Result<ExtractRe
                     let options = extract::Options {
                         url: Some(p.effective_url().to_string()),
                         http_charset: p.http_charset().map(str::to_string),
+                        skip_links: true,
                     };
                     (
                         p.id,
@@ -115,6 +116,7 @@ pub fn extract_stores(
                     let options = extract::Options {
                         url: Some(p.effective_url().to_string()),
                         http_charset: p.http_charset().map(str::to_string),
+                        skip_links: true,
                     };
                     let x = extract::extract(&p.body, &options);
                     let charset = format!("{} ({:?})", x.charset.name, x.charset.source);

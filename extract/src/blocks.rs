@@ -5,6 +5,9 @@
 //! depth is safe.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 
 use crate::html::{self, Sink, Tag};
 
@@ -392,6 +395,15 @@ fn hidden(el: &Tag<'_>) -> bool {
         return true;
     }
     el.attr("style").is_some_and(|s| {
+        // most styles hide nothing: look closer only where `none` or `hidden` is written
+        let lower = |w: &[u8]| {
+            s.as_bytes()
+                .windows(w.len())
+                .any(|x| x.eq_ignore_ascii_case(w))
+        };
+        if !lower(b"none") && !lower(b"hidden") {
+            return false;
+        }
         let s: String = s
             .chars()
             .filter(|c| !c.is_whitespace())
@@ -408,51 +420,71 @@ const CAPTION_PARTS: &[&str] = &[
     "img_desc", "picdesc", "pic-desc", "pic_desc", "picnote", "pic-note", "imgnote", "img-note",
 ];
 
-fn caption_like(name: &str, values: &[Cow<'_, str>]) -> bool {
-    if matches!(name, "figcaption" | "caption") {
-        return true;
+fn caption_like(name: &str, classes: Classes) -> bool {
+    matches!(name, "figcaption" | "caption") || classes.caption
+}
+
+/// What an element's `id` and `class` name: a section, a widget, a caption.
+#[derive(Clone, Copy, Default)]
+struct Classes {
+    section: bool,
+    widget: bool,
+    caption: bool,
+}
+
+/// Every fragment of [`SECTION_PARTS`], [`WIDGET_PARTS`] and [`CAPTION_PARTS`], found in one
+/// pass over a value.
+static PARTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(
+        SECTION_PARTS
+            .iter()
+            .chain(WIDGET_PARTS)
+            .chain(CAPTION_PARTS),
+    )
+    .expect("fixed patterns build")
+});
+
+fn classify(values: &[Cow<'_, str>]) -> Classes {
+    let mut c = Classes::default();
+    for v in values {
+        for m in PARTS.find_overlapping_iter(v.as_ref()) {
+            let i = m.pattern().as_usize();
+            if i < SECTION_PARTS.len() {
+                c.section = true;
+            } else if i < SECTION_PARTS.len() + WIDGET_PARTS.len() {
+                c.widget = true;
+            } else {
+                c.caption = true;
+            }
+        }
+        for word in v.split(|c: char| !c.is_ascii_alphanumeric()) {
+            c.section |= SECTION_WORDS.contains(&word);
+            c.widget |= WIDGET_WORDS.contains(&word);
+        }
     }
-    values
-        .iter()
-        .any(|v| CAPTION_PARTS.iter().any(|p| v.contains(p)))
+    c
 }
 
 /// The element's `id` and `class` in lower case.
-fn id_and_class<'a>(el: &'a Tag<'_>) -> Vec<Cow<'a, str>> {
-    [el.attr("id"), el.attr("class")]
-        .into_iter()
-        .flatten()
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            if v.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(v.to_ascii_lowercase())
-            } else {
-                Cow::Borrowed(v)
-            }
-        })
-        .collect()
+fn id_and_class<'a>(el: &'a Tag<'_>) -> [Cow<'a, str>; 2] {
+    [el.attr("id"), el.attr("class")].map(|v| {
+        let v = v.unwrap_or_default();
+        if v.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(v.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(v)
+        }
+    })
 }
 
-fn boilerplate(name: &str, values: &[Cow<'_, str>]) -> Mark {
+fn boilerplate(name: &str, classes: Classes) -> Mark {
     match name {
-        "nav" | "footer" => return Mark::Section,
-        "aside" => return Mark::Widget,
-        "html" | "body" => return Mark::None,
-        _ => {}
-    }
-    let hit = |words: &[&str], parts: &[&str]| {
-        values.iter().any(|v| {
-            parts.iter().any(|p| v.contains(p))
-                || v.split(|c: char| !c.is_ascii_alphanumeric())
-                    .any(|word| words.contains(&word))
-        })
-    };
-    if hit(SECTION_WORDS, SECTION_PARTS) {
-        Mark::Section
-    } else if hit(WIDGET_WORDS, WIDGET_PARTS) {
-        Mark::Widget
-    } else {
-        Mark::None
+        "nav" | "footer" => Mark::Section,
+        "aside" => Mark::Widget,
+        "html" | "body" => Mark::None,
+        _ if classes.section => Mark::Section,
+        _ if classes.widget => Mark::Widget,
+        _ => Mark::None,
     }
 }
 
@@ -499,9 +531,9 @@ impl Walker {
             "img" => self.image(el, index),
             _ => {}
         }
-        let values = id_and_class(el);
-        self.page.marks.push(boilerplate(name, &values));
-        let caption = caption_like(name, &values);
+        let classes = classify(&id_and_class(el));
+        self.page.marks.push(boilerplate(name, classes));
+        let caption = caption_like(name, classes);
         if caption && flags & F_BLOCK == 0 {
             flags |= F_CAPTION;
             self.caption += 1;
@@ -509,7 +541,7 @@ impl Walker {
         self.page.caption_like.push(caption);
         self.page
             .kinds
-            .push(format!("{name}.{}", el.attr("class").unwrap_or("").trim()));
+            .push([name, ".", el.attr("class").unwrap_or("").trim()].concat());
         self.open.push((index, flags));
     }
 

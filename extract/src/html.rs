@@ -324,11 +324,8 @@ pub(crate) fn decode(s: &str, in_attribute: bool) -> Cow<'_, str> {
             i = next;
             continue;
         }
-        match reference(&s[i + 1..], in_attribute) {
-            Some((c, len)) => {
-                out.push_str(c.as_ref());
-                i += 1 + len;
-            }
+        match reference(&s[i + 1..], in_attribute, &mut out) {
+            Some(len) => i += 1 + len,
             None => {
                 out.push('&');
                 i += 1;
@@ -338,9 +335,9 @@ pub(crate) fn decode(s: &str, in_attribute: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The reference at the start of `s` (just after `&`): its replacement and how many bytes of
-/// `s` it used.
-fn reference(s: &str, in_attribute: bool) -> Option<(Cow<'static, str>, usize)> {
+/// Decodes the reference at the start of `s` (just after `&`) into `out`; how many bytes of `s`
+/// it used, `None` (and nothing written) when there is none.
+fn reference(s: &str, in_attribute: bool, out: &mut String) -> Option<usize> {
     let bytes = s.as_bytes();
     if bytes.first() == Some(&b'#') {
         let hex = matches!(bytes.get(1), Some(b'x' | b'X'));
@@ -364,8 +361,8 @@ fn reference(s: &str, in_attribute: bool) -> Option<(Cow<'static, str>, usize)> 
         if bytes.get(len) == Some(&b';') {
             len += 1;
         }
-        let c = numeric(value);
-        return Some((Cow::Owned(c.to_string()), len));
+        out.push(numeric(value));
+        return Some(len);
     }
     let name_len = bytes
         .iter()
@@ -376,12 +373,37 @@ fn reference(s: &str, in_attribute: bool) -> Option<(Cow<'static, str>, usize)> 
         return None;
     }
     if bytes.get(name_len) == Some(&b';') {
+        // the usual ones without a look into the whole table
+        let common = match &s[..name_len] {
+            "nbsp" => Some("\u{a0}"),
+            "amp" => Some("&"),
+            "lt" => Some("<"),
+            "gt" => Some(">"),
+            "quot" => Some("\""),
+            "apos" => Some("'"),
+            "ldquo" => Some("“"),
+            "rdquo" => Some("”"),
+            "lsquo" => Some("‘"),
+            "rsquo" => Some("’"),
+            "hellip" => Some("…"),
+            "mdash" => Some("—"),
+            "middot" => Some("·"),
+            "copy" => Some("©"),
+            "emsp" => Some("\u{2003}"),
+            "ensp" => Some("\u{2002}"),
+            _ => None,
+        };
+        if let Some(c) = common {
+            out.push_str(c);
+            return Some(name_len + 1);
+        }
         let with_semicolon = &s[..=name_len];
         let entity = format!("&{with_semicolon}");
         if let Cow::Owned(decoded) = html_escape::decode_html_entities(&entity)
             && decoded != entity
         {
-            return Some((Cow::Owned(decoded), name_len + 1));
+            out.push_str(&decoded);
+            return Some(name_len + 1);
         }
     }
     // the legacy references that need no `;`, longest first
@@ -398,7 +420,8 @@ fn reference(s: &str, in_attribute: bool) -> Option<(Cow<'static, str>, usize)> 
     {
         return None;
     }
-    Some((Cow::Borrowed(legacy.1), len))
+    out.push_str(legacy.1);
+    Some(len)
 }
 
 /// A numeric reference's character: NUL, surrogates and values past Unicode give U+FFFD, and
@@ -544,7 +567,7 @@ enum Phase {
 }
 
 struct Open {
-    name: Box<str>,
+    name: Cow<'static, str>,
     /// Inside `<svg>` or `<math>` (the element itself included).
     foreign: bool,
     /// Where its start tag is in the page, to open a copy with the same attributes; empty
@@ -599,6 +622,84 @@ fn tracked(name: &str) -> Option<usize> {
         "h4" => 21,
         "h5" => 22,
         "h6" => 23,
+        _ => return None,
+    })
+}
+
+/// The common element names as static strings: the stack holds them without allocating.
+fn intern(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "a" => "a",
+        "abbr" => "abbr",
+        "address" => "address",
+        "article" => "article",
+        "aside" => "aside",
+        "b" => "b",
+        "big" => "big",
+        "blockquote" => "blockquote",
+        "body" => "body",
+        "button" => "button",
+        "caption" => "caption",
+        "center" => "center",
+        "cite" => "cite",
+        "code" => "code",
+        "dd" => "dd",
+        "del" => "del",
+        "div" => "div",
+        "dl" => "dl",
+        "dt" => "dt",
+        "em" => "em",
+        "figcaption" => "figcaption",
+        "figure" => "figure",
+        "font" => "font",
+        "footer" => "footer",
+        "form" => "form",
+        "g" => "g",
+        "h1" => "h1",
+        "h2" => "h2",
+        "h3" => "h3",
+        "h4" => "h4",
+        "h5" => "h5",
+        "h6" => "h6",
+        "head" => "head",
+        "header" => "header",
+        "html" => "html",
+        "i" => "i",
+        "iframe" => "iframe",
+        "ins" => "ins",
+        "label" => "label",
+        "li" => "li",
+        "main" => "main",
+        "nav" => "nav",
+        "noscript" => "noscript",
+        "ol" => "ol",
+        "option" => "option",
+        "p" => "p",
+        "path" => "path",
+        "pre" => "pre",
+        "s" => "s",
+        "script" => "script",
+        "section" => "section",
+        "select" => "select",
+        "small" => "small",
+        "span" => "span",
+        "strong" => "strong",
+        "style" => "style",
+        "sub" => "sub",
+        "sup" => "sup",
+        "svg" => "svg",
+        "table" => "table",
+        "tbody" => "tbody",
+        "td" => "td",
+        "textarea" => "textarea",
+        "th" => "th",
+        "thead" => "thead",
+        "time" => "time",
+        "title" => "title",
+        "tr" => "tr",
+        "u" => "u",
+        "ul" => "ul",
+        "video" => "video",
         _ => return None,
     })
 }
@@ -912,7 +1013,7 @@ impl<S: Sink> Tree<'_, '_, S> {
             self.token.clone()
         };
         self.stack.push(Open {
-            name: name.into(),
+            name: intern(name).map_or_else(|| Cow::Owned(name.to_string()), Cow::Borrowed),
             foreign,
             source,
         });
@@ -1362,7 +1463,7 @@ impl<S: Sink> Tree<'_, '_, S> {
         let Some(i) = self.in_scope("a", &[]) else {
             return;
         };
-        let above: Vec<(Box<str>, Range<usize>)> = self.stack[i + 1..]
+        let above: Vec<(Cow<'static, str>, Range<usize>)> = self.stack[i + 1..]
             .iter()
             .map(|o| (o.name.clone(), o.source.clone()))
             .collect();
@@ -1588,6 +1689,18 @@ mod tests {
             "a & b &unknown; &#; &#x;"
         );
         assert_eq!(decode("&copy=1&copy;", true), "&copy=1©");
+        // the usual references decoded without the table decode as the table does
+        for name in [
+            "nbsp", "amp", "lt", "gt", "quot", "apos", "ldquo", "rdquo", "lsquo", "rsquo",
+            "hellip", "mdash", "middot", "copy", "emsp", "ensp",
+        ] {
+            let r = format!("&{name};");
+            assert_eq!(
+                decode(&r, false),
+                html_escape::decode_html_entities(&r),
+                "{r}"
+            );
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn news_page_keeps_the_article_only() {
         &Options {
             url: Some("http://news.example.cn/2024/03/park.html".into()),
             http_charset: None,
+            skip_links: false,
         },
     );
     insta::assert_json_snapshot!(page, @r#"
@@ -184,6 +185,7 @@ fn gbk_pages_with_and_without_honest_declarations() {
             &Options {
                 url: None,
                 http_charset: http.map(str::to_string),
+                skip_links: false,
             },
         );
         assert_eq!(page.text, expected);
@@ -214,6 +216,7 @@ fn lazy_images_and_srcset_resolve_against_the_page() {
         &Options {
             url: Some("http://www.example.cn/a/b.html".into()),
             http_charset: None,
+            skip_links: false,
         },
     );
     let got: Vec<_> = page
@@ -319,7 +322,7 @@ proptest::proptest! {
 
     #[test]
     fn extraction_never_panics(bytes: Vec<u8>) {
-        let page = extract(&bytes, &Options { url: Some("http://x.cn/".into()), http_charset: None });
+        let page = extract(&bytes, &Options { url: Some("http://x.cn/".into()), ..Options::default() });
         proptest::prop_assert!(page.text.len() <= bytes.len() * 3 + 3);
     }
 
@@ -346,6 +349,7 @@ fn links_are_absolute_visible_and_followable() {
     let opts = Options {
         url: Some("http://site.test/index.html".to_string()),
         http_charset: None,
+        skip_links: false,
     };
     let page = extract::extract(html.as_bytes(), &opts);
     assert_eq!(
@@ -353,6 +357,16 @@ fn links_are_absolute_visible_and_followable() {
         ["http://site.test/news/a.html", "http://other.test/b?x=1"]
     );
     assert!(!page.noindex);
+    // asked to skip them: the same page without links, the rest unchanged
+    let skipped = extract::extract(
+        html.as_bytes(),
+        &Options {
+            skip_links: true,
+            ..opts.clone()
+        },
+    );
+    assert!(skipped.links.is_empty());
+    assert_eq!(skipped.text, page.text);
     let meta = r#"<html><head><meta name="ROBOTS" content="noindex, nofollow"></head>
         <body><a href="/x">x</a><p>正文。</p></body></html>"#;
     let page = extract::extract(meta.as_bytes(), &opts);

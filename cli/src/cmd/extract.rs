@@ -51,6 +51,8 @@ pub fn run(global: &Global, args: ExtractArgs) -> Result<()> {
     let options = Options {
         url: args.url,
         http_charset: args.charset,
+        // the output has no links
+        skip_links: true,
     };
     let several = args.pages.len() > 1;
     let stdout = std::io::stdout();
