@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let options = extract::Options {
         url: Some("http://fuzz.example.cn/a/b.html".to_string()),
         http_charset: labels[head as usize % labels.len()].map(str::to_string),
+        skip_links: false,
     };
     let page = extract::extract(body, &options);
     assert!(page.text.len() <= body.len() * 3 + 3);
