@@ -54,8 +54,8 @@ pub struct Charset {
 /// at 1,024 bytes; Chinese pages often put scripts and comments first, so look further.
 const META_SCAN: usize = 8192;
 
-/// How many bytes of a page's non-ASCII text the detector sees: about 2,000 Chinese characters,
-/// enough for a confident guess.
+/// How many bytes of a page's non-ASCII text the detector sees: about 1,000 Chinese characters
+/// in GBK or Big5, enough for a confident guess.
 const DETECT_BYTES: usize = 2 * 1024;
 
 /// A declaration is rejected when more than this share of the decoded characters are errors.
@@ -92,8 +92,10 @@ pub fn decode(bytes: &[u8], http_charset: Option<&str>) -> (String, Charset) {
         }
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
-    detector.feed(&detection_sample(bytes), false);
-    detector.feed(&[], true);
+    // a sample cut short is a prefix: chardetng must not be told the stream ended, or it counts
+    // a character cut at the end against the encodings
+    let (sample, whole) = detection_sample(bytes);
+    detector.feed(&sample, whole);
     let enc = widen(detector.guess(None, chardetng::Utf8Detection::Allow));
     // chardetng rules out an encoding at the first invalid sequence, and real pages are often
     // damaged in a few places (a title cut in the middle of a character). When it settles on a
@@ -119,16 +121,14 @@ pub fn decode(bytes: &[u8], http_charset: Option<&str>) -> (String, Charset) {
 /// What the detector sees of a page: only non-ASCII bytes tell encodings apart, and markup
 /// and scripts cost chardetng as much per byte as text does. Each non-ASCII byte goes in with
 /// the byte after it (a trail byte of GBK, Big5 or Shift_JIS may be ASCII), so no sequence is
-/// split; every other run of ASCII becomes one space. At most [`DETECT_BYTES`], cut at a space.
-fn detection_sample(bytes: &[u8]) -> Vec<u8> {
+/// split; every other run of ASCII becomes one space. At most [`DETECT_BYTES`] (a byte more
+/// to end on a pair), and whether the whole page fitted.
+fn detection_sample(bytes: &[u8]) -> (Vec<u8>, bool) {
     let mut sample = Vec::with_capacity(DETECT_BYTES + 2);
     let mut i = 0;
     while i < bytes.len() {
         if sample.len() >= DETECT_BYTES {
-            if let Some(space) = sample.iter().rposition(|&b| b == b' ') {
-                sample.truncate(space);
-            }
-            break;
+            return (sample, false);
         }
         if bytes[i] >= 0x80 {
             sample.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
@@ -143,7 +143,7 @@ fn detection_sample(bytes: &[u8]) -> Vec<u8> {
                 .unwrap_or(bytes.len() - i);
         }
     }
-    sample
+    (sample, true)
 }
 
 /// Whether a tolerant decoding is good enough: one error, or at most one per 500 non-ASCII
@@ -342,8 +342,8 @@ mod tests {
 
     #[test]
     fn detection_sees_text_not_markup() {
-        // ASCII runs become one space (none before the first text); a GBK character whose trail byte is ASCII (`丂` is
-        // 0x81 0x40) stays whole
+        // ASCII runs become one space (none before the first text); a GBK character whose
+        // trail byte is ASCII (`丂` is 0x81 0x40) stays whole
         let bytes = [
             b"<p class=x>".as_slice(),
             &gbk("丂中"),
@@ -351,17 +351,35 @@ mod tests {
             &gbk("文"),
         ]
         .concat();
-        let sample = detection_sample(&bytes);
+        let (sample, whole) = detection_sample(&bytes);
         assert_eq!(sample, [gbk("丂中").as_slice(), b" ", &gbk("文")].concat());
-        // cut at a space once full, never inside a character
-        let long = gbk(&"中文，".repeat(2000)).into_iter();
-        let long: Vec<u8> = long
-            .chain(b" x ".iter().copied())
-            .collect::<Vec<u8>>()
-            .repeat(2);
-        let sample = detection_sample(&long);
-        assert!(sample.len() <= DETECT_BYTES, "{}", sample.len());
+        assert!(whole);
+        // once full, the sample ends on a whole character, and keeps the text it was in: a
+        // short title and then one long paragraph without ASCII give a sample of the paragraph
+        let page = [
+            b"<title>".as_slice(),
+            &gbk("新闻"),
+            b"</title><p>",
+            &gbk(&"今天的天气很好，我们一起去公园散步，看见了很多花。".repeat(100)),
+            b"</p>",
+        ]
+        .concat();
+        let (sample, whole) = detection_sample(&page);
+        assert!(!whole);
+        assert!(sample.len() >= DETECT_BYTES, "{}", sample.len());
         assert!(!GB18030.decode_without_bom_handling(&sample).1);
+        assert_eq!(decode(&page, None).1.name, "gb18030");
+        let big5 = [
+            b"<title>".as_slice(),
+            &encoding_rs::BIG5.encode("新聞").0,
+            b"</title><p>",
+            &encoding_rs::BIG5
+                .encode(&"今天的天氣很好，我們一起去公園散步，看見了很多花。".repeat(100))
+                .0,
+            b"</p>",
+        ]
+        .concat();
+        assert_eq!(decode(&big5, None).1.name, "Big5");
         // a page that is mostly script before its text, nothing declared
         let script = format!("<script>{}</script>", "var a = 'b';\n".repeat(5000));
         let bytes = [

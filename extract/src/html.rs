@@ -5,22 +5,28 @@
 //! tokenizer finds tags, comments and texts with `memchr` over the page, and a tree builder
 //! keeps the stack of open elements and applies the HTML standard's rules that decide where
 //! text ends up on real pages:
-//! - `<html>`, `<head>` and `<body>` implied where a page leaves them out;
+//! - `<html>`, `<head>` and `<body>` implied where a page leaves them out, and head elements
+//!   written after `</head>` kept out of the body;
 //! - void elements (`<img>`, `<br>`, `<meta>`...) and raw text (`<script>`, `<style>`,
-//!   `<title>`, `<textarea>`, `<noscript>` as with scripting on) whatever the markup inside;
+//!   `<title>`, `<textarea>`, `<noscript>` as with scripting on) whatever the markup inside,
+//!   with the script states that let `<!-- document.write('<script></script>') -->` stay
+//!   inside the script;
 //! - end tags implied: a block closes an open `<p>`, `<li>` closes the last `<li>`, `<td>`
 //!   the last cell, a heading an open heading, `<option>` an open option;
 //! - `<tbody>` and `<tr>` implied in tables;
-//! - an end tag closes every element opened after its match, and is ignored when a block
-//!   element (the standard's "special" elements) stands between;
-//! - self-closing tags honoured inside `<svg>` and `<math>` only;
+//! - an inline end tag closes every element opened after its match, and is ignored when a
+//!   block element (the standard's "special" elements) stands between; a block's end tag
+//!   closes what is open inside it; `</a>` ends a link around blocks left open inside it;
+//! - self-closing tags honoured inside `<svg>` and `<math>` only, whose `<foreignObject>` and
+//!   text elements hold HTML again;
 //! - character references, named (with the legacy forms without `;`) and numeric.
 //!
 //! What it leaves out, on purpose: the adoption agency's re-parenting of misnested formatting
 //! elements (an unclosed `<b>` or `<a>` ends where its parent ends instead of being reopened
 //! around what follows), foster parenting of text misplaced inside a table (it stays where it
-//! is written), frames and quirks beyond "no doctype". Any input gives balanced events, and
-//! the work is linear in the page's length.
+//! is written), frames, and quirks beyond "no doctype". Any input gives balanced events. At
+//! most [`MAX_DEPTH`] elements are open and [`MAX_ATTRS`] attributes of a tag kept, so the
+//! work is linear in the page's length, floods of stray end tags included.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -119,7 +125,8 @@ pub(crate) fn parse(html: &str, sink: &mut impl Sink) {
                     Some((name, self_closing, end)) => {
                         tree.token = lt..end;
                         let opened = tree.start_tag(&name, &attrs, self_closing);
-                        match raw_text_kind(&name).filter(|_| opened && !tree.in_foreign()) {
+                        match raw_text_kind(&name).filter(|_| opened && !tree.current_is_foreign())
+                        {
                             Some(kind) => {
                                 let (content_end, resume) = raw_text_end(html, end, &name, kind);
                                 let content = &html[end..content_end];
@@ -243,7 +250,7 @@ fn read_tag<'a>(
             }
         }
         let attr_name = lower(attr_name);
-        if !attrs.iter().any(|(n, _)| *n == attr_name) {
+        if attrs.len() < MAX_ATTRS && !attrs.iter().any(|(n, _)| *n == attr_name) {
             attrs.push((attr_name, decode(value, true)));
         }
     }
@@ -289,6 +296,10 @@ fn raw_text_end(html: &str, from: usize, name: &str, kind: RawText) -> (usize, u
     if kind == RawText::Rest {
         return (bytes.len(), bytes.len());
     }
+    if name == "script" {
+        let end = script_end(bytes, from);
+        return (end, end);
+    }
     let mut at = from;
     while let Some(i) = memchr::memmem::find(&bytes[at..], b"</") {
         let lt = at + i;
@@ -305,6 +316,55 @@ fn raw_text_end(html: &str, from: usize, name: &str, kind: RawText) -> (usize, u
         at = lt + 2;
     }
     (bytes.len(), bytes.len())
+}
+
+/// Where a script's text ends, by the standard's script data states: inside `<!--`, a
+/// `<script>` opens a nested one whose `</script>` does not end the outer script (old pages
+/// write `<!-- document.write('<script src=x></script>'); //-->`); `-->` leaves both.
+fn script_end(bytes: &[u8], from: usize) -> usize {
+    #[derive(PartialEq)]
+    enum State {
+        Data,
+        Escaped,
+        DoubleEscaped,
+    }
+    let mut state = State::Data;
+    let mut at = from;
+    while let Some(i) = memchr::memchr2(b'<', b'-', bytes.get(at..).unwrap_or_default()) {
+        let p = at + i;
+        let rest = &bytes[p..];
+        at = p + 1;
+        if rest[0] == b'-' {
+            if state != State::Data && rest.starts_with(b"-->") {
+                state = State::Data;
+                at = p + 3;
+            }
+            continue;
+        }
+        if state == State::Data && rest.starts_with(b"<!--") {
+            state = State::Escaped;
+            at = p + 4;
+        } else if tag_named(rest, b"</", b"script") {
+            if state != State::DoubleEscaped {
+                return p;
+            }
+            state = State::Escaped;
+        } else if state == State::Escaped && tag_named(rest, b"<", b"script") {
+            state = State::DoubleEscaped;
+        }
+    }
+    bytes.len()
+}
+
+/// Whether `rest` starts with `prefix` and `name` (any case) followed by a space, `/` or `>`.
+fn tag_named(rest: &[u8], prefix: &[u8], name: &[u8]) -> bool {
+    let end = prefix.len() + name.len();
+    rest.starts_with(prefix)
+        && rest.len() >= end
+        && rest[prefix.len()..end].eq_ignore_ascii_case(name)
+        && rest
+            .get(end)
+            .is_none_or(|&b| is_space(b) || b == b'/' || b == b'>')
 }
 
 /// Decodes character references. In an attribute value, a legacy reference without `;`
@@ -587,6 +647,12 @@ struct Tree<'h, 's, S: Sink> {
     /// No doctype before the first element: a `<table>` leaves an open `<p>` open.
     quirks: bool,
 }
+
+/// Most elements open at once (Chromium's parser nests no deeper).
+const MAX_DEPTH: usize = 512;
+
+/// Most attributes kept of one tag: the rest are read past.
+const MAX_ATTRS: usize = 128;
 
 /// Most elements `</a>` closes and opens again (see [`Tree::close_link`]).
 const MAX_REOPENED: usize = 16;
@@ -934,6 +1000,14 @@ fn scope_boundary(name: &str) -> bool {
     )
 }
 
+/// SVG and MathML elements whose content is HTML.
+fn integration_point(name: &str) -> bool {
+    matches!(
+        name,
+        "foreignobject" | "desc" | "title" | "mi" | "mo" | "mn" | "ms" | "mtext" | "annotation-xml"
+    )
+}
+
 /// Start tags that leave `<svg>` or `<math>` content.
 fn breaks_out_of_foreign(name: &str) -> bool {
     matches!(
@@ -993,8 +1067,18 @@ impl<S: Sink> Tree<'_, '_, S> {
         }
     }
 
-    fn in_foreign(&self) -> bool {
+    /// The current element is an SVG or MathML element (raw text and `/>` are HTML's and
+    /// foreign content's respectively).
+    fn current_is_foreign(&self) -> bool {
         self.stack.last().is_some_and(|o| o.foreign)
+    }
+
+    /// The current element is SVG or MathML content (inside `<foreignObject>`, `<desc>`, an
+    /// SVG `<title>` or MathML text, HTML again).
+    fn in_foreign(&self) -> bool {
+        self.stack
+            .last()
+            .is_some_and(|o| o.foreign && !integration_point(&o.name))
     }
 
     fn current(&self) -> &str {
@@ -1002,6 +1086,11 @@ impl<S: Sink> Tree<'_, '_, S> {
     }
 
     fn push(&mut self, name: &str, attrs: &[(Cow<'_, str>, Cow<'_, str>)]) {
+        // as deep as browsers nest: past it the innermost element closes first, so every
+        // search of the stack is bounded
+        if self.stack.len() >= MAX_DEPTH {
+            self.pop();
+        }
         let foreign = self.in_foreign() || name == "svg" || name == "math";
         self.sink.open(&Tag { name, attrs });
         if let Some(t) = tracked(name) {
@@ -1109,6 +1198,8 @@ impl<S: Sink> Tree<'_, '_, S> {
             self.phase = Phase::AfterHead;
         }
         if self.phase == Phase::AfterHead {
+            // what opened after `</head>` (a `<template>`) closes: the body follows the head
+            self.pop_to(1);
             self.push("body", NO_ATTRS);
             self.phase = Phase::InBody;
         }
@@ -1125,8 +1216,8 @@ impl<S: Sink> Tree<'_, '_, S> {
             }
             return;
         }
-        // text in the head other than a title's or a script's opens the body
-        let raw = self.phase == Phase::InHead && self.current_is_raw_text();
+        // text before the body other than a title's or a script's opens the body
+        let raw = self.current_is_raw_text();
         if self.phase != Phase::InBody && !raw {
             self.ensure_body();
         }
@@ -1139,7 +1230,7 @@ impl<S: Sink> Tree<'_, '_, S> {
 
     /// The current element holds raw text, handed over already decoded where it should be.
     fn current_is_raw_text(&self) -> bool {
-        !self.in_foreign() && raw_text_kind(self.current()).is_some()
+        !self.current_is_foreign() && raw_text_kind(self.current()).is_some()
     }
 
     /// Handles a start tag; whether an element was opened.
@@ -1330,7 +1421,7 @@ impl<S: Sink> Tree<'_, '_, S> {
     ) -> bool {
         let name = if name == "image" { "img" } else { name };
         self.push(name, attrs);
-        if void(name) || (self_closing && self.in_foreign()) {
+        if void(name) || (self_closing && self.current_is_foreign()) {
             self.pop();
         }
         true
@@ -1463,19 +1554,20 @@ impl<S: Sink> Tree<'_, '_, S> {
         let Some(i) = self.in_scope("a", &[]) else {
             return;
         };
+        if !self.stack[i + 1..].iter().any(|o| special(&o.name)) {
+            self.pop_to(i);
+            return;
+        }
+        // bounded, as the standard bounds its own loop: past it the `</a>` is ignored and the
+        // link ends with its parent
+        if self.stack.len() - i - 1 > MAX_REOPENED {
+            return;
+        }
         let above: Vec<(Cow<'static, str>, Range<usize>)> = self.stack[i + 1..]
             .iter()
             .map(|o| (o.name.clone(), o.source.clone()))
             .collect();
-        if !above.iter().any(|(n, _)| special(n)) {
-            self.pop_to(i);
-            return;
-        }
-        // bounded, as the standard bounds its own loop, so that stray end tags inside deep
-        // nesting stay cheap
-        if above.len() > MAX_REOPENED {
-            return;
-        }
+        let token = self.token.clone();
         self.pop_to(i);
         let mut attrs = Vec::new();
         for (name, source) in above {
@@ -1487,6 +1579,7 @@ impl<S: Sink> Tree<'_, '_, S> {
             self.token = source;
             self.push(&name, &attrs);
         }
+        self.token = token;
     }
 
     fn finish(&mut self) {
@@ -1551,6 +1644,15 @@ mod tests {
             ),
             "<html lang=zh><head><meta charset=utf-8></></>\n<body class=b>x\n后</></>"
         );
+        // head content written after `</head>` does not take the body in
+        assert_eq!(
+            outline("<head><title>t</title></head>\n<script>var a=1;</script>\n<body><p>正文"),
+            "<html><head><title>t</></>\n<script>var a=1;</>\n<body><p>正文</></></>"
+        );
+        assert_eq!(
+            outline("<head></head><style>p{}</style><div>正文</div>"),
+            "<html><head></><style>p{}</><body><div>正文</></></>"
+        );
         // a second body, html or head is ignored
         assert_eq!(body("<div>a<body><html><head>b</div>"), "<div>ab</>");
     }
@@ -1574,6 +1676,20 @@ mod tests {
             "<p><script>a</scriptx>b</></>"
         );
         assert_eq!(body("<plaintext></p>x"), "<plaintext></p>x</>");
+        // a script written by a script inside a comment does not end the outer one
+        let s = "<!--\ndocument.write('<script src=x></script>');\n//-->";
+        assert_eq!(
+            body(&format!("<p><script>{s}</script>t")),
+            format!("<p><script>{s}</>t</>")
+        );
+        assert_eq!(
+            body("<p><script><!-- a --></script>t"),
+            "<p><script><!-- a --></>t</>"
+        );
+        assert_eq!(
+            body("<p><script>a<!-- <script> b --></script>t"),
+            "<p><script>a<!-- <script> b --></>t</>"
+        );
     }
 
     #[test]
@@ -1587,6 +1703,11 @@ mod tests {
             "<svg><path d=M0></><g><rect></></></>x"
         );
         assert_eq!(body("<svg><p>a</svg>"), "<svg></><p>a</>");
+        // HTML inside `<foreignObject>` stays inside the SVG
+        assert_eq!(
+            body("<svg><foreignObject><div>图中文字</div></foreignObject></svg>x"),
+            "<svg><foreignobject><div>图中文字</></></>x"
+        );
     }
 
     #[test]

@@ -308,6 +308,33 @@ fn deep_nesting_does_not_overflow() {
     }
 }
 
+#[test]
+fn hostile_markup_stays_linear() {
+    // each stray end tag searches the open elements for one that is open far down: without
+    // the bound on depth each case took 5 to 11 s at 50,000 in a release build
+    let n = 50_000;
+    let cases = [
+        format!("<a href=x>{}{}", "<div>".repeat(n), "</a>".repeat(n)),
+        format!("<div>{}{}", "<span>".repeat(n), "</em>".repeat(n)),
+        format!("<p><button>{}{}", "<span>".repeat(n), "</p>".repeat(n)),
+        format!(
+            "<h1><table><tr><td>{}{}",
+            "<span>".repeat(n),
+            "</h2>".repeat(n)
+        ),
+        format!(
+            "<div {}>正文在这里，属性很多。</div>",
+            (0..n).map(|i| format!("a{i}=1 ")).collect::<String>()
+        ),
+    ];
+    for html in cases {
+        let started = std::time::Instant::now();
+        extract(html.as_bytes(), &Options::default());
+        let took = started.elapsed();
+        assert!(took.as_secs() < 60, "{} took {took:?}", &html[..40]);
+    }
+}
+
 proptest::proptest! {
     // debug builds parse slowly; 64 cases each keep this under a few seconds (the fuzz target
     // covers the rest)
