@@ -770,292 +770,186 @@ fn intern(name: &str) -> Option<&'static str> {
     })
 }
 
-/// Elements that may sit in `<head>`.
+/// What the tree builder knows of an element name: one bit per rule of the standard that
+/// names it, each name listed once in [`kind`].
+#[derive(Clone, Copy)]
+struct Kind(u16);
+
+impl Kind {
+    /// May sit in `<head>`.
+    const HEAD: u16 = 1;
+    /// Void: never has content.
+    const VOID: u16 = 1 << 1;
+    /// The standard's "special" elements: an inline end tag does not close through them.
+    const SPECIAL: u16 = 1 << 2;
+    /// Its start tag closes an open `<p>` (in button scope).
+    const CLOSES_P: u16 = 1 << 3;
+    /// Its end tag closes everything opened inside it (when it is in scope).
+    const CLOSES_BY_SCOPE: u16 = 1 << 4;
+    /// `h1` to `h6`.
+    const HEADING: u16 = 1 << 5;
+    /// Bounds the default scope.
+    const SCOPE: u16 = 1 << 6;
+    /// An SVG or MathML element whose content is HTML.
+    const INTEGRATION: u16 = 1 << 7;
+    /// Its start tag leaves `<svg>` or `<math>` content.
+    const BREAKS_OUT: u16 = 1 << 8;
+
+    fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+fn kind(name: &str) -> Kind {
+    Kind(match name {
+        "base" => Kind::HEAD | Kind::VOID | Kind::SPECIAL,
+        "basefont" => Kind::HEAD | Kind::VOID | Kind::SPECIAL,
+        "bgsound" => Kind::HEAD | Kind::VOID | Kind::SPECIAL,
+        "link" => Kind::HEAD | Kind::VOID | Kind::SPECIAL,
+        "meta" => Kind::HEAD | Kind::VOID | Kind::SPECIAL | Kind::BREAKS_OUT,
+        "title" => Kind::HEAD | Kind::SPECIAL | Kind::INTEGRATION,
+        "noscript" => Kind::HEAD | Kind::SPECIAL,
+        "noframes" => Kind::HEAD | Kind::SPECIAL,
+        "style" => Kind::HEAD | Kind::SPECIAL,
+        "script" => Kind::HEAD | Kind::SPECIAL,
+        "template" => Kind::HEAD | Kind::SPECIAL | Kind::SCOPE,
+        "area" => Kind::VOID | Kind::SPECIAL,
+        "br" => Kind::VOID | Kind::SPECIAL | Kind::BREAKS_OUT,
+        "col" => Kind::VOID | Kind::SPECIAL,
+        "embed" => Kind::VOID | Kind::SPECIAL | Kind::BREAKS_OUT,
+        "frame" => Kind::VOID | Kind::SPECIAL,
+        "hr" => Kind::VOID | Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
+        "img" => Kind::VOID | Kind::SPECIAL | Kind::BREAKS_OUT,
+        "image" => Kind::VOID,
+        "input" => Kind::VOID | Kind::SPECIAL,
+        "keygen" => Kind::VOID | Kind::SPECIAL,
+        "param" => Kind::VOID | Kind::SPECIAL,
+        "source" => Kind::VOID | Kind::SPECIAL,
+        "track" => Kind::VOID | Kind::SPECIAL,
+        "wbr" => Kind::VOID | Kind::SPECIAL,
+        "address" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "applet" => Kind::SPECIAL | Kind::CLOSES_BY_SCOPE | Kind::SCOPE,
+        "article" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "aside" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "blockquote" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "body" => Kind::SPECIAL | Kind::BREAKS_OUT,
+        "button" => Kind::SPECIAL | Kind::CLOSES_BY_SCOPE,
+        "caption" => Kind::SPECIAL | Kind::SCOPE,
+        "center" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "colgroup" => Kind::SPECIAL,
+        "dd" => Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
+        "details" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "dir" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "div" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "dl" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "dt" => Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
+        "fieldset" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "figcaption" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "figure" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "footer" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "form" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "frameset" => Kind::SPECIAL,
+        "h1" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
+        "h2" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
+        "h3" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
+        "h4" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
+        "h5" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
+        "h6" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
+        "head" => Kind::SPECIAL | Kind::BREAKS_OUT,
+        "header" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "hgroup" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "html" => Kind::SPECIAL | Kind::SCOPE,
+        "iframe" => Kind::SPECIAL,
+        "li" => Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
+        "listing" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "main" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "marquee" => Kind::SPECIAL | Kind::CLOSES_BY_SCOPE | Kind::SCOPE,
+        "menu" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "nav" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "noembed" => Kind::SPECIAL,
+        "object" => Kind::SPECIAL | Kind::CLOSES_BY_SCOPE | Kind::SCOPE,
+        "ol" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "p" => Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
+        "plaintext" => Kind::SPECIAL | Kind::CLOSES_P,
+        "pre" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "search" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "section" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "select" => Kind::SPECIAL,
+        "summary" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "table" => Kind::SPECIAL | Kind::SCOPE | Kind::BREAKS_OUT,
+        "tbody" => Kind::SPECIAL,
+        "td" => Kind::SPECIAL | Kind::SCOPE,
+        "textarea" => Kind::SPECIAL,
+        "tfoot" => Kind::SPECIAL,
+        "th" => Kind::SPECIAL | Kind::SCOPE,
+        "thead" => Kind::SPECIAL,
+        "tr" => Kind::SPECIAL,
+        "ul" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
+        "xmp" => Kind::SPECIAL | Kind::CLOSES_P,
+        "dialog" => Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
+        "foreignobject" => Kind::INTEGRATION,
+        "desc" => Kind::INTEGRATION,
+        "mi" => Kind::INTEGRATION,
+        "mo" => Kind::INTEGRATION,
+        "mn" => Kind::INTEGRATION,
+        "ms" => Kind::INTEGRATION,
+        "mtext" => Kind::INTEGRATION,
+        "annotation-xml" => Kind::INTEGRATION,
+        "b" => Kind::BREAKS_OUT,
+        "big" => Kind::BREAKS_OUT,
+        "code" => Kind::BREAKS_OUT,
+        "em" => Kind::BREAKS_OUT,
+        "i" => Kind::BREAKS_OUT,
+        "nobr" => Kind::BREAKS_OUT,
+        "ruby" => Kind::BREAKS_OUT,
+        "s" => Kind::BREAKS_OUT,
+        "small" => Kind::BREAKS_OUT,
+        "span" => Kind::BREAKS_OUT,
+        "strong" => Kind::BREAKS_OUT,
+        "strike" => Kind::BREAKS_OUT,
+        "sub" => Kind::BREAKS_OUT,
+        "sup" => Kind::BREAKS_OUT,
+        "tt" => Kind::BREAKS_OUT,
+        "u" => Kind::BREAKS_OUT,
+        "var" => Kind::BREAKS_OUT,
+        _ => 0,
+    })
+}
+
 fn head_content(name: &str) -> bool {
-    matches!(
-        name,
-        "base"
-            | "basefont"
-            | "bgsound"
-            | "link"
-            | "meta"
-            | "title"
-            | "noscript"
-            | "noframes"
-            | "style"
-            | "script"
-            | "template"
-    )
+    kind(name).has(Kind::HEAD)
 }
 
 fn void(name: &str) -> bool {
-    matches!(
-        name,
-        "area"
-            | "base"
-            | "basefont"
-            | "bgsound"
-            | "br"
-            | "col"
-            | "embed"
-            | "frame"
-            | "hr"
-            | "img"
-            | "image"
-            | "input"
-            | "keygen"
-            | "link"
-            | "meta"
-            | "param"
-            | "source"
-            | "track"
-            | "wbr"
-    )
+    kind(name).has(Kind::VOID)
 }
 
-/// The standard's "special" elements: an end tag does not close through them.
 fn special(name: &str) -> bool {
-    matches!(
-        name,
-        "address"
-            | "applet"
-            | "area"
-            | "article"
-            | "aside"
-            | "base"
-            | "basefont"
-            | "bgsound"
-            | "blockquote"
-            | "body"
-            | "br"
-            | "button"
-            | "caption"
-            | "center"
-            | "col"
-            | "colgroup"
-            | "dd"
-            | "details"
-            | "dir"
-            | "div"
-            | "dl"
-            | "dt"
-            | "embed"
-            | "fieldset"
-            | "figcaption"
-            | "figure"
-            | "footer"
-            | "form"
-            | "frame"
-            | "frameset"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "head"
-            | "header"
-            | "hgroup"
-            | "hr"
-            | "html"
-            | "iframe"
-            | "img"
-            | "input"
-            | "keygen"
-            | "li"
-            | "link"
-            | "listing"
-            | "main"
-            | "marquee"
-            | "menu"
-            | "meta"
-            | "nav"
-            | "noembed"
-            | "noframes"
-            | "noscript"
-            | "object"
-            | "ol"
-            | "p"
-            | "param"
-            | "plaintext"
-            | "pre"
-            | "script"
-            | "search"
-            | "section"
-            | "select"
-            | "source"
-            | "style"
-            | "summary"
-            | "table"
-            | "tbody"
-            | "td"
-            | "template"
-            | "textarea"
-            | "tfoot"
-            | "th"
-            | "thead"
-            | "title"
-            | "tr"
-            | "track"
-            | "ul"
-            | "wbr"
-            | "xmp"
-    )
+    kind(name).has(Kind::SPECIAL)
 }
 
-/// Start tags that close an open `<p>` (in button scope).
 fn closes_p(name: &str) -> bool {
-    matches!(
-        name,
-        "address"
-            | "article"
-            | "aside"
-            | "blockquote"
-            | "center"
-            | "details"
-            | "dialog"
-            | "dir"
-            | "div"
-            | "dl"
-            | "fieldset"
-            | "figcaption"
-            | "figure"
-            | "footer"
-            | "form"
-            | "header"
-            | "hgroup"
-            | "hr"
-            | "listing"
-            | "main"
-            | "menu"
-            | "nav"
-            | "ol"
-            | "p"
-            | "plaintext"
-            | "pre"
-            | "search"
-            | "section"
-            | "summary"
-            | "ul"
-            | "xmp"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "li"
-            | "dd"
-            | "dt"
-    )
+    kind(name).has(Kind::CLOSES_P)
 }
 
-/// End tags that close everything opened inside their element (when it is in scope).
 fn closes_by_scope(name: &str) -> bool {
-    matches!(
-        name,
-        "address"
-            | "applet"
-            | "article"
-            | "aside"
-            | "blockquote"
-            | "button"
-            | "center"
-            | "details"
-            | "dialog"
-            | "dir"
-            | "div"
-            | "dl"
-            | "fieldset"
-            | "figcaption"
-            | "figure"
-            | "footer"
-            | "form"
-            | "header"
-            | "hgroup"
-            | "listing"
-            | "main"
-            | "marquee"
-            | "menu"
-            | "nav"
-            | "object"
-            | "ol"
-            | "pre"
-            | "search"
-            | "section"
-            | "summary"
-            | "ul"
-    )
+    kind(name).has(Kind::CLOSES_BY_SCOPE)
 }
 
 fn heading(name: &str) -> bool {
-    matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
+    kind(name).has(Kind::HEADING)
 }
 
-/// Elements that bound the default scope.
 fn scope_boundary(name: &str) -> bool {
-    matches!(
-        name,
-        "applet" | "caption" | "html" | "table" | "td" | "th" | "marquee" | "object" | "template"
-    )
+    kind(name).has(Kind::SCOPE)
 }
 
-/// SVG and MathML elements whose content is HTML.
 fn integration_point(name: &str) -> bool {
-    matches!(
-        name,
-        "foreignobject" | "desc" | "title" | "mi" | "mo" | "mn" | "ms" | "mtext" | "annotation-xml"
-    )
+    kind(name).has(Kind::INTEGRATION)
 }
 
-/// Start tags that leave `<svg>` or `<math>` content.
 fn breaks_out_of_foreign(name: &str) -> bool {
-    matches!(
-        name,
-        "b" | "big"
-            | "blockquote"
-            | "body"
-            | "br"
-            | "center"
-            | "code"
-            | "dd"
-            | "div"
-            | "dl"
-            | "dt"
-            | "em"
-            | "embed"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "head"
-            | "hr"
-            | "i"
-            | "img"
-            | "li"
-            | "listing"
-            | "menu"
-            | "meta"
-            | "nobr"
-            | "ol"
-            | "p"
-            | "pre"
-            | "ruby"
-            | "s"
-            | "small"
-            | "span"
-            | "strong"
-            | "strike"
-            | "sub"
-            | "sup"
-            | "table"
-            | "tt"
-            | "u"
-            | "ul"
-            | "var"
-    )
+    kind(name).has(Kind::BREAKS_OUT)
 }
 
 const NO_ATTRS: &[(Cow<'static, str>, Cow<'static, str>)] = &[];
