@@ -211,11 +211,11 @@ fn decode_with(enc: &'static Encoding, bytes: &[u8]) -> (String, usize) {
 pub fn sniff_meta(head: &[u8]) -> Option<String> {
     let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
     let mut at = 0;
-    while let Some(i) = find(&lower[at..], b"<meta") {
+    while let Some(i) = memchr::memmem::find(&lower[at..], b"<meta") {
         let start = at + i;
-        let end = find(&lower[start..], b">").map_or(lower.len(), |e| start + e);
+        let end = memchr::memmem::find(&lower[start..], b">").map_or(lower.len(), |e| start + e);
         let tag = &lower[start..end];
-        if let Some(c) = find(tag, b"charset") {
+        if let Some(c) = memchr::memmem::find(tag, b"charset") {
             // positions found in the lower-cased copy; the value is taken from the original
             let rest = &head[start + c + 7..end];
             let rest = trim_start(rest);
@@ -242,10 +242,6 @@ pub fn sniff_meta(head: &[u8]) -> Option<String> {
 fn trim_start(b: &[u8]) -> &[u8] {
     let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
     &b[n..]
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
 }
 
 #[cfg(test)]

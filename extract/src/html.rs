@@ -79,47 +79,41 @@ pub(crate) fn parse(html: &str, sink: &mut impl Sink) {
         };
         let rest = &bytes[lt + 1..];
         let next = rest.first().copied();
-        let markup_end = match next {
+        let markup = match next {
+            Some(b'!' | b'?') => true,
+            Some(b'/') => rest.len() > 1,
+            Some(c) => c.is_ascii_alphabetic(),
+            None => false,
+        };
+        if !markup {
+            // a `<` that starts no markup is text
+            pos = lt + 1;
+            continue;
+        }
+        tree.text(&html[text_from..lt]);
+        let end = match next {
+            Some(b'!') if rest.starts_with(b"!--") => comment_end(bytes, lt + 4),
             Some(b'!') => {
-                tree.text(&html[text_from..lt]);
-                let end = if rest.starts_with(b"!--") {
-                    comment_end(bytes, lt + 4)
-                } else {
-                    if rest.len() >= 8 && rest[1..8].eq_ignore_ascii_case(b"doctype") {
-                        tree.doctype();
-                    }
-                    after(bytes, lt + 2, b'>')
-                };
-                Some(end)
+                if rest.len() >= 8 && rest[1..8].eq_ignore_ascii_case(b"doctype") {
+                    tree.doctype();
+                }
+                after(bytes, lt + 2, b'>')
             }
-            Some(b'?') => {
-                tree.text(&html[text_from..lt]);
-                Some(after(bytes, lt + 2, b'>'))
-            }
-            Some(b'/') => match rest.get(1) {
-                Some(c) if c.is_ascii_alphabetic() => {
-                    tree.text(&html[text_from..lt]);
+            Some(b'/') => match rest[1] {
+                c if c.is_ascii_alphabetic() => {
                     attrs.clear();
                     match read_tag(html, lt + 2, &mut attrs) {
                         Some((name, _, end)) => {
                             tree.end_tag(&name);
-                            Some(end)
+                            end
                         }
-                        None => Some(bytes.len()),
+                        None => bytes.len(),
                     }
                 }
-                Some(b'>') => {
-                    tree.text(&html[text_from..lt]);
-                    Some(lt + 3)
-                }
-                Some(_) => {
-                    tree.text(&html[text_from..lt]);
-                    Some(after(bytes, lt + 2, b'>'))
-                }
-                None => None,
+                b'>' => lt + 3,
+                _ => after(bytes, lt + 2, b'>'),
             },
             Some(c) if c.is_ascii_alphabetic() => {
-                tree.text(&html[text_from..lt]);
                 attrs.clear();
                 match read_tag(html, lt + 1, &mut attrs) {
                     Some((name, self_closing, end)) => {
@@ -136,24 +130,19 @@ pub(crate) fn parse(html: &str, sink: &mut impl Sink) {
                                     tree.text(content);
                                 }
                                 tree.end_tag(&name);
-                                Some(resume)
+                                resume
                             }
-                            None => Some(end),
+                            None => end,
                         }
                     }
-                    None => Some(bytes.len()),
+                    None => bytes.len(),
                 }
             }
-            // a `<` that starts no markup is text
-            _ => None,
+            // `<?`: a bogus comment
+            _ => after(bytes, lt + 2, b'>'),
         };
-        match markup_end {
-            Some(end) => {
-                pos = end.min(bytes.len());
-                text_from = pos;
-            }
-            None => pos = lt + 1,
-        }
+        pos = end.min(bytes.len());
+        text_from = pos;
     }
     tree.text(&html[text_from.min(bytes.len())..]);
     tree.finish();
@@ -628,6 +617,7 @@ enum Phase {
 
 struct Open {
     name: Cow<'static, str>,
+    kind: Kind,
     /// Inside `<svg>` or `<math>` (the element itself included).
     foreign: bool,
     /// Where its start tag is in the page, to open a copy with the same attributes; empty
@@ -641,7 +631,7 @@ struct Tree<'h, 's, S: Sink> {
     token: Range<usize>,
     sink: &'s mut S,
     stack: Vec<Open>,
-    /// How many of each [`tracked`] element are open.
+    /// How many elements of each [`Kind::slot`] are open.
     counts: [u32; TRACKED],
     phase: Phase,
     /// No doctype before the first element: a `<table>` leaves an open `<p>` open.
@@ -657,299 +647,189 @@ const MAX_ATTRS: usize = 128;
 /// Most elements `</a>` closes and opens again (see [`Tree::close_link`]).
 const MAX_REOPENED: usize = 16;
 
-/// How many element names [`tracked`] counts.
-const TRACKED: usize = 24;
+// One bit for each rule of the standard that names an element (see [`kind`]).
 
-/// The elements the builder searches the stack for, each with its slot in the open counts:
-/// with none open the search is skipped, so deep nesting costs no time per tag.
-fn tracked(name: &str) -> Option<usize> {
-    Some(match name {
-        "a" => 0,
-        "p" => 1,
-        "li" => 2,
-        "dd" => 3,
-        "dt" => 4,
-        "button" => 5,
-        "select" => 6,
-        "form" => 7,
-        "table" => 8,
-        "tbody" => 9,
-        "thead" => 10,
-        "tfoot" => 11,
-        "tr" => 12,
-        "td" => 13,
-        "th" => 14,
-        "caption" => 15,
-        "colgroup" => 16,
-        "head" => 17,
-        "h1" => 18,
-        "h2" => 19,
-        "h3" => 20,
-        "h4" => 21,
-        "h5" => 22,
-        "h6" => 23,
-        _ => return None,
-    })
-}
+/// May sit in `<head>`.
+const HEAD: u16 = 1;
+/// Void: never has content.
+const VOID: u16 = 1 << 1;
+/// The standard's "special" elements: an inline end tag does not close through them.
+const SPECIAL: u16 = 1 << 2;
+/// Its start tag closes an open `<p>` (in button scope).
+const CLOSES_P: u16 = 1 << 3;
+/// Its end tag closes everything opened inside it (when it is in scope).
+const CLOSES_BY_SCOPE: u16 = 1 << 4;
+/// `h1` to `h6`.
+const HEADING: u16 = 1 << 5;
+/// Bounds the default scope.
+const SCOPE: u16 = 1 << 6;
+/// An SVG or MathML element whose content is HTML.
+const INTEGRATION: u16 = 1 << 7;
+/// Its start tag leaves `<svg>` or `<math>` content.
+const BREAKS_OUT: u16 = 1 << 8;
 
-/// The common element names as static strings: the stack holds them without allocating.
-fn intern(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "a" => "a",
-        "abbr" => "abbr",
-        "address" => "address",
-        "article" => "article",
-        "aside" => "aside",
-        "b" => "b",
-        "big" => "big",
-        "blockquote" => "blockquote",
-        "body" => "body",
-        "button" => "button",
-        "caption" => "caption",
-        "center" => "center",
-        "cite" => "cite",
-        "code" => "code",
-        "dd" => "dd",
-        "del" => "del",
-        "div" => "div",
-        "dl" => "dl",
-        "dt" => "dt",
-        "em" => "em",
-        "figcaption" => "figcaption",
-        "figure" => "figure",
-        "font" => "font",
-        "footer" => "footer",
-        "form" => "form",
-        "g" => "g",
-        "h1" => "h1",
-        "h2" => "h2",
-        "h3" => "h3",
-        "h4" => "h4",
-        "h5" => "h5",
-        "h6" => "h6",
-        "head" => "head",
-        "header" => "header",
-        "html" => "html",
-        "i" => "i",
-        "iframe" => "iframe",
-        "ins" => "ins",
-        "label" => "label",
-        "li" => "li",
-        "main" => "main",
-        "nav" => "nav",
-        "noscript" => "noscript",
-        "ol" => "ol",
-        "option" => "option",
-        "p" => "p",
-        "path" => "path",
-        "pre" => "pre",
-        "s" => "s",
-        "script" => "script",
-        "section" => "section",
-        "select" => "select",
-        "small" => "small",
-        "span" => "span",
-        "strong" => "strong",
-        "style" => "style",
-        "sub" => "sub",
-        "sup" => "sup",
-        "svg" => "svg",
-        "table" => "table",
-        "tbody" => "tbody",
-        "td" => "td",
-        "textarea" => "textarea",
-        "th" => "th",
-        "thead" => "thead",
-        "time" => "time",
-        "title" => "title",
-        "tr" => "tr",
-        "u" => "u",
-        "ul" => "ul",
-        "video" => "video",
-        _ => return None,
-    })
-}
+/// How many elements have a slot in the open counts.
+const TRACKED: usize = 19;
 
-/// What the tree builder knows of an element name: one bit per rule of the standard that
-/// names it, each name listed once in [`kind`].
+/// What the tree builder knows of an element name.
 #[derive(Clone, Copy)]
-struct Kind(u16);
+struct Kind {
+    /// The name as a static string, so that the stack holds it without allocating; empty for
+    /// a name not in the table.
+    name: &'static str,
+    bits: u16,
+    /// For the elements the builder searches the stack for: the slot that counts how many are
+    /// open, so that with none open the search is skipped (the six headings share one).
+    slot: Option<usize>,
+}
 
 impl Kind {
-    /// May sit in `<head>`.
-    const HEAD: u16 = 1;
-    /// Void: never has content.
-    const VOID: u16 = 1 << 1;
-    /// The standard's "special" elements: an inline end tag does not close through them.
-    const SPECIAL: u16 = 1 << 2;
-    /// Its start tag closes an open `<p>` (in button scope).
-    const CLOSES_P: u16 = 1 << 3;
-    /// Its end tag closes everything opened inside it (when it is in scope).
-    const CLOSES_BY_SCOPE: u16 = 1 << 4;
-    /// `h1` to `h6`.
-    const HEADING: u16 = 1 << 5;
-    /// Bounds the default scope.
-    const SCOPE: u16 = 1 << 6;
-    /// An SVG or MathML element whose content is HTML.
-    const INTEGRATION: u16 = 1 << 7;
-    /// Its start tag leaves `<svg>` or `<math>` content.
-    const BREAKS_OUT: u16 = 1 << 8;
-
     fn has(self, bit: u16) -> bool {
-        self.0 & bit != 0
+        self.bits & bit != 0
     }
 }
 
-fn kind(name: &str) -> Kind {
-    Kind(match name {
-        "base" => Kind::HEAD | Kind::VOID | Kind::SPECIAL,
-        "basefont" => Kind::HEAD | Kind::VOID | Kind::SPECIAL,
-        "bgsound" => Kind::HEAD | Kind::VOID | Kind::SPECIAL,
-        "link" => Kind::HEAD | Kind::VOID | Kind::SPECIAL,
-        "meta" => Kind::HEAD | Kind::VOID | Kind::SPECIAL | Kind::BREAKS_OUT,
-        "title" => Kind::HEAD | Kind::SPECIAL | Kind::INTEGRATION,
-        "noscript" => Kind::HEAD | Kind::SPECIAL,
-        "noframes" => Kind::HEAD | Kind::SPECIAL,
-        "style" => Kind::HEAD | Kind::SPECIAL,
-        "script" => Kind::HEAD | Kind::SPECIAL,
-        "template" => Kind::HEAD | Kind::SPECIAL | Kind::SCOPE,
-        "area" => Kind::VOID | Kind::SPECIAL,
-        "br" => Kind::VOID | Kind::SPECIAL | Kind::BREAKS_OUT,
-        "col" => Kind::VOID | Kind::SPECIAL,
-        "embed" => Kind::VOID | Kind::SPECIAL | Kind::BREAKS_OUT,
-        "frame" => Kind::VOID | Kind::SPECIAL,
-        "hr" => Kind::VOID | Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
-        "img" => Kind::VOID | Kind::SPECIAL | Kind::BREAKS_OUT,
-        "image" => Kind::VOID,
-        "input" => Kind::VOID | Kind::SPECIAL,
-        "keygen" => Kind::VOID | Kind::SPECIAL,
-        "param" => Kind::VOID | Kind::SPECIAL,
-        "source" => Kind::VOID | Kind::SPECIAL,
-        "track" => Kind::VOID | Kind::SPECIAL,
-        "wbr" => Kind::VOID | Kind::SPECIAL,
-        "address" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "applet" => Kind::SPECIAL | Kind::CLOSES_BY_SCOPE | Kind::SCOPE,
-        "article" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "aside" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "blockquote" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "body" => Kind::SPECIAL | Kind::BREAKS_OUT,
-        "button" => Kind::SPECIAL | Kind::CLOSES_BY_SCOPE,
-        "caption" => Kind::SPECIAL | Kind::SCOPE,
-        "center" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "colgroup" => Kind::SPECIAL,
-        "dd" => Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
-        "details" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "dir" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "div" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "dl" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "dt" => Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
-        "fieldset" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "figcaption" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "figure" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "footer" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "form" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "frameset" => Kind::SPECIAL,
-        "h1" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
-        "h2" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
-        "h3" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
-        "h4" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
-        "h5" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
-        "h6" => Kind::SPECIAL | Kind::CLOSES_P | Kind::HEADING | Kind::BREAKS_OUT,
-        "head" => Kind::SPECIAL | Kind::BREAKS_OUT,
-        "header" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "hgroup" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "html" => Kind::SPECIAL | Kind::SCOPE,
-        "iframe" => Kind::SPECIAL,
-        "li" => Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
-        "listing" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "main" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "marquee" => Kind::SPECIAL | Kind::CLOSES_BY_SCOPE | Kind::SCOPE,
-        "menu" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "nav" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "noembed" => Kind::SPECIAL,
-        "object" => Kind::SPECIAL | Kind::CLOSES_BY_SCOPE | Kind::SCOPE,
-        "ol" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "p" => Kind::SPECIAL | Kind::CLOSES_P | Kind::BREAKS_OUT,
-        "plaintext" => Kind::SPECIAL | Kind::CLOSES_P,
-        "pre" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "search" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "section" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "select" => Kind::SPECIAL,
-        "summary" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "table" => Kind::SPECIAL | Kind::SCOPE | Kind::BREAKS_OUT,
-        "tbody" => Kind::SPECIAL,
-        "td" => Kind::SPECIAL | Kind::SCOPE,
-        "textarea" => Kind::SPECIAL,
-        "tfoot" => Kind::SPECIAL,
-        "th" => Kind::SPECIAL | Kind::SCOPE,
-        "thead" => Kind::SPECIAL,
-        "tr" => Kind::SPECIAL,
-        "ul" => Kind::SPECIAL | Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE | Kind::BREAKS_OUT,
-        "xmp" => Kind::SPECIAL | Kind::CLOSES_P,
-        "dialog" => Kind::CLOSES_P | Kind::CLOSES_BY_SCOPE,
-        "foreignobject" => Kind::INTEGRATION,
-        "desc" => Kind::INTEGRATION,
-        "mi" => Kind::INTEGRATION,
-        "mo" => Kind::INTEGRATION,
-        "mn" => Kind::INTEGRATION,
-        "ms" => Kind::INTEGRATION,
-        "mtext" => Kind::INTEGRATION,
-        "annotation-xml" => Kind::INTEGRATION,
-        "b" => Kind::BREAKS_OUT,
-        "big" => Kind::BREAKS_OUT,
-        "code" => Kind::BREAKS_OUT,
-        "em" => Kind::BREAKS_OUT,
-        "i" => Kind::BREAKS_OUT,
-        "nobr" => Kind::BREAKS_OUT,
-        "ruby" => Kind::BREAKS_OUT,
-        "s" => Kind::BREAKS_OUT,
-        "small" => Kind::BREAKS_OUT,
-        "span" => Kind::BREAKS_OUT,
-        "strong" => Kind::BREAKS_OUT,
-        "strike" => Kind::BREAKS_OUT,
-        "sub" => Kind::BREAKS_OUT,
-        "sup" => Kind::BREAKS_OUT,
-        "tt" => Kind::BREAKS_OUT,
-        "u" => Kind::BREAKS_OUT,
-        "var" => Kind::BREAKS_OUT,
-        _ => 0,
-    })
+/// The table of element names, each once: its bits and, where it has one, its slot.
+macro_rules! kinds {
+    ($($name:literal: $bits:expr $(, slot $slot:literal)?;)*) => {
+        fn kind(name: &str) -> Kind {
+            match name {
+                $($name => Kind { name: $name, bits: $bits, slot: kinds!(@slot $($slot)?) },)*
+                _ => Kind { name: "", bits: 0, slot: None },
+            }
+        }
+
+        #[cfg(test)]
+        const KIND_NAMES: &[&str] = &[$($name),*];
+    };
+    (@slot) => { None };
+    (@slot $slot:literal) => { Some($slot) };
 }
 
-fn head_content(name: &str) -> bool {
-    kind(name).has(Kind::HEAD)
-}
-
-fn void(name: &str) -> bool {
-    kind(name).has(Kind::VOID)
-}
-
-fn special(name: &str) -> bool {
-    kind(name).has(Kind::SPECIAL)
-}
-
-fn closes_p(name: &str) -> bool {
-    kind(name).has(Kind::CLOSES_P)
-}
-
-fn closes_by_scope(name: &str) -> bool {
-    kind(name).has(Kind::CLOSES_BY_SCOPE)
-}
-
-fn heading(name: &str) -> bool {
-    kind(name).has(Kind::HEADING)
-}
-
-fn scope_boundary(name: &str) -> bool {
-    kind(name).has(Kind::SCOPE)
-}
-
-fn integration_point(name: &str) -> bool {
-    kind(name).has(Kind::INTEGRATION)
-}
-
-fn breaks_out_of_foreign(name: &str) -> bool {
-    kind(name).has(Kind::BREAKS_OUT)
+kinds! {
+    "a": 0, slot 0;
+    "abbr": 0;
+    "address": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "annotation-xml": INTEGRATION;
+    "applet": SPECIAL | CLOSES_BY_SCOPE | SCOPE;
+    "area": VOID | SPECIAL;
+    "article": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "aside": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "b": BREAKS_OUT;
+    "base": HEAD | VOID | SPECIAL;
+    "basefont": HEAD | VOID | SPECIAL;
+    "bgsound": HEAD | VOID | SPECIAL;
+    "big": BREAKS_OUT;
+    "blockquote": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "body": SPECIAL | BREAKS_OUT;
+    "br": VOID | SPECIAL | BREAKS_OUT;
+    "button": SPECIAL | CLOSES_BY_SCOPE, slot 5;
+    "caption": SPECIAL | SCOPE, slot 15;
+    "center": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "cite": 0;
+    "code": BREAKS_OUT;
+    "col": VOID | SPECIAL;
+    "colgroup": SPECIAL, slot 16;
+    "dd": SPECIAL | CLOSES_P | BREAKS_OUT, slot 3;
+    "del": 0;
+    "desc": INTEGRATION;
+    "details": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "dialog": CLOSES_P | CLOSES_BY_SCOPE;
+    "dir": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "div": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "dl": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "dt": SPECIAL | CLOSES_P | BREAKS_OUT, slot 4;
+    "em": BREAKS_OUT;
+    "embed": VOID | SPECIAL | BREAKS_OUT;
+    "fieldset": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "figcaption": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "figure": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "font": 0;
+    "footer": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "foreignobject": INTEGRATION;
+    "form": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE, slot 7;
+    "frame": VOID | SPECIAL;
+    "frameset": SPECIAL;
+    "g": 0;
+    "h1": SPECIAL | CLOSES_P | HEADING | BREAKS_OUT, slot 18;
+    "h2": SPECIAL | CLOSES_P | HEADING | BREAKS_OUT, slot 18;
+    "h3": SPECIAL | CLOSES_P | HEADING | BREAKS_OUT, slot 18;
+    "h4": SPECIAL | CLOSES_P | HEADING | BREAKS_OUT, slot 18;
+    "h5": SPECIAL | CLOSES_P | HEADING | BREAKS_OUT, slot 18;
+    "h6": SPECIAL | CLOSES_P | HEADING | BREAKS_OUT, slot 18;
+    "head": SPECIAL | BREAKS_OUT, slot 17;
+    "header": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "hgroup": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "hr": VOID | SPECIAL | CLOSES_P | BREAKS_OUT;
+    "html": SPECIAL | SCOPE;
+    "i": BREAKS_OUT;
+    "iframe": SPECIAL;
+    "image": VOID;
+    "img": VOID | SPECIAL | BREAKS_OUT;
+    "input": VOID | SPECIAL;
+    "ins": 0;
+    "keygen": VOID | SPECIAL;
+    "label": 0;
+    "li": SPECIAL | CLOSES_P | BREAKS_OUT, slot 2;
+    "link": HEAD | VOID | SPECIAL;
+    "listing": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "main": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "marquee": SPECIAL | CLOSES_BY_SCOPE | SCOPE;
+    "menu": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "meta": HEAD | VOID | SPECIAL | BREAKS_OUT;
+    "mi": INTEGRATION;
+    "mn": INTEGRATION;
+    "mo": INTEGRATION;
+    "ms": INTEGRATION;
+    "mtext": INTEGRATION;
+    "nav": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "nobr": BREAKS_OUT;
+    "noembed": SPECIAL;
+    "noframes": HEAD | SPECIAL;
+    "noscript": HEAD | SPECIAL;
+    "object": SPECIAL | CLOSES_BY_SCOPE | SCOPE;
+    "ol": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "option": 0;
+    "p": SPECIAL | CLOSES_P | BREAKS_OUT, slot 1;
+    "param": VOID | SPECIAL;
+    "path": 0;
+    "plaintext": SPECIAL | CLOSES_P;
+    "pre": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "ruby": BREAKS_OUT;
+    "s": BREAKS_OUT;
+    "script": HEAD | SPECIAL;
+    "search": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "section": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "select": SPECIAL, slot 6;
+    "small": BREAKS_OUT;
+    "source": VOID | SPECIAL;
+    "span": BREAKS_OUT;
+    "strike": BREAKS_OUT;
+    "strong": BREAKS_OUT;
+    "style": HEAD | SPECIAL;
+    "sub": BREAKS_OUT;
+    "summary": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE;
+    "sup": BREAKS_OUT;
+    "svg": 0;
+    "table": SPECIAL | SCOPE | BREAKS_OUT, slot 8;
+    "tbody": SPECIAL, slot 9;
+    "td": SPECIAL | SCOPE, slot 13;
+    "template": HEAD | SPECIAL | SCOPE;
+    "textarea": SPECIAL;
+    "tfoot": SPECIAL, slot 11;
+    "th": SPECIAL | SCOPE, slot 14;
+    "thead": SPECIAL, slot 10;
+    "time": 0;
+    "title": HEAD | SPECIAL | INTEGRATION;
+    "tr": SPECIAL, slot 12;
+    "track": VOID | SPECIAL;
+    "tt": BREAKS_OUT;
+    "u": BREAKS_OUT;
+    "ul": SPECIAL | CLOSES_P | CLOSES_BY_SCOPE | BREAKS_OUT;
+    "var": BREAKS_OUT;
+    "video": 0;
+    "wbr": VOID | SPECIAL;
+    "xmp": SPECIAL | CLOSES_P;
 }
 
 const NO_ATTRS: &[(Cow<'static, str>, Cow<'static, str>)] = &[];
@@ -972,11 +852,15 @@ impl<S: Sink> Tree<'_, '_, S> {
     fn in_foreign(&self) -> bool {
         self.stack
             .last()
-            .is_some_and(|o| o.foreign && !integration_point(&o.name))
+            .is_some_and(|o| o.foreign && !o.kind.has(INTEGRATION))
     }
 
     fn current(&self) -> &str {
         self.stack.last().map_or("", |o| &o.name)
+    }
+
+    fn current_has(&self, bit: u16) -> bool {
+        self.stack.last().is_some_and(|o| o.kind.has(bit))
     }
 
     fn push(&mut self, name: &str, attrs: &[(Cow<'_, str>, Cow<'_, str>)]) {
@@ -987,8 +871,9 @@ impl<S: Sink> Tree<'_, '_, S> {
         }
         let foreign = self.in_foreign() || name == "svg" || name == "math";
         self.sink.open(&Tag { name, attrs });
-        if let Some(t) = tracked(name) {
-            self.counts[t] += 1;
+        let kind = kind(name);
+        if let Some(slot) = kind.slot {
+            self.counts[slot] += 1;
         }
         let source = if attrs.is_empty() {
             0..0
@@ -996,7 +881,12 @@ impl<S: Sink> Tree<'_, '_, S> {
             self.token.clone()
         };
         self.stack.push(Open {
-            name: intern(name).map_or_else(|| Cow::Owned(name.to_string()), Cow::Borrowed),
+            name: if kind.name.is_empty() {
+                Cow::Owned(name.to_string())
+            } else {
+                Cow::Borrowed(kind.name)
+            },
+            kind,
             foreign,
             source,
         });
@@ -1004,16 +894,17 @@ impl<S: Sink> Tree<'_, '_, S> {
 
     fn pop(&mut self) {
         if let Some(o) = self.stack.pop() {
-            if let Some(t) = tracked(&o.name) {
-                self.counts[t] -= 1;
+            if let Some(slot) = o.kind.slot {
+                self.counts[slot] -= 1;
             }
             self.sink.close();
         }
     }
 
-    /// Whether no `name` is open, known without a search for the names [`tracked`] counts.
+    /// Whether no `name` is open (no heading, for one of them), known without a search for
+    /// the names with a [`Kind::slot`].
     fn none_open(&self, name: &str) -> bool {
-        tracked(name).is_some_and(|t| self.counts[t] == 0)
+        kind(name).slot.is_some_and(|slot| self.counts[slot] == 0)
     }
 
     /// Index of the innermost open `name`, anywhere in the stack.
@@ -1034,23 +925,18 @@ impl<S: Sink> Tree<'_, '_, S> {
     /// Index of the innermost open `name` in scope: the search stops at the scope's
     /// boundaries (and at `extra`).
     fn in_scope(&self, name: &str, extra: &[&str]) -> Option<usize> {
-        if self.none_open(name) {
-            return None;
-        }
-        for (i, o) in self.stack.iter().enumerate().rev() {
-            if &*o.name == name {
-                return Some(i);
-            }
-            if scope_boundary(&o.name) || extra.contains(&&*o.name) {
-                return None;
-            }
-        }
-        None
+        self.search(name, |o| o.kind.has(SCOPE) || extra.contains(&&*o.name))
     }
 
     /// Index of the innermost open `name` in table scope (`<html>`, `<table>`, `<template>`
     /// bound it).
     fn in_table_scope(&self, name: &str) -> Option<usize> {
+        self.search(name, |o| matches!(&*o.name, "html" | "table" | "template"))
+    }
+
+    /// Index of the innermost open `name`, searching out from the current element until
+    /// `stop`.
+    fn search(&self, name: &str, stop: impl Fn(&Open) -> bool) -> Option<usize> {
         if self.none_open(name) {
             return None;
         }
@@ -1058,7 +944,7 @@ impl<S: Sink> Tree<'_, '_, S> {
             if &*o.name == name {
                 return Some(i);
             }
-            if matches!(&*o.name, "html" | "table" | "template") {
+            if stop(o) {
                 return None;
             }
         }
@@ -1115,10 +1001,10 @@ impl<S: Sink> Tree<'_, '_, S> {
         if self.phase != Phase::InBody && !raw {
             self.ensure_body();
         }
-        if memchr::memchr(b'&', text.as_bytes()).is_some() && !self.current_is_raw_text() {
-            self.sink.text(&decode(text, false));
-        } else {
+        if raw {
             self.sink.text(text);
+        } else {
+            self.sink.text(&decode(text, false));
         }
     }
 
@@ -1158,7 +1044,7 @@ impl<S: Sink> Tree<'_, '_, S> {
                 return self.start_tag(name, attrs, self_closing);
             }
             Phase::InHead => {
-                if head_content(name) {
+                if kind(name).has(HEAD) {
                     return self.open(name, attrs, self_closing);
                 }
                 if name == "head" || name == "html" {
@@ -1176,7 +1062,7 @@ impl<S: Sink> Tree<'_, '_, S> {
                     self.phase = Phase::InBody;
                     return true;
                 }
-                if head_content(name) {
+                if kind(name).has(HEAD) {
                     return self.open(name, attrs, self_closing);
                 }
                 if name == "head" || name == "html" {
@@ -1188,7 +1074,7 @@ impl<S: Sink> Tree<'_, '_, S> {
             Phase::InBody => {}
         }
         if self.in_foreign() {
-            if breaks_out_of_foreign(name) {
+            if kind(name).has(BREAKS_OUT) {
                 while self.in_foreign() {
                     self.pop();
                 }
@@ -1253,10 +1139,11 @@ impl<S: Sink> Tree<'_, '_, S> {
             }
             _ => {}
         }
-        if closes_p(name) {
+        let k = kind(name);
+        if k.has(CLOSES_P) {
             self.close_p();
         }
-        if heading(name) && heading(self.current()) {
+        if k.has(HEADING) && self.current_has(HEADING) {
             self.pop();
         }
         self.open(name, attrs, self_closing)
@@ -1268,12 +1155,12 @@ impl<S: Sink> Tree<'_, '_, S> {
             return;
         }
         for i in (0..self.stack.len()).rev() {
-            let n = &*self.stack[i].name;
-            if names.contains(&n) {
+            let o = &self.stack[i];
+            if names.contains(&&*o.name) {
                 self.pop_to(i);
                 return;
             }
-            if special(n) && !matches!(n, "address" | "div" | "p") {
+            if o.kind.has(SPECIAL) && !matches!(&*o.name, "address" | "div" | "p") {
                 return;
             }
         }
@@ -1315,7 +1202,7 @@ impl<S: Sink> Tree<'_, '_, S> {
     ) -> bool {
         let name = if name == "image" { "img" } else { name };
         self.push(name, attrs);
-        if void(name) || (self_closing && self.current_is_foreign()) {
+        if self.current_has(VOID) || (self_closing && self.current_is_foreign()) {
             self.pop();
         }
         true
@@ -1337,7 +1224,7 @@ impl<S: Sink> Tree<'_, '_, S> {
                     self.phase = Phase::AfterHead;
                     return;
                 }
-                if head_content(name) {
+                if kind(name).has(HEAD) {
                     if let Some(i) = self.find(name) {
                         self.pop_to(i);
                     }
@@ -1389,16 +1276,14 @@ impl<S: Sink> Tree<'_, '_, S> {
                 }
             }
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
-                let open = if ["h1", "h2", "h3", "h4", "h5", "h6"]
-                    .iter()
-                    .all(|h| self.none_open(h))
-                {
+                // any heading closes an open one
+                let open = if self.none_open(name) {
                     None
                 } else {
-                    self.stack.iter().rposition(|o| heading(&o.name))
+                    self.stack.iter().rposition(|o| o.kind.has(HEADING))
                 };
                 if let Some(i) = open
-                    && !self.stack[i + 1..].iter().any(|o| scope_boundary(&o.name))
+                    && !self.stack[i + 1..].iter().any(|o| o.kind.has(SCOPE))
                 {
                     self.pop_to(i);
                 }
@@ -1415,7 +1300,7 @@ impl<S: Sink> Tree<'_, '_, S> {
             }
             "a" => self.close_link(),
             // blocks close whatever is open inside them
-            _ if closes_by_scope(name) => {
+            _ if kind(name).has(CLOSES_BY_SCOPE) => {
                 if let Some(i) = self.in_scope(name, &[]) {
                     self.pop_to(i);
                 }
@@ -1427,12 +1312,12 @@ impl<S: Sink> Tree<'_, '_, S> {
                     return;
                 }
                 for i in (0..self.stack.len()).rev() {
-                    let n = &*self.stack[i].name;
-                    if n == name {
+                    let o = &self.stack[i];
+                    if o.name == name {
                         self.pop_to(i);
                         return;
                     }
-                    if special(n) {
+                    if o.kind.has(SPECIAL) {
                         return;
                     }
                 }
@@ -1448,7 +1333,7 @@ impl<S: Sink> Tree<'_, '_, S> {
         let Some(i) = self.in_scope("a", &[]) else {
             return;
         };
-        if !self.stack[i + 1..].iter().any(|o| special(&o.name)) {
+        if !self.stack[i + 1..].iter().any(|o| o.kind.has(SPECIAL)) {
             self.pop_to(i);
             return;
         }
@@ -1522,6 +1407,17 @@ mod tests {
             .and_then(|o| o.strip_suffix("</></>"))
             .unwrap_or(&o)
             .to_string()
+    }
+
+    #[test]
+    fn the_table_of_names_is_consistent() {
+        for name in KIND_NAMES {
+            let k = kind(name);
+            assert_eq!(k.name, *name);
+            assert!(k.slot.is_none_or(|s| s < TRACKED), "{name}");
+            assert_eq!(k.has(HEADING), k.slot == kind("h1").slot, "{name}");
+        }
+        assert!(kind("custom-element").name.is_empty());
     }
 
     #[test]
