@@ -1,9 +1,9 @@
 //! The process's thread budget: `--threads N`, else `ZHCORPUS_THREADS`, else
 //! `RAYON_NUM_THREADS`, else every core. One number sizes rayon's global pool, which runs every
-//! stage's data parallelism, the matrix products and the fused kernels; candle's own pool for
-//! its elementwise operations (sized from `CANDLE_NUM_THREADS`, else `RAYON_NUM_THREADS`, else
-//! the physical cores, when first used); and the crawler's async workers: a benchmark that
-//! gives zhcorpus and a peer the same N compares like with like.
+//! stage's data parallelism, training's shards of a batch, the matrix products and the fused
+//! kernels; and the crawler's async workers: a benchmark that gives zhcorpus and a peer the
+//! same N compares like with like. candle's own pool for its elementwise operations is held to
+//! one thread (`CANDLE_NUM_THREADS=1`): they run inside the shards' tasks.
 
 use crate::error::UsageError;
 
@@ -59,14 +59,16 @@ pub fn resolve(
 /// Sizes the global pool; call once, before any other thread starts. Returns the number of
 /// threads the pool has, read back from it.
 pub fn configure(n: usize) -> usize {
-    // candle sizes its elementwise pool from the environment when a kernel first runs: without
-    // this, `--threads 1` on a machine with RAYON_NUM_THREADS=2 (or two cores) ran candle's
-    // operations on two threads.
+    // candle sizes its elementwise pool from the environment when a kernel first runs. It gets
+    // one thread: training runs the shards of a batch as tasks of rayon's pool, each on its own
+    // thread, and candle's pool (a lock and threads of its own) made those tasks take turns at
+    // every elementwise operation (2,217 against 3,600 tokens/s for the small preset on two
+    // cores). Matrix products still split across rayon's pool, where a thread is idle.
     // SAFETY: called from `main` before any other thread exists (the doc comment above), so
     // nothing reads the environment concurrently.
     #[allow(unsafe_code)]
     unsafe {
-        std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
         // candle splits a matrix product into as many parts as RAYON_NUM_THREADS says
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }

@@ -64,13 +64,15 @@ fn train_resume_and_sample_on_encoded_shards() {
         ],
     ));
     assert!(first.contains("trained 8 steps (8 this run)"), "{first}");
-    // --threads sizes candle's elementwise pool too, whatever RAYON_NUM_THREADS says
+    // --threads sizes the pool whatever RAYON_NUM_THREADS says; candle's elementwise pool
+    // keeps one thread (the shards of a batch run on the pool's threads instead)
     let o = common::zhcorpus()
         .current_dir(d)
         .env("RAYON_NUM_THREADS", "3")
+        .env("CANDLE_NUM_THREADS", "3")
         .args([
             "--threads",
-            "1",
+            "2",
             "-v",
             "train",
             "--data",
@@ -83,7 +85,7 @@ fn train_resume_and_sample_on_encoded_shards() {
         .unwrap();
     let log = stderr(&o);
     ok(o);
-    assert!(log.contains("1 thread (from --threads)"), "{log}");
+    assert!(log.contains("2 threads (from --threads)"), "{log}");
     assert!(log.contains("elementwise pool: 1 threads"), "{log}");
     assert!(log.contains("CPU matrix kernels: "), "{log}");
     let second = ok(run(

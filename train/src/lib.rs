@@ -837,19 +837,8 @@ fn train_inner(
         for micro in 0..cfg.grad_accum {
             let k = step * cfg.grad_accum as u64 + micro as u64;
             let (x, y) = train_data.batch_rows(cfg.seed, k, cfg.batch_size, mine.clone())?;
-            let x = model::ids_tensor(&x, rows, device)?;
-            let y = model::ids_tensor(&y, rows, device)?;
-            let loss = model.loss(&x, &y)?;
-            loss_sum += f64::from(loss.to_scalar::<f32>()?);
-            let store = loss.backward()?;
-            let these: Vec<Tensor> = model
-                .params
-                .iter()
-                .map(|p| match store.get(p.var.as_tensor()) {
-                    Some(g) => Ok(g.clone()),
-                    None => p.var.as_tensor().zeros_like(),
-                })
-                .collect::<Result<_, _>>()?;
+            let (loss, these) = loss_and_grads(&model, &x, &y, rows, device)?;
+            loss_sum += loss;
             grads = Some(match grads {
                 None => these,
                 Some(acc) => acc
@@ -964,6 +953,98 @@ fn train_inner(
     Ok(history)
 }
 
+/// Tokens a shard of a batch holds at least (rows of `seq_len` tokens; a batch with fewer is
+/// one shard). Large enough that a shard's matrix products run near the kernels' peak, small
+/// enough that a batch of 8 x 256 tokens keeps two threads busy.
+const SHARD_TOKENS: usize = 1024;
+
+/// The shards of `rows` rows of `t` tokens: consecutive row ranges of a size that depends on
+/// the batch alone, never on the number of threads, so that a run's gradients (summed over
+/// the shards in order) are the same bits on any machine. Off the CPU a batch is one shard.
+fn shards(rows: usize, t: usize, device: &Device) -> Vec<std::ops::Range<usize>> {
+    let per = if device.is_cpu() {
+        SHARD_TOKENS.div_ceil(t.max(1)).clamp(1, rows.max(1))
+    } else {
+        rows.max(1)
+    };
+    (0..rows)
+        .step_by(per)
+        .map(|a| a..(a + per).min(rows))
+        .collect()
+}
+
+/// `f` over the shards of a batch of `rows` rows of inputs `x` and targets `y` (ids tensors of
+/// each shard, and its share of the rows), each shard a task of the thread pool: a pass over a
+/// whole batch hands every operation to all threads and waits for them, which cost a quarter
+/// of a step on two threads; shards keep each thread on its own rows, as ranks do, sharing
+/// nothing but the weights. The results come in the shards' order.
+fn over_shards<T: Send>(
+    x: &[u32],
+    y: &[u32],
+    rows: usize,
+    device: &Device,
+    f: impl Fn(&Tensor, &Tensor, f64) -> candle_core::Result<T> + Sync,
+) -> Result<Vec<T>, TrainError> {
+    use rayon::prelude::*;
+    let t = x.len() / rows.max(1);
+    let parts = shards(rows, t, device);
+    let run = |r: &std::ops::Range<usize>| {
+        let n = r.len();
+        let xs = model::ids_tensor(&x[r.start * t..r.end * t], n, device)?;
+        let ys = model::ids_tensor(&y[r.start * t..r.end * t], n, device)?;
+        f(&xs, &ys, n as f64 / rows as f64)
+    };
+    let done: Vec<_> = if parts.len() > 1 {
+        parts.par_iter().map(run).collect()
+    } else {
+        parts.iter().map(run).collect()
+    };
+    Ok(done.into_iter().collect::<candle_core::Result<Vec<T>>>()?)
+}
+
+/// The mean loss of a batch and its gradients, one per parameter: each shard's loss weighted
+/// by its share of the rows, so that the sum of the shards' gradients is the batch's.
+fn loss_and_grads(
+    model: &Model,
+    x: &[u32],
+    y: &[u32],
+    rows: usize,
+    device: &Device,
+) -> Result<(f64, Vec<Tensor>), TrainError> {
+    use rayon::prelude::*;
+    let each = over_shards(x, y, rows, device, |xs, ys, share| {
+        let loss = (model.loss(xs, ys)? * share)?;
+        let value = f64::from(loss.to_scalar::<f32>()?);
+        let store = loss.backward()?;
+        let grads = model
+            .params
+            .iter()
+            .map(|p| match store.get(p.var.as_tensor()) {
+                Some(g) => Ok(g.clone()),
+                None => p.var.as_tensor().zeros_like(),
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok((value, grads))
+    })?;
+    let loss = each.iter().map(|(l, _)| l).sum();
+    let Some(((_, first), rest)) = each.split_first() else {
+        return Err(TrainError::Invalid("a batch of no rows".into()));
+    };
+    // every parameter's gradient summed over the shards in order
+    let sum = |i: usize| -> candle_core::Result<Tensor> {
+        let mut acc = first[i].clone();
+        for (_, g) in rest {
+            acc = (acc + &g[i])?;
+        }
+        Ok(acc)
+    };
+    let grads = (0..model.params.len())
+        .into_par_iter()
+        .map(sum)
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Ok((loss, grads))
+}
+
 /// Mean loss over the fixed validation batches (each rank its rows of every batch).
 fn evaluate(
     model: &Model,
@@ -978,9 +1059,10 @@ fn evaluate(
     let mine = comm.rank() * rows..(comm.rank() + 1) * rows;
     for k in 0..batches {
         let (x, y) = val.batch_rows(cfg.seed ^ 0x7a1d, k as u64, cfg.batch_size, mine.clone())?;
-        let x = model::ids_tensor(&x, rows, device)?;
-        let y = model::ids_tensor(&y, rows, device)?;
-        sum[0] += f64::from(model.loss(&x, &y)?.detach().to_scalar::<f32>()?);
+        let parts = over_shards(&x, &y, rows, device, |xs, ys, share| {
+            Ok(share * f64::from(model.loss(xs, ys)?.detach().to_scalar::<f32>()?))
+        })?;
+        sum[0] += parts.iter().sum::<f64>();
     }
     comm.all_reduce_f64(&mut sum, "the validation loss")?;
     Ok(sum[0] / (batches * comm.world()) as f64)
@@ -1393,6 +1475,68 @@ mod tests {
         }
         fn abort(&self, status: i32) -> ! {
             panic!("abort {status}")
+        }
+    }
+
+    #[test]
+    fn shards_depend_on_the_batch_alone_and_their_gradients_sum_to_the_batchs() {
+        // 1,024 tokens a shard at least: rows of 256 go four to a shard, rows of 2,048 alone
+        assert_eq!(shards(8, 256, &Device::Cpu), vec![0..4, 4..8]);
+        assert_eq!(shards(6, 256, &Device::Cpu), vec![0..4, 4..6]);
+        assert_eq!(shards(3, 2048, &Device::Cpu), vec![0..1, 1..2, 2..3]);
+        assert_eq!(shards(2, 16, &Device::Cpu), vec![0..2]);
+        assert!(shards(0, 16, &Device::Cpu).is_empty());
+
+        let mut cfg = ModelConfig::preset("tiny", 64).unwrap();
+        cfg.max_seq_len = 512;
+        let model = Model::new(&cfg, InitScheme::Gpt2, 7, &Device::Cpu).unwrap();
+        // three rows of 512 tokens: shards of two rows and of one, the second weighted half
+        let (rows, t) = (3, 512);
+        let mut rng = model::Rng::new(11);
+        let ids: Vec<u32> = (0..rows * (t + 1)).map(|_| rng.below(64) as u32).collect();
+        let (x, y): (Vec<u32>, Vec<u32>) = ids
+            .chunks(t + 1)
+            .flat_map(|w| w[..t].iter().copied().zip(w[1..].iter().copied()))
+            .unzip();
+        assert_eq!(shards(rows, t, &Device::Cpu).len(), 2);
+        let pool = |n: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let (loss, grads) = pool(2)
+            .install(|| loss_and_grads(&model, &x, &y, rows, &Device::Cpu))
+            .unwrap();
+        // the same bits on one thread as on two
+        let (loss1, grads1) = pool(1)
+            .install(|| loss_and_grads(&model, &x, &y, rows, &Device::Cpu))
+            .unwrap();
+        assert_eq!(loss.to_bits(), loss1.to_bits());
+        for (a, b) in grads.iter().zip(&grads1) {
+            assert_eq!(host_f32(a).unwrap(), host_f32(b).unwrap());
+        }
+        // the whole batch in one pass, through candle's backward
+        let whole = model
+            .loss(
+                &model::ids_tensor(&x, rows, &Device::Cpu).unwrap(),
+                &model::ids_tensor(&y, rows, &Device::Cpu).unwrap(),
+            )
+            .unwrap();
+        let store = whole.backward().unwrap();
+        let whole_loss = f64::from(whole.to_scalar::<f32>().unwrap());
+        assert!(
+            (loss - whole_loss).abs() < 1e-5,
+            "{loss} against {whole_loss}"
+        );
+        for (p, g) in model.params.iter().zip(&grads) {
+            let want = host_f32(store.get(p.var.as_tensor()).unwrap()).unwrap();
+            let got = host_f32(g).unwrap();
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(scale > 0.0, "{}", p.name);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-4 * scale, "{}: {a} against {b}", p.name);
+            }
         }
     }
 
