@@ -50,8 +50,9 @@ cfg = json.load(open(f"{out}/run/config.json"))["run"]
 skip = 3  # the first steps warm caches and allocators (and compile, under torch.compile)
 rate = lambda runs: statistics.median(m["tokens_per_s"] for run in runs for m in run[skip:])
 m = cfg["model"]
-kernels = re.search(r"CPU matrix kernels: (\S+)", open(f"{out}/zhcorpus-1.log").read())
-print(f"zhcorpus's matrix kernels (chosen at run time): {kernels.group(1) if kernels else 'not logged'}")
+kernels = re.search(r"CPU matrix kernels: (\S+), fused kernels: (\S+)", open(f"{out}/zhcorpus-1.log").read())
+print(f"zhcorpus's matrix kernels (chosen at run time): {kernels.group(1) if kernels else 'not logged'}; "
+      f"fused kernels: {kernels.group(2) if kernels else 'not logged'}")
 print(f"model: {m['n_layer']} layers, d_model {m['d_model']}, {m['n_head']} heads, vocabulary {m['vocab_size']}; "
       f"T={cfg['seq_len']}, batch {cfg['batch_size']}; {len(zs[0])} steps x {rounds} rounds; PyTorch {version}")
 rows = [("zhcorpus", zs, f"{','.join(sorted(z_threads))} threads")]

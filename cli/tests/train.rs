@@ -88,6 +88,13 @@ fn train_resume_and_sample_on_encoded_shards() {
     assert!(log.contains("2 threads (from --threads)"), "{log}");
     assert!(log.contains("elementwise pool: 1 threads"), "{log}");
     assert!(log.contains("CPU matrix kernels: "), "{log}");
+    assert!(
+        log.contains(&format!(
+            "fused kernels: {} (chosen at run time)",
+            train::ops::simd().name()
+        )),
+        "{log}"
+    );
     let second = ok(run(
         d,
         &["train", "--data", "shards", "--output", "run", "--resume"],

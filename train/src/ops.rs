@@ -13,6 +13,11 @@
 //! #2168, #3011, #3569, #3752). Tests check every kernel and its gradients against the
 //! composition.
 //!
+//! Each kernel's loop over a row is compiled for baseline x86-64, AVX2 and AVX-512 and runs on
+//! the widest the CPU has, chosen at run time ([`simd`]; pulp's dispatch, the layer the gemm
+//! crate's kernels are built on): the binary assumes no vector unit at build time.
+//! [`limit_simd`] forces a narrower one, so that tests run each path on one machine.
+//!
 //! Sums that cross rows (the RMSNorm weight gradient) are taken over fixed chunks of rows and
 //! the chunks added in order, so that results do not depend on the number of threads and a
 //! resumed run repeats an uninterrupted one bit for bit.
@@ -22,6 +27,111 @@ use candle_core::{
     bail,
 };
 use rayon::prelude::*;
+
+/// The vector units the fused kernels are compiled for, narrowest first. Each kernel is
+/// compiled once for each, and every call runs the widest the CPU has (see [`simd`]): the
+/// binary assumes none at build time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Simd {
+    /// What the build targets (SSE2 on x86-64; NEON on ARM).
+    Baseline,
+    /// AVX2 with FMA (x86-64-v3).
+    Avx2,
+    /// AVX-512 F, BW, CD, DQ and VL (x86-64-v4).
+    Avx512,
+}
+
+impl Simd {
+    pub fn name(self) -> &'static str {
+        match self {
+            Simd::Baseline => "baseline",
+            Simd::Avx2 => "avx2",
+            Simd::Avx512 => "avx512",
+        }
+    }
+}
+
+/// The widest level allowed, as set by [`limit_simd`] (`Avx512`: no limit).
+static SIMD_LIMIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
+
+/// The widest vector unit this CPU has among [`Simd`]'s.
+pub fn detected_simd() -> Simd {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if pulp::x86::V4::try_new().is_some() {
+            return Simd::Avx512;
+        }
+        if pulp::x86::V3::try_new().is_some() {
+            return Simd::Avx2;
+        }
+    }
+    Simd::Baseline
+}
+
+/// The vector unit the fused kernels run on: the widest the CPU has, at most the limit.
+pub fn simd() -> Simd {
+    let limit = match SIMD_LIMIT.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => Simd::Baseline,
+        1 => Simd::Avx2,
+        _ => Simd::Avx512,
+    };
+    detected_simd().min(limit)
+}
+
+/// Holds the fused kernels to `level` at most (for every thread), so that tests and
+/// benchmarks can run each compiled path on a CPU that has a wider one. Returns the level now
+/// in use.
+pub fn limit_simd(level: Simd) -> Simd {
+    SIMD_LIMIT.store(level as u8, std::sync::atomic::Ordering::Relaxed);
+    simd()
+}
+
+/// Runs `f` compiled for [`simd`]'s vector unit: `f` and what it calls inline are compiled
+/// once per unit (pulp's dispatch, with run-time detection), so that the compiler's
+/// vectorisation of the kernels' loops uses the full width.
+#[inline(always)]
+fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    arch().dispatch(f)
+}
+
+/// pulp's dispatcher for [`simd`]'s level.
+#[inline(always)]
+fn arch() -> pulp::Arch {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let arch = match simd() {
+            Simd::Avx512 => pulp::x86::V4::try_new().map(pulp::Arch::V4),
+            Simd::Avx2 => pulp::x86::V3::try_new().map(pulp::Arch::V3),
+            Simd::Baseline => None,
+        };
+        arch.unwrap_or(pulp::Arch::Scalar)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        pulp::Arch::Scalar
+    }
+}
+
+/// The vector unit a kernel dispatched now is compiled for, as the dispatcher reports it (a
+/// check that [`limit_simd`] reaches the kernels, not only [`simd`]).
+pub fn dispatched_simd() -> Simd {
+    struct Probe;
+    impl pulp::WithSimd for Probe {
+        type Output = &'static str;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> &'static str {
+            std::any::type_name::<S>()
+        }
+    }
+    let name = arch().dispatch(Probe);
+    if name.ends_with("V4") {
+        Simd::Avx512
+    } else if name.ends_with("V3") {
+        Simd::Avx2
+    } else {
+        Simd::Baseline
+    }
+}
 
 /// Rows handed to one rayon task at least (rows are short; fewer, larger tasks cost less).
 const MIN_ROWS: usize = 16;
@@ -58,6 +168,7 @@ fn last_dim(l: &Layout) -> Result<usize> {
 /// (one accumulator is a serial chain of dependent additions).
 const LANES: usize = 8;
 
+#[inline(always)]
 fn max(row: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let chunks = row.chunks_exact(LANES);
@@ -73,6 +184,7 @@ fn max(row: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, f32::max)
 }
 
+#[inline(always)]
 fn sum(row: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = row.chunks_exact(LANES);
@@ -86,6 +198,7 @@ fn sum(row: &[f32]) -> f32 {
 }
 
 /// Σ e^(x - m) over the row.
+#[inline(always)]
 fn sum_exp(row: &[f32], m: f32) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = row.chunks_exact(LANES);
@@ -99,6 +212,7 @@ fn sum_exp(row: &[f32], m: f32) -> f32 {
 }
 
 /// Σ a·b over two rows.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -116,6 +230,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
@@ -126,6 +241,7 @@ fn sigmoid(x: f32) -> f32 {
 /// Cephes' `expf`: x = n·ln2 + r with |r| <= ln2/2 (ln2 in two parts, the first exact in a
 /// product with n), a minimax polynomial for e^r, and n put into the float's exponent bits.
 /// Below -87.3 the result is 0 (e^x is subnormal there), above 88.7 it is +inf, NaN stays NaN.
+#[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4; // 355/512, exact
@@ -227,8 +343,10 @@ impl CustomOp2 for CrossEntropy {
             .zip(t.par_iter())
             .with_min_len(MIN_ROWS)
             .for_each(|((o, row), &t)| {
-                let m = max(row);
-                *o = m + sum_exp(row, m).ln() - row[t as usize];
+                vectorized(|| {
+                    let m = max(row);
+                    *o = m + sum_exp(row, m).ln() - row[t as usize];
+                })
             });
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
@@ -274,13 +392,15 @@ impl CustomOp3 for CrossEntropyGrad {
             .zip(t.par_iter().zip(g.par_iter()))
             .with_min_len(MIN_ROWS)
             .for_each(|((o, row), (&t, &g))| {
-                let m = max(row);
-                for (o, &a) in o.iter_mut().zip(row) {
-                    *o = exp(a - m);
-                }
-                let k = g / sum(o);
-                o.iter_mut().for_each(|o| *o *= k);
-                o[t as usize] -= g;
+                vectorized(|| {
+                    let m = max(row);
+                    for (o, &a) in o.iter_mut().zip(row) {
+                        *o = exp(a - m);
+                    }
+                    let k = g / sum(o);
+                    o.iter_mut().for_each(|o| *o *= k);
+                    o[t as usize] -= g;
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -353,14 +473,16 @@ impl CustomOp1 for CausalSoftmax {
             .enumerate()
             .with_min_len(MIN_ROWS)
             .for_each(|(r, (o, row))| {
-                let seen = r % t + 1;
-                // the scale is positive (a softmax temperature)
-                let m = max(&row[..seen]) * self.scale;
-                for (o, &a) in o[..seen].iter_mut().zip(&row[..seen]) {
-                    *o = exp(a * self.scale - m);
-                }
-                let inv = 1.0 / sum(&o[..seen]);
-                o[..seen].iter_mut().for_each(|o| *o *= inv);
+                vectorized(|| {
+                    let seen = r % t + 1;
+                    // the scale is positive (a softmax temperature)
+                    let m = max(&row[..seen]) * self.scale;
+                    for (o, &a) in o[..seen].iter_mut().zip(&row[..seen]) {
+                        *o = exp(a * self.scale - m);
+                    }
+                    let inv = 1.0 / sum(&o[..seen]);
+                    o[..seen].iter_mut().for_each(|o| *o *= inv);
+                })
             });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -396,11 +518,13 @@ impl CustomOp2 for CausalSoftmaxGrad {
             .enumerate()
             .with_min_len(MIN_ROWS)
             .for_each(|(r, (o, (y, dy)))| {
-                let seen = r % t + 1;
-                let dot = dot(&y[..seen], &dy[..seen]);
-                for ((o, &y), &dy) in o[..seen].iter_mut().zip(&y[..seen]).zip(&dy[..seen]) {
-                    *o = self.scale * y * (dy - dot);
-                }
+                vectorized(|| {
+                    let seen = r % t + 1;
+                    let dot = dot(&y[..seen], &dy[..seen]);
+                    for ((o, &y), &dy) in o[..seen].iter_mut().zip(&y[..seen]).zip(&dy[..seen]) {
+                        *o = self.scale * y * (dy - dot);
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -438,6 +562,7 @@ struct RmsNormGradW {
     eps: f32,
 }
 
+#[inline(always)]
 fn inv_rms(row: &[f32], eps: f32) -> f32 {
     let ms = dot(row, row) / row.len() as f32;
     1.0 / (ms + eps).sqrt()
@@ -471,10 +596,12 @@ impl CustomOp2 for RmsNorm {
             .zip(x.par_chunks(d))
             .with_min_len(MIN_ROWS)
             .for_each(|(o, row)| {
-                let r = inv_rms(row, self.eps);
-                for ((o, &a), &w) in o.iter_mut().zip(row).zip(w) {
-                    *o = a * r * w;
-                }
+                vectorized(|| {
+                    let r = inv_rms(row, self.eps);
+                    for ((o, &a), &w) in o.iter_mut().zip(row).zip(w) {
+                        *o = a * r * w;
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -518,12 +645,14 @@ impl CustomOp3 for RmsNormGradX {
             .zip(x.par_chunks(d).zip(dy.par_chunks(d)))
             .with_min_len(MIN_ROWS)
             .for_each(|(o, (x, dy))| {
-                let r = inv_rms(x, self.eps);
-                let dot: f32 = x.iter().zip(dy).zip(w).map(|((x, g), w)| x * g * w).sum();
-                let k = r * r * r * dot / d as f32;
-                for (((o, &x), &dy), &w) in o.iter_mut().zip(x).zip(dy).zip(w) {
-                    *o = r * w * dy - x * k;
-                }
+                vectorized(|| {
+                    let r = inv_rms(x, self.eps);
+                    let dot: f32 = x.iter().zip(dy).zip(w).map(|((x, g), w)| x * g * w).sum();
+                    let k = r * r * r * dot / d as f32;
+                    for (((o, &x), &dy), &w) in o.iter_mut().zip(x).zip(dy).zip(w) {
+                        *o = r * w * dy - x * k;
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -549,14 +678,16 @@ impl CustomOp2 for RmsNormGradW {
             .par_chunks(d * SUM_ROWS)
             .zip(dy.par_chunks(d * SUM_ROWS))
             .map(|(x, dy)| {
-                let mut acc = vec![0f32; d];
-                for (x, dy) in x.chunks(d).zip(dy.chunks(d)) {
-                    let r = inv_rms(x, self.eps);
-                    for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
-                        *a += dy * x * r;
+                vectorized(|| {
+                    let mut acc = vec![0f32; d];
+                    for (x, dy) in x.chunks(d).zip(dy.chunks(d)) {
+                        let r = inv_rms(x, self.eps);
+                        for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
+                            *a += dy * x * r;
+                        }
                     }
-                }
-                acc
+                    acc
+                })
             })
             .collect();
         let mut out = vec![0f32; d];
@@ -643,15 +774,17 @@ impl CustomOp3 for Rope {
             .enumerate()
             .with_min_len(MIN_ROWS)
             .for_each(|(r, (o, x))| {
-                let p = (r % t) * half;
-                let (c, s) = (&cos[p..p + half], &sin[p..p + half]);
-                let (x1, x2) = x.split_at(half);
-                let (o1, o2) = o.split_at_mut(half);
-                for i in 0..half {
-                    let s = sign * s[i];
-                    o1[i] = x1[i] * c[i] - x2[i] * s;
-                    o2[i] = x2[i] * c[i] + x1[i] * s;
-                }
+                vectorized(|| {
+                    let p = (r % t) * half;
+                    let (c, s) = (&cos[p..p + half], &sin[p..p + half]);
+                    let (x1, x2) = x.split_at(half);
+                    let (o1, o2) = o.split_at_mut(half);
+                    for i in 0..half {
+                        let s = sign * s[i];
+                        o1[i] = x1[i] * c[i] - x2[i] * s;
+                        o2[i] = x2[i] * c[i] + x1[i] * s;
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -727,9 +860,11 @@ impl CustomOp2 for Swiglu {
             .zip(g.par_chunks(d).zip(u.par_chunks(d)))
             .with_min_len(MIN_ROWS)
             .for_each(|(o, (g, u))| {
-                for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                    *o = g * sigmoid(g) * u;
-                }
+                vectorized(|| {
+                    for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                        *o = g * sigmoid(g) * u;
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -773,14 +908,16 @@ impl CustomOp3 for SwigluGrad {
             .zip(g.par_chunks(d).zip(u.par_chunks(d).zip(dy.par_chunks(d))))
             .with_min_len(MIN_ROWS)
             .for_each(|(o, (g, (u, dy)))| {
-                for (((o, &g), &u), &dy) in o.iter_mut().zip(g).zip(u).zip(dy) {
-                    let s = sigmoid(g);
-                    *o = if self.up {
-                        dy * g * s
-                    } else {
-                        dy * u * s * (1.0 + g * (1.0 - s))
-                    };
-                }
+                vectorized(|| {
+                    for (((o, &g), &u), &dy) in o.iter_mut().zip(g).zip(u).zip(dy) {
+                        let s = sigmoid(g);
+                        *o = if self.up {
+                            dy * g * s
+                        } else {
+                            dy * u * s * (1.0 + g * (1.0 - s))
+                        };
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

@@ -65,93 +65,149 @@ fn check(
     }
 }
 
+/// Runs `f` once on each vector unit the fused kernels are compiled for that this CPU has
+/// (baseline, AVX2, AVX-512), forcing each in turn; one test at a time holds the level.
+fn on_every_vector_unit(f: impl Fn(ops::Simd)) {
+    static LEVEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = LEVEL.lock().unwrap_or_else(|e| e.into_inner());
+    let widest = ops::detected_simd();
+    for level in [ops::Simd::Baseline, ops::Simd::Avx2, ops::Simd::Avx512] {
+        if level > widest {
+            continue;
+        }
+        assert_eq!(ops::limit_simd(level), level);
+        assert_eq!(ops::dispatched_simd(), level);
+        f(level);
+    }
+    assert_eq!(ops::limit_simd(ops::Simd::Avx512), widest);
+}
+
+#[test]
+fn the_widest_vector_unit_is_used_and_each_can_be_forced() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let want = if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+        {
+            ops::Simd::Avx512
+        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            ops::Simd::Avx2
+        } else {
+            ops::Simd::Baseline
+        };
+        assert_eq!(ops::detected_simd(), want);
+    }
+    let mut seen = Vec::new();
+    let seen_ref = std::sync::Mutex::new(&mut seen);
+    on_every_vector_unit(|level| {
+        assert_eq!(ops::simd(), level);
+        assert_eq!(ops::dispatched_simd(), level);
+        seen_ref.lock().unwrap().push(level);
+    });
+    assert_eq!(seen.first(), Some(&ops::Simd::Baseline));
+    assert_eq!(seen.last(), Some(&ops::detected_simd()));
+    // this machine's vector units, for the test log: a CPU without one cannot test its path
+    eprintln!("fused kernels tested on: {seen:?}");
+}
+
 #[test]
 fn cross_entropy_matches_the_composition() {
-    let (n, v) = (300, 37);
-    let logits = randn(&[n, v], 1, 3.0);
-    let mut rng = Rng::new(2);
-    let targets: Vec<u32> = (0..n).map(|_| rng.below(v as u64) as u32).collect();
-    let targets = Tensor::from_vec(targets, n, &Device::Cpu).unwrap();
-    let one = Tensor::new(1f32, &Device::Cpu).unwrap();
-    check(
-        "cross-entropy",
-        &[logits],
-        &one,
-        |x| ops::cross_entropy(&x[0], &targets).unwrap(),
-        |x| ops::cross_entropy_composed(&x[0], &targets).unwrap(),
-    );
+    on_every_vector_unit(|_| {
+        let (n, v) = (300, 37);
+        let logits = randn(&[n, v], 1, 3.0);
+        let mut rng = Rng::new(2);
+        let targets: Vec<u32> = (0..n).map(|_| rng.below(v as u64) as u32).collect();
+        let targets = Tensor::from_vec(targets, n, &Device::Cpu).unwrap();
+        let one = Tensor::new(1f32, &Device::Cpu).unwrap();
+        check(
+            "cross-entropy",
+            &[logits],
+            &one,
+            |x| ops::cross_entropy(&x[0], &targets).unwrap(),
+            |x| ops::cross_entropy_composed(&x[0], &targets).unwrap(),
+        );
+    });
 }
 
 #[test]
 fn causal_softmax_matches_the_composition() {
-    let shape = [3, 2, 19, 19];
-    let scale = 0.35;
-    check(
-        "causal softmax",
-        &[randn(&shape, 3, 2.0)],
-        &randn(&shape, 4, 1.0),
-        |x| ops::causal_softmax(&x[0], scale).unwrap(),
-        |x| ops::causal_softmax_composed(&x[0], scale).unwrap(),
-    );
-    // nothing above the diagonal, rows sum to one
-    let y = ops::causal_softmax(&randn(&[1, 1, 5, 5], 5, 1.0), 1.0).unwrap();
-    let rows: Vec<Vec<f32>> = y.squeeze(0).unwrap().squeeze(0).unwrap().to_vec2().unwrap();
-    for (i, row) in rows.iter().enumerate() {
-        assert!(row[i + 1..].iter().all(|&p| p == 0.0), "row {i}: {row:?}");
-        assert!(
-            (row.iter().sum::<f32>() - 1.0).abs() < 1e-6,
-            "row {i}: {row:?}"
+    on_every_vector_unit(|_| {
+        let shape = [3, 2, 19, 19];
+        let scale = 0.35;
+        check(
+            "causal softmax",
+            &[randn(&shape, 3, 2.0)],
+            &randn(&shape, 4, 1.0),
+            |x| ops::causal_softmax(&x[0], scale).unwrap(),
+            |x| ops::causal_softmax_composed(&x[0], scale).unwrap(),
         );
-    }
+        // nothing above the diagonal, rows sum to one
+        let y = ops::causal_softmax(&randn(&[1, 1, 5, 5], 5, 1.0), 1.0).unwrap();
+        let rows: Vec<Vec<f32>> = y.squeeze(0).unwrap().squeeze(0).unwrap().to_vec2().unwrap();
+        for (i, row) in rows.iter().enumerate() {
+            assert!(row[i + 1..].iter().all(|&p| p == 0.0), "row {i}: {row:?}");
+            assert!(
+                (row.iter().sum::<f32>() - 1.0).abs() < 1e-6,
+                "row {i}: {row:?}"
+            );
+        }
+    });
 }
 
 #[test]
 fn rms_norm_matches_the_composition() {
-    // more rows than one partial sum of the weight gradient covers, and a ragged last chunk
-    let (rows, d) = (2 * 64 + 37, 24);
-    let weight = (randn(&[d], 6, 0.3) + 1.0).unwrap();
-    check(
-        "rms-norm",
-        &[randn(&[5, rows / 5, d], 7, 1.5), weight],
-        &randn(&[5, rows / 5, d], 8, 1.0),
-        |x| ops::rms_norm(&x[0], &x[1], 1e-5).unwrap(),
-        |x| ops::rms_norm_composed(&x[0], &x[1], 1e-5).unwrap(),
-    );
+    on_every_vector_unit(|_| {
+        // more rows than one partial sum of the weight gradient covers, and a ragged last chunk
+        let (rows, d) = (2 * 64 + 37, 24);
+        let weight = (randn(&[d], 6, 0.3) + 1.0).unwrap();
+        check(
+            "rms-norm",
+            &[randn(&[5, rows / 5, d], 7, 1.5), weight],
+            &randn(&[5, rows / 5, d], 8, 1.0),
+            |x| ops::rms_norm(&x[0], &x[1], 1e-5).unwrap(),
+            |x| ops::rms_norm_composed(&x[0], &x[1], 1e-5).unwrap(),
+        );
+    });
 }
 
 #[test]
 fn rope_matches_the_composition() {
-    let (b, h, t, hd) = (2, 3, 11, 8);
-    let mut rng = Rng::new(9);
-    let angles: Vec<f32> = (0..t * hd / 2)
-        .map(|_| (rng.uniform() * 6.0) as f32)
-        .collect();
-    let angles = Tensor::from_vec(angles, (t, hd / 2), &Device::Cpu).unwrap();
-    let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
-    check(
-        "rope",
-        &[randn(&[b, h, t, hd], 10, 1.0)],
-        &randn(&[b, h, t, hd], 11, 1.0),
-        |x| ops::rope(&x[0], &cos, &sin).unwrap(),
-        |x| ops::rope_composed(&x[0], &cos, &sin).unwrap(),
-    );
-    // a rotation keeps each pair's length
-    let x = randn(&[1, 1, t, hd], 12, 1.0);
-    let y = ops::rope(&x, &cos, &sin).unwrap();
-    let norm = |t: &Tensor| values(&t.sqr().unwrap().sum_all().unwrap())[0];
-    assert!((norm(&x) - norm(&y)).abs() < 1e-4 * norm(&x));
+    on_every_vector_unit(|_| {
+        let (b, h, t, hd) = (2, 3, 11, 8);
+        let mut rng = Rng::new(9);
+        let angles: Vec<f32> = (0..t * hd / 2)
+            .map(|_| (rng.uniform() * 6.0) as f32)
+            .collect();
+        let angles = Tensor::from_vec(angles, (t, hd / 2), &Device::Cpu).unwrap();
+        let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+        check(
+            "rope",
+            &[randn(&[b, h, t, hd], 10, 1.0)],
+            &randn(&[b, h, t, hd], 11, 1.0),
+            |x| ops::rope(&x[0], &cos, &sin).unwrap(),
+            |x| ops::rope_composed(&x[0], &cos, &sin).unwrap(),
+        );
+        // a rotation keeps each pair's length
+        let x = randn(&[1, 1, t, hd], 12, 1.0);
+        let y = ops::rope(&x, &cos, &sin).unwrap();
+        let norm = |t: &Tensor| values(&t.sqr().unwrap().sum_all().unwrap())[0];
+        assert!((norm(&x) - norm(&y)).abs() < 1e-4 * norm(&x));
+    });
 }
 
 #[test]
 fn swiglu_matches_the_composition() {
-    let shape = [7, 13, 10];
-    check(
-        "swiglu",
-        &[randn(&shape, 13, 2.0), randn(&shape, 14, 1.0)],
-        &randn(&shape, 15, 1.0),
-        |x| ops::swiglu(&x[0], &x[1]).unwrap(),
-        |x| ops::swiglu_composed(&x[0], &x[1]).unwrap(),
-    );
+    on_every_vector_unit(|_| {
+        let shape = [7, 13, 10];
+        check(
+            "swiglu",
+            &[randn(&shape, 13, 2.0), randn(&shape, 14, 1.0)],
+            &randn(&shape, 15, 1.0),
+            |x| ops::swiglu(&x[0], &x[1]).unwrap(),
+            |x| ops::swiglu_composed(&x[0], &x[1]).unwrap(),
+        );
+    });
 }
 
 #[test]

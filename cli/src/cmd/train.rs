@@ -305,8 +305,9 @@ fn run_rank(global: &Global, args: TrainArgs, comm: &dyn train::Collective) -> R
     let device = device(args.device.as_deref(), comm.world() > 1)?;
     if device.is_cpu() {
         tracing::info!(
-            "CPU matrix kernels: {} (chosen at run time); elementwise pool: {} threads",
+            "CPU matrix kernels: {}, fused kernels: {} (chosen at run time); elementwise pool: {} threads",
             train::cpu_kernels(),
+            train::ops::simd().name(),
             candle_core::utils::barrier_pool().n_workers() + 1
         );
     }
