@@ -73,8 +73,12 @@ pub fn configure(n: usize) -> usize {
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
     // an error means a pool already exists: keep it, and say its size
+    // training's backward passes run on the pool's threads (candle walks its graph
+    // recursively), and a thread waiting in a join may run another shard's pass on top of its
+    // own: more than rayon's default 2 MiB of stack
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
+        .stack_size(16 << 20)
         .build_global();
     rayon::current_num_threads()
 }

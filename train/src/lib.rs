@@ -960,7 +960,8 @@ const SHARD_TOKENS: usize = 1024;
 
 /// The shards of `rows` rows of `t` tokens: consecutive row ranges of a size that depends on
 /// the batch alone, never on the number of threads, so that a run's gradients (summed over
-/// the shards in order) are the same bits on any machine. Off the CPU a batch is one shard.
+/// the shards in a fixed order) are the same bits on any number of threads. Off the CPU a batch
+/// is one shard.
 fn shards(rows: usize, t: usize, device: &Device) -> Vec<std::ops::Range<usize>> {
     let per = if device.is_cpu() {
         SHARD_TOKENS.div_ceil(t.max(1)).clamp(1, rows.max(1))
@@ -973,37 +974,33 @@ fn shards(rows: usize, t: usize, device: &Device) -> Vec<std::ops::Range<usize>>
         .collect()
 }
 
-/// `f` over the shards of a batch of `rows` rows of inputs `x` and targets `y` (ids tensors of
-/// each shard, and its share of the rows), each shard a task of the thread pool: a pass over a
-/// whole batch hands every operation to all threads and waits for them, which cost a quarter
-/// of a step on two threads; shards keep each thread on its own rows, as ranks do, sharing
-/// nothing but the weights. The results come in the shards' order.
-fn over_shards<T: Send>(
+/// One shard's inputs and targets as ids tensors, and its share of the batch's rows.
+fn shard_tensors(
     x: &[u32],
     y: &[u32],
     rows: usize,
+    r: &std::ops::Range<usize>,
     device: &Device,
-    f: impl Fn(&Tensor, &Tensor, f64) -> candle_core::Result<T> + Sync,
-) -> Result<Vec<T>, TrainError> {
-    use rayon::prelude::*;
+) -> candle_core::Result<(Tensor, Tensor, f64)> {
     let t = x.len() / rows.max(1);
-    let parts = shards(rows, t, device);
-    let run = |r: &std::ops::Range<usize>| {
-        let n = r.len();
-        let xs = model::ids_tensor(&x[r.start * t..r.end * t], n, device)?;
-        let ys = model::ids_tensor(&y[r.start * t..r.end * t], n, device)?;
-        f(&xs, &ys, n as f64 / rows as f64)
-    };
-    let done: Vec<_> = if parts.len() > 1 {
-        parts.par_iter().map(run).collect()
-    } else {
-        parts.iter().map(run).collect()
-    };
-    Ok(done.into_iter().collect::<candle_core::Result<Vec<T>>>()?)
+    let n = r.len();
+    let xs = model::ids_tensor(&x[r.start * t..r.end * t], n, device)?;
+    let ys = model::ids_tensor(&y[r.start * t..r.end * t], n, device)?;
+    Ok((xs, ys, n as f64 / rows as f64))
 }
 
-/// The mean loss of a batch and its gradients, one per parameter: each shard's loss weighted
-/// by its share of the rows, so that the sum of the shards' gradients is the batch's.
+/// The mean loss of a batch of `rows` rows (inputs `x`, targets `y`) and its gradients, one
+/// per parameter.
+///
+/// The batch is cut into [`shards`], each shard's forward and backward pass a task of the
+/// thread pool: a pass over a whole batch hands every operation to all threads and waits for
+/// them, which cost a quarter of a step on two threads; shards keep each thread on its own
+/// rows, as ranks do, sharing nothing but the weights. Each shard's loss is weighted by its
+/// share of the rows, so that the sum of the shards' gradients is the batch's. The sums are
+/// taken over a fixed binary tree of the shards (halves of the list, whatever thread takes
+/// them), so the result does not depend on the number of threads, and a pair of halves is
+/// added as soon as both are done: a thread holds the gradients of a few shards at a time,
+/// not of the whole batch.
 fn loss_and_grads(
     model: &Model,
     x: &[u32],
@@ -1011,9 +1008,11 @@ fn loss_and_grads(
     rows: usize,
     device: &Device,
 ) -> Result<(f64, Vec<Tensor>), TrainError> {
-    use rayon::prelude::*;
-    let each = over_shards(x, y, rows, device, |xs, ys, share| {
-        let loss = (model.loss(xs, ys)? * share)?;
+    let t = x.len() / rows.max(1);
+    let parts = shards(rows, t, device);
+    let one = |r: &std::ops::Range<usize>| -> candle_core::Result<(f64, Vec<Tensor>)> {
+        let (xs, ys, share) = shard_tensors(x, y, rows, r, device)?;
+        let loss = (model.loss(&xs, &ys)? * share)?;
         let value = f64::from(loss.to_scalar::<f32>()?);
         let store = loss.backward()?;
         let grads = model
@@ -1025,24 +1024,34 @@ fn loss_and_grads(
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok((value, grads))
-    })?;
-    let loss = each.iter().map(|(l, _)| l).sum();
-    let Some(((_, first), rest)) = each.split_first() else {
+    };
+    if parts.is_empty() {
         return Err(TrainError::Invalid("a batch of no rows".into()));
-    };
-    // every parameter's gradient summed over the shards in order
-    let sum = |i: usize| -> candle_core::Result<Tensor> {
-        let mut acc = first[i].clone();
-        for (_, g) in rest {
-            acc = (acc + &g[i])?;
-        }
-        Ok(acc)
-    };
-    let grads = (0..model.params.len())
-        .into_par_iter()
-        .map(sum)
+    }
+    Ok(sum_tree(&parts, &one)?)
+}
+
+/// `f`'s losses and gradients summed over `parts`: the two halves in parallel, then added.
+fn sum_tree(
+    parts: &[std::ops::Range<usize>],
+    f: &(impl Fn(&std::ops::Range<usize>) -> candle_core::Result<(f64, Vec<Tensor>)> + Sync),
+) -> candle_core::Result<(f64, Vec<Tensor>)> {
+    use rayon::prelude::*;
+    if parts.len() <= 1 {
+        return match parts.first() {
+            Some(r) => f(r),
+            None => candle_core::bail!("no shards to sum"),
+        };
+    }
+    let (left, right) = parts.split_at(parts.len() / 2);
+    let (a, b) = rayon::join(|| sum_tree(left, f), || sum_tree(right, f));
+    let ((la, ga), (lb, gb)) = (a?, b?);
+    let grads = ga
+        .par_iter()
+        .zip(&gb)
+        .map(|(a, b)| a + b)
         .collect::<candle_core::Result<Vec<_>>>()?;
-    Ok((loss, grads))
+    Ok((la + lb, grads))
 }
 
 /// Mean loss over the fixed validation batches (each rank its rows of every batch).
@@ -1053,16 +1062,23 @@ fn evaluate(
     device: &Device,
     comm: &dyn Collective,
 ) -> Result<f64, TrainError> {
+    use rayon::prelude::*;
     let mut sum = [0f64];
     let batches = cfg.eval_batches.max(1);
     let rows = cfg.batch_size / comm.world();
     let mine = comm.rank() * rows..(comm.rank() + 1) * rows;
     for k in 0..batches {
         let (x, y) = val.batch_rows(cfg.seed ^ 0x7a1d, k as u64, cfg.batch_size, mine.clone())?;
-        let parts = over_shards(&x, &y, rows, device, |xs, ys, share| {
-            Ok(share * f64::from(model.loss(xs, ys)?.detach().to_scalar::<f32>()?))
-        })?;
-        sum[0] += parts.iter().sum::<f64>();
+        // the shards of the batch in parallel, their weighted losses added in order
+        let parts = shards(rows, x.len() / rows.max(1), device);
+        let losses = parts
+            .par_iter()
+            .map(|r| -> candle_core::Result<f64> {
+                let (xs, ys, share) = shard_tensors(&x, &y, rows, r, device)?;
+                Ok(share * f64::from(model.loss(&xs, &ys)?.detach().to_scalar::<f32>()?))
+            })
+            .collect::<candle_core::Result<Vec<f64>>>()?;
+        sum[0] += losses.iter().sum::<f64>();
     }
     comm.all_reduce_f64(&mut sum, "the validation loss")?;
     Ok(sum[0] / (batches * comm.world()) as f64)
@@ -1490,15 +1506,16 @@ mod tests {
         let mut cfg = ModelConfig::preset("tiny", 64).unwrap();
         cfg.max_seq_len = 512;
         let model = Model::new(&cfg, InitScheme::Gpt2, 7, &Device::Cpu).unwrap();
-        // three rows of 512 tokens: shards of two rows and of one, the second weighted half
-        let (rows, t) = (3, 512);
+        // five rows of 512 tokens: shards of two, two and one rows (three, so that the order of
+        // the sums matters), the last weighted half as much
+        let (rows, t) = (5, 512);
         let mut rng = model::Rng::new(11);
         let ids: Vec<u32> = (0..rows * (t + 1)).map(|_| rng.below(64) as u32).collect();
         let (x, y): (Vec<u32>, Vec<u32>) = ids
             .chunks(t + 1)
             .flat_map(|w| w[..t].iter().copied().zip(w[1..].iter().copied()))
             .unzip();
-        assert_eq!(shards(rows, t, &Device::Cpu).len(), 2);
+        assert_eq!(shards(rows, t, &Device::Cpu), vec![0..2, 2..4, 4..5]);
         let pool = |n: usize| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n)

@@ -86,12 +86,28 @@ pub fn limit_simd(level: Simd) -> Simd {
     simd()
 }
 
-/// Runs `f` compiled for [`simd`]'s vector unit: `f` and what it calls inline are compiled
-/// once per unit (pulp's dispatch, with run-time detection), so that the compiler's
-/// vectorisation of the kernels' loops uses the full width.
+/// Runs `kernel` compiled for `arch`'s vector unit (pulp's dispatch, with run-time
+/// detection): the kernel and what it calls inline are compiled once per unit, so that the
+/// compiler's vectorisation of the kernels' loops uses the full width.
 #[inline(always)]
-fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    arch().dispatch(f)
+fn vectorized<K: Kernel>(arch: pulp::Arch, kernel: K) -> K::Out {
+    struct Call<K>(K);
+    impl<K: Kernel> pulp::WithSimd for Call<K> {
+        type Output = K::Out;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> K::Out {
+            self.0.run()
+        }
+    }
+    arch.dispatch(Call(kernel))
+}
+
+/// A kernel's work on one row (or one chunk of rows), with its arguments: `run` is
+/// `#[inline(always)]`, so that it is compiled into each vector unit's copy (a closure or a
+/// function called through `FnOnce` may stay out of line, compiled for the baseline only).
+trait Kernel {
+    type Out;
+    fn run(self) -> Self::Out;
 }
 
 /// pulp's dispatcher for [`simd`]'s level.
@@ -338,16 +354,12 @@ impl CustomOp2 for CrossEntropy {
         let t = u32s(s2, l2, self.name())?;
         check_targets(t, n, v)?;
         let mut out = vec![0f32; n];
+        let arch = arch();
         out.par_iter_mut()
             .zip(x.par_chunks(v))
             .zip(t.par_iter())
             .with_min_len(MIN_ROWS)
-            .for_each(|((o, row), &t)| {
-                vectorized(|| {
-                    let m = max(row);
-                    *o = m + sum_exp(row, m).ln() - row[t as usize];
-                })
-            });
+            .for_each(|((o, row), &t)| vectorized(arch, LossRow(o, row, t)));
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
 
@@ -387,21 +399,12 @@ impl CustomOp3 for CrossEntropyGrad {
             bail!("cross-entropy-grad: {} gradients for {n} rows", g.len());
         }
         let mut out = vec![0f32; x.len()];
+        let arch = arch();
         out.par_chunks_mut(v)
             .zip(x.par_chunks(v))
             .zip(t.par_iter().zip(g.par_iter()))
             .with_min_len(MIN_ROWS)
-            .for_each(|((o, row), (&t, &g))| {
-                vectorized(|| {
-                    let m = max(row);
-                    for (o, &a) in o.iter_mut().zip(row) {
-                        *o = exp(a - m);
-                    }
-                    let k = g / sum(o);
-                    o.iter_mut().for_each(|o| *o *= k);
-                    o[t as usize] -= g;
-                })
-            });
+            .for_each(|((o, row), (&t, &g))| vectorized(arch, LossGradRow(o, row, t, g)));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -468,21 +471,14 @@ impl CustomOp1 for CausalSoftmax {
         let t = last_dim(l)?;
         let x = f32s(s, l, self.name())?;
         let mut out = vec![0f32; x.len()];
+        let arch = arch();
         out.par_chunks_mut(t)
             .zip(x.par_chunks(t))
             .enumerate()
             .with_min_len(MIN_ROWS)
             .for_each(|(r, (o, row))| {
-                vectorized(|| {
-                    let seen = r % t + 1;
-                    // the scale is positive (a softmax temperature)
-                    let m = max(&row[..seen]) * self.scale;
-                    for (o, &a) in o[..seen].iter_mut().zip(&row[..seen]) {
-                        *o = exp(a * self.scale - m);
-                    }
-                    let inv = 1.0 / sum(&o[..seen]);
-                    o[..seen].iter_mut().for_each(|o| *o *= inv);
-                })
+                let seen = r % t + 1;
+                vectorized(arch, SoftmaxRow(&mut o[..seen], &row[..seen], self.scale));
             });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -513,18 +509,15 @@ impl CustomOp2 for CausalSoftmaxGrad {
         let dy = f32s(s2, l2, self.name())?;
         same_len(y, dy, self.name())?;
         let mut out = vec![0f32; y.len()];
+        let arch = arch();
         out.par_chunks_mut(t)
             .zip(y.par_chunks(t).zip(dy.par_chunks(t)))
             .enumerate()
             .with_min_len(MIN_ROWS)
             .for_each(|(r, (o, (y, dy)))| {
-                vectorized(|| {
-                    let seen = r % t + 1;
-                    let dot = dot(&y[..seen], &dy[..seen]);
-                    for ((o, &y), &dy) in o[..seen].iter_mut().zip(&y[..seen]).zip(&dy[..seen]) {
-                        *o = self.scale * y * (dy - dot);
-                    }
-                })
+                let seen = r % t + 1;
+                let row = SoftmaxGradRow(&mut o[..seen], &y[..seen], &dy[..seen], self.scale);
+                vectorized(arch, row);
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -592,17 +585,11 @@ impl CustomOp2 for RmsNorm {
         let w = f32s(s2, l2, self.name())?;
         check_weight(w, d)?;
         let mut out = vec![0f32; x.len()];
+        let arch = arch();
         out.par_chunks_mut(d)
             .zip(x.par_chunks(d))
             .with_min_len(MIN_ROWS)
-            .for_each(|(o, row)| {
-                vectorized(|| {
-                    let r = inv_rms(row, self.eps);
-                    for ((o, &a), &w) in o.iter_mut().zip(row).zip(w) {
-                        *o = a * r * w;
-                    }
-                })
-            });
+            .for_each(|(o, row)| vectorized(arch, RmsNormRow(o, row, w, self.eps)));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -641,19 +628,11 @@ impl CustomOp3 for RmsNormGradX {
         check_weight(w, d)?;
         same_len(x, dy, self.name())?;
         let mut out = vec![0f32; x.len()];
+        let arch = arch();
         out.par_chunks_mut(d)
             .zip(x.par_chunks(d).zip(dy.par_chunks(d)))
             .with_min_len(MIN_ROWS)
-            .for_each(|(o, (x, dy))| {
-                vectorized(|| {
-                    let r = inv_rms(x, self.eps);
-                    let dot: f32 = x.iter().zip(dy).zip(w).map(|((x, g), w)| x * g * w).sum();
-                    let k = r * r * r * dot / d as f32;
-                    for (((o, &x), &dy), &w) in o.iter_mut().zip(x).zip(dy).zip(w) {
-                        *o = r * w * dy - x * k;
-                    }
-                })
-            });
+            .for_each(|(o, (x, dy))| vectorized(arch, RmsNormGradRow(o, x, dy, w, self.eps)));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -674,21 +653,11 @@ impl CustomOp2 for RmsNormGradW {
         let x = f32s(s1, l1, self.name())?;
         let dy = f32s(s2, l2, self.name())?;
         same_len(x, dy, self.name())?;
+        let arch = arch();
         let partials: Vec<Vec<f32>> = x
             .par_chunks(d * SUM_ROWS)
             .zip(dy.par_chunks(d * SUM_ROWS))
-            .map(|(x, dy)| {
-                vectorized(|| {
-                    let mut acc = vec![0f32; d];
-                    for (x, dy) in x.chunks(d).zip(dy.chunks(d)) {
-                        let r = inv_rms(x, self.eps);
-                        for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
-                            *a += dy * x * r;
-                        }
-                    }
-                    acc
-                })
-            })
+            .map(|(x, dy)| vectorized(arch, RmsNormWeightRows(x, dy, d, self.eps)))
             .collect();
         let mut out = vec![0f32; d];
         for p in &partials {
@@ -769,22 +738,15 @@ impl CustomOp3 for Rope {
         }
         let sign = if self.inverse { -1.0 } else { 1.0 };
         let mut out = vec![0f32; x.len()];
+        let arch = arch();
         out.par_chunks_mut(hd)
             .zip(x.par_chunks(hd))
             .enumerate()
             .with_min_len(MIN_ROWS)
             .for_each(|(r, (o, x))| {
-                vectorized(|| {
-                    let p = (r % t) * half;
-                    let (c, s) = (&cos[p..p + half], &sin[p..p + half]);
-                    let (x1, x2) = x.split_at(half);
-                    let (o1, o2) = o.split_at_mut(half);
-                    for i in 0..half {
-                        let s = sign * s[i];
-                        o1[i] = x1[i] * c[i] - x2[i] * s;
-                        o2[i] = x2[i] * c[i] + x1[i] * s;
-                    }
-                })
+                let p = (r % t) * half;
+                let row = RopeRow(o, x, &cos[p..p + half], &sin[p..p + half], sign);
+                vectorized(arch, row);
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -856,16 +818,11 @@ impl CustomOp2 for Swiglu {
         let u = f32s(s2, l2, self.name())?;
         same_len(g, u, self.name())?;
         let mut out = vec![0f32; g.len()];
+        let arch = arch();
         out.par_chunks_mut(d)
             .zip(g.par_chunks(d).zip(u.par_chunks(d)))
             .with_min_len(MIN_ROWS)
-            .for_each(|(o, (g, u))| {
-                vectorized(|| {
-                    for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                        *o = g * sigmoid(g) * u;
-                    }
-                })
-            });
+            .for_each(|(o, (g, u))| vectorized(arch, SwigluRow(o, g, u)));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -904,21 +861,193 @@ impl CustomOp3 for SwigluGrad {
         same_len(g, u, self.name())?;
         same_len(g, dy, self.name())?;
         let mut out = vec![0f32; g.len()];
+        let arch = arch();
         out.par_chunks_mut(d)
             .zip(g.par_chunks(d).zip(u.par_chunks(d).zip(dy.par_chunks(d))))
             .with_min_len(MIN_ROWS)
             .for_each(|(o, (g, (u, dy)))| {
-                vectorized(|| {
-                    for (((o, &g), &u), &dy) in o.iter_mut().zip(g).zip(u).zip(dy) {
-                        let s = sigmoid(g);
-                        *o = if self.up {
-                            dy * g * s
-                        } else {
-                            dy * u * s * (1.0 + g * (1.0 - s))
-                        };
-                    }
-                })
+                if self.up {
+                    vectorized(arch, SwigluGradUpRow(o, g, dy));
+                } else {
+                    vectorized(arch, SwigluGradGateRow(o, g, u, dy));
+                }
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernels' rows, each inlined into a copy per vector unit by [`vectorized`]
+
+/// One row's loss: logsumexp(row) - row[t].
+struct LossRow<'a>(&'a mut f32, &'a [f32], u32);
+
+impl Kernel for LossRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let LossRow(o, row, t) = self;
+        let m = max(row);
+        *o = m + sum_exp(row, m).ln() - row[t as usize];
+    }
+}
+
+/// One row's loss gradient: (softmax(row) - onehot(t)) x g.
+struct LossGradRow<'a>(&'a mut [f32], &'a [f32], u32, f32);
+
+impl Kernel for LossGradRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let LossGradRow(o, row, t, g) = self;
+        let m = max(row);
+        for (o, &a) in o.iter_mut().zip(row) {
+            *o = exp(a - m);
+        }
+        let k = g / sum(o);
+        o.iter_mut().for_each(|o| *o *= k);
+        o[t as usize] -= g;
+    }
+}
+
+/// The softmax of `scale` x the positions a query sees (the rest of its row stays 0).
+struct SoftmaxRow<'a>(&'a mut [f32], &'a [f32], f32);
+
+impl Kernel for SoftmaxRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let SoftmaxRow(o, row, scale) = self;
+        // the scale is positive (a softmax temperature)
+        let m = max(row) * scale;
+        for (o, &a) in o.iter_mut().zip(row) {
+            *o = exp(a * scale - m);
+        }
+        let inv = 1.0 / sum(o);
+        o.iter_mut().for_each(|o| *o *= inv);
+    }
+}
+
+struct SoftmaxGradRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], f32);
+
+impl Kernel for SoftmaxGradRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let SoftmaxGradRow(o, y, dy, scale) = self;
+        let dot = dot(y, dy);
+        for ((o, &y), &dy) in o.iter_mut().zip(y).zip(dy) {
+            *o = scale * y * (dy - dot);
+        }
+    }
+}
+
+struct RmsNormRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], f32);
+
+impl Kernel for RmsNormRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let RmsNormRow(o, row, w, eps) = self;
+        let r = inv_rms(row, eps);
+        for ((o, &a), &w) in o.iter_mut().zip(row).zip(w) {
+            *o = a * r * w;
+        }
+    }
+}
+
+struct RmsNormGradRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], &'a [f32], f32);
+
+impl Kernel for RmsNormGradRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let RmsNormGradRow(o, x, dy, w, eps) = self;
+        let r = inv_rms(x, eps);
+        let dot: f32 = x.iter().zip(dy).zip(w).map(|((x, g), w)| x * g * w).sum();
+        let k = r * r * r * dot / x.len() as f32;
+        for (((o, &x), &dy), &w) in o.iter_mut().zip(x).zip(dy).zip(w) {
+            *o = r * w * dy - x * k;
+        }
+    }
+}
+
+/// The weight gradient's partial sum over a chunk of rows of width `d`.
+struct RmsNormWeightRows<'a>(&'a [f32], &'a [f32], usize, f32);
+
+impl Kernel for RmsNormWeightRows<'_> {
+    type Out = Vec<f32>;
+    #[inline(always)]
+    fn run(self) -> Vec<f32> {
+        let RmsNormWeightRows(x, dy, d, eps) = self;
+        let mut acc = vec![0f32; d];
+        for (x, dy) in x.chunks(d).zip(dy.chunks(d)) {
+            let r = inv_rms(x, eps);
+            for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
+                *a += dy * x * r;
+            }
+        }
+        acc
+    }
+}
+
+/// One head's rotation at one position (`sign` -1 rotates back, for the gradient).
+struct RopeRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], &'a [f32], f32);
+
+impl Kernel for RopeRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let RopeRow(o, x, c, s, sign) = self;
+        let half = c.len();
+        let (x1, x2) = x.split_at(half);
+        let (o1, o2) = o.split_at_mut(half);
+        for i in 0..half {
+            let s = sign * s[i];
+            o1[i] = x1[i] * c[i] - x2[i] * s;
+            o2[i] = x2[i] * c[i] + x1[i] * s;
+        }
+    }
+}
+
+struct SwigluRow<'a>(&'a mut [f32], &'a [f32], &'a [f32]);
+
+impl Kernel for SwigluRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let SwigluRow(o, g, u) = self;
+        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+            *o = g * sigmoid(g) * u;
+        }
+    }
+}
+
+/// The gradient with respect to `up`: dy x silu(gate).
+struct SwigluGradUpRow<'a>(&'a mut [f32], &'a [f32], &'a [f32]);
+
+impl Kernel for SwigluGradUpRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let SwigluGradUpRow(o, g, dy) = self;
+        for ((o, &g), &dy) in o.iter_mut().zip(g).zip(dy) {
+            *o = dy * g * sigmoid(g);
+        }
+    }
+}
+
+/// The gradient with respect to `gate`: dy x up x silu'(gate).
+struct SwigluGradGateRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], &'a [f32]);
+
+impl Kernel for SwigluGradGateRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let SwigluGradGateRow(o, g, u, dy) = self;
+        for (((o, &g), &u), &dy) in o.iter_mut().zip(g).zip(u).zip(dy) {
+            let s = sigmoid(g);
+            *o = dy * u * s * (1.0 + g * (1.0 - s));
+        }
     }
 }
