@@ -72,10 +72,10 @@ pub fn configure(n: usize) -> usize {
         // candle splits a matrix product into as many parts as RAYON_NUM_THREADS says
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
-    // an error means a pool already exists: keep it, and say its size
     // training's backward passes run on the pool's threads (candle walks its graph
     // recursively), and a thread waiting in a join may run another shard's pass on top of its
-    // own: more than rayon's default 2 MiB of stack
+    // own: more than rayon's default 2 MiB of stack. An error means a pool already exists:
+    // keep it, and say its size
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .stack_size(16 << 20)
