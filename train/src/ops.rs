@@ -879,27 +879,35 @@ impl CustomOp3 for SwigluGrad {
 // ---------------------------------------------------------------------------------------------
 // The kernels' rows, each inlined into a copy per vector unit by [`vectorized`]
 
-/// One row's loss: logsumexp(row) - row[t].
-struct LossRow<'a>(&'a mut f32, &'a [f32], u32);
+/// Each kernel's row as a type (its arguments, a lifetime `'a` for the slices it borrows) and
+/// its [`Kernel::run`], `#[inline(always)]`: `Name(arg: Type, ..) -> Out { body }`.
+macro_rules! kernels {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $out:ty)? $body:block)*) => {$(
+        $(#[$doc])*
+        struct $name<'a>($($ty),*);
 
-impl Kernel for LossRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let LossRow(o, row, t) = self;
+        impl Kernel for $name<'_> {
+            type Out = kernels!(@out $($out)?);
+            #[inline(always)]
+            fn run(self) -> Self::Out {
+                let $name($($arg),*) = self;
+                $body
+            }
+        }
+    )*};
+    (@out) => { () };
+    (@out $out:ty) => { $out };
+}
+
+kernels! {
+    /// One row's loss: logsumexp(row) - row[t].
+    LossRow(o: &'a mut f32, row: &'a [f32], t: u32) {
         let m = max(row);
         *o = m + sum_exp(row, m).ln() - row[t as usize];
     }
-}
 
-/// One row's loss gradient: (softmax(row) - onehot(t)) x g.
-struct LossGradRow<'a>(&'a mut [f32], &'a [f32], u32, f32);
-
-impl Kernel for LossGradRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let LossGradRow(o, row, t, g) = self;
+    /// One row's loss gradient: (softmax(row) - onehot(t)) x g.
+    LossGradRow(o: &'a mut [f32], row: &'a [f32], t: u32, g: f32) {
         let m = max(row);
         for (o, &a) in o.iter_mut().zip(row) {
             *o = exp(a - m);
@@ -908,16 +916,9 @@ impl Kernel for LossGradRow<'_> {
         o.iter_mut().for_each(|o| *o *= k);
         o[t as usize] -= g;
     }
-}
 
-/// The softmax of `scale` x the positions a query sees (the rest of its row stays 0).
-struct SoftmaxRow<'a>(&'a mut [f32], &'a [f32], f32);
-
-impl Kernel for SoftmaxRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let SoftmaxRow(o, row, scale) = self;
+    /// The softmax of `scale` x the positions a query sees (the rest of its row stays 0).
+    SoftmaxRow(o: &'a mut [f32], row: &'a [f32], scale: f32) {
         // the scale is positive (a softmax temperature)
         let m = max(row) * scale;
         for (o, &a) in o.iter_mut().zip(row) {
@@ -926,43 +927,22 @@ impl Kernel for SoftmaxRow<'_> {
         let inv = 1.0 / sum(o);
         o.iter_mut().for_each(|o| *o *= inv);
     }
-}
 
-struct SoftmaxGradRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], f32);
-
-impl Kernel for SoftmaxGradRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let SoftmaxGradRow(o, y, dy, scale) = self;
+    SoftmaxGradRow(o: &'a mut [f32], y: &'a [f32], dy: &'a [f32], scale: f32) {
         let dot = dot(y, dy);
         for ((o, &y), &dy) in o.iter_mut().zip(y).zip(dy) {
             *o = scale * y * (dy - dot);
         }
     }
-}
 
-struct RmsNormRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], f32);
-
-impl Kernel for RmsNormRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let RmsNormRow(o, row, w, eps) = self;
+    RmsNormRow(o: &'a mut [f32], row: &'a [f32], w: &'a [f32], eps: f32) {
         let r = inv_rms(row, eps);
         for ((o, &a), &w) in o.iter_mut().zip(row).zip(w) {
             *o = a * r * w;
         }
     }
-}
 
-struct RmsNormGradRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], &'a [f32], f32);
-
-impl Kernel for RmsNormGradRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let RmsNormGradRow(o, x, dy, w, eps) = self;
+    RmsNormGradRow(o: &'a mut [f32], x: &'a [f32], dy: &'a [f32], w: &'a [f32], eps: f32) {
         let r = inv_rms(x, eps);
         let dot: f32 = x.iter().zip(dy).zip(w).map(|((x, g), w)| x * g * w).sum();
         let k = r * r * r * dot / x.len() as f32;
@@ -970,16 +950,9 @@ impl Kernel for RmsNormGradRow<'_> {
             *o = r * w * dy - x * k;
         }
     }
-}
 
-/// The weight gradient's partial sum over a chunk of rows of width `d`.
-struct RmsNormWeightRows<'a>(&'a [f32], &'a [f32], usize, f32);
-
-impl Kernel for RmsNormWeightRows<'_> {
-    type Out = Vec<f32>;
-    #[inline(always)]
-    fn run(self) -> Vec<f32> {
-        let RmsNormWeightRows(x, dy, d, eps) = self;
+    /// The weight gradient's partial sum over a chunk of rows of width `d`.
+    RmsNormWeightRows(x: &'a [f32], dy: &'a [f32], d: usize, eps: f32) -> Vec<f32> {
         let mut acc = vec![0f32; d];
         for (x, dy) in x.chunks(d).zip(dy.chunks(d)) {
             let r = inv_rms(x, eps);
@@ -989,16 +962,9 @@ impl Kernel for RmsNormWeightRows<'_> {
         }
         acc
     }
-}
 
-/// One head's rotation at one position (`sign` -1 rotates back, for the gradient).
-struct RopeRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], &'a [f32], f32);
-
-impl Kernel for RopeRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let RopeRow(o, x, c, s, sign) = self;
+    /// One head's rotation at one position (`sign` -1 rotates back, for the gradient).
+    RopeRow(o: &'a mut [f32], x: &'a [f32], c: &'a [f32], s: &'a [f32], sign: f32) {
         let half = c.len();
         let (x1, x2) = x.split_at(half);
         let (o1, o2) = o.split_at_mut(half);
@@ -1008,43 +974,22 @@ impl Kernel for RopeRow<'_> {
             o2[i] = x2[i] * c[i] + x1[i] * s;
         }
     }
-}
 
-struct SwigluRow<'a>(&'a mut [f32], &'a [f32], &'a [f32]);
-
-impl Kernel for SwigluRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let SwigluRow(o, g, u) = self;
+    SwigluRow(o: &'a mut [f32], g: &'a [f32], u: &'a [f32]) {
         for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
             *o = g * sigmoid(g) * u;
         }
     }
-}
 
-/// The gradient with respect to `up`: dy x silu(gate).
-struct SwigluGradUpRow<'a>(&'a mut [f32], &'a [f32], &'a [f32]);
-
-impl Kernel for SwigluGradUpRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let SwigluGradUpRow(o, g, dy) = self;
+    /// The gradient with respect to `up`: dy x silu(gate).
+    SwigluGradUpRow(o: &'a mut [f32], g: &'a [f32], dy: &'a [f32]) {
         for ((o, &g), &dy) in o.iter_mut().zip(g).zip(dy) {
             *o = dy * g * sigmoid(g);
         }
     }
-}
 
-/// The gradient with respect to `gate`: dy x up x silu'(gate).
-struct SwigluGradGateRow<'a>(&'a mut [f32], &'a [f32], &'a [f32], &'a [f32]);
-
-impl Kernel for SwigluGradGateRow<'_> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        let SwigluGradGateRow(o, g, u, dy) = self;
+    /// The gradient with respect to `gate`: dy x up x silu'(gate).
+    SwigluGradGateRow(o: &'a mut [f32], g: &'a [f32], u: &'a [f32], dy: &'a [f32]) {
         for (((o, &g), &u), &dy) in o.iter_mut().zip(g).zip(u).zip(dy) {
             let s = sigmoid(g);
             *o = dy * u * s * (1.0 + g * (1.0 - s));
