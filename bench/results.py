@@ -5,7 +5,9 @@
       writes bench/out/STAGE/run.json beside the stage's report.txt and stderr.txt
   results.py write MACHINE_LINE COMMIT DATA_DIR [STAGE...]
       writes bench/RESULTS.md from every stage's latest report.txt and run.json; the STAGEs
-      are the ones run this time, the others are marked with the date of their report
+      are the ones run this time, the others are marked with the date of their report; then
+      bench/APART.md as it is (runs too long for all.sh or needing OpenMPI or Slurm, each
+      with its own script, commit and date)
 
 The summary table takes every line of a report that begins with `ratio`: the form
 `ratio: PEER: Nx UNIT ...` names its peer; otherwise the peers are the names the line gives
@@ -163,6 +165,9 @@ def write(machine, commit, data, run_now):
                 md += ["", "What it printed before it stopped:"]
         if reports[s].strip():
             md += ["", "```text", reports[s].rstrip("\n"), "```"]
+    apart = read(os.path.join(ROOT, "bench", "APART.md"))
+    if apart:
+        md += ["", apart.rstrip("\n")]
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(md) + "\n")
 

@@ -13,9 +13,9 @@
 # (log-log: 1 is linear) and writes the curves as SVG.
 #   bench/scale/run.sh [DATA_DIR]        (default ../shared/data beside the repository)
 #   SIZES="10000 100000 1000000"  DEDUP_SIZES=""  DEDUP_MIB=256
-#   TOKEN_BYTES="1e8 1e9 1e10"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e9  SPM=1  SPLICE=1
-#   FRONTIER_SIZES="100000 1000000 10000000"  APPEND=0
-# A variable set empty runs none of its part (about an hour and a half with the defaults on
+#   TOKEN_BYTES="1e8 1e9"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e9  SPM=1  SPLICE=1
+#   FRONTIER_SIZES="100000 1000000"  APPEND=0
+# A variable set empty runs none of its part (about 20 minutes with the defaults on
 # two cores, 20 GB of disk at the peak; sentencepiece takes 14 GB of memory at 1 and 10 GB,
 # the unbounded trainer 8 GB at 1 GB). SIZES=10000000 adds 17 GB of JSONL, a 37 GB store and 50 minutes;
 # DEDUP_SIZES=10000000 runs that size for dedup alone. APPEND=1 adds this run's figures
@@ -29,8 +29,8 @@ mkdir -p "$out"
 sizes=${SIZES-10000 100000 1000000}
 dedup_sizes=${DEDUP_SIZES:-}
 dedup_mib=${DEDUP_MIB:-256}
-frontier_sizes=${FRONTIER_SIZES-100000 1000000 10000000}
-token_bytes=${TOKEN_BYTES-1e8 1e9 1e10}
+frontier_sizes=${FRONTIER_SIZES-100000 1000000}
+token_bytes=${TOKEN_BYTES-1e8 1e9}
 splice=${SPLICE:-1}
 token_mib=${TOKEN_MIB:-8192}
 unbounded_bytes=${UNBOUNDED_BYTES:-1e9}
