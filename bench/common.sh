@@ -5,7 +5,8 @@
 # RAYON_NUM_THREADS set to it so that zhcorpus and every Rust-backed peer (Hugging Face
 # tokenizers) get the same pool; builds the release binary (the packages in the array
 # `packages` when the script sets it before sourcing, else zhcorpus; with the cargo features in
-# `features` when set) and sets z to it; defines
+# `features` when set; without the default features when `no_default_features` is 1, into
+# target/no-default so that it never replaces the default binary) and sets z to it; defines
 # `venv NAME PKG...` and `machine_line`; and prints the machine line and the thread count as
 # the first lines of the script's output.
 set -euo pipefail
@@ -42,8 +43,15 @@ machine_line() {
 }
 
 cd "$root"
+target=$root/target
+build=(--release -q)
+if [ "${no_default_features:-0}" = 1 ]; then
+    target+=/no-default
+    build+=(--no-default-features)
+fi
 # shellcheck disable=SC2046
-cargo build --release -q $(printf -- '-p %s ' "${packages[@]:-zhcorpus}") ${features:+--features "$features"}
-z="$root/target/release/zhcorpus"
+cargo build "${build[@]}" --target-dir "$target" $(printf -- '-p %s ' "${packages[@]:-zhcorpus}") \
+    ${features:+--features "$features"}
+z="$target/release/zhcorpus"
 machine_line
 echo "threads: $THREADS (THREADS; exported, and as RAYON_NUM_THREADS)"

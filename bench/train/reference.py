@@ -150,7 +150,8 @@ if world > 1:
     forward = DistributedDataParallel(model)
 if rank == 0:
     print(json.dumps({"mode": mode, "threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "ranks": world}), flush=True)
+                      "ranks": world, "cpu_capability": torch.backends.cpu.get_cpu_capability()}),
+          flush=True)
 
 
 def lr_at(step):

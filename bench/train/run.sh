@@ -9,10 +9,20 @@
 # (explicit mask and softmax) it replaced; the ratio that counts is against the fastest.
 #   bench/train/run.sh [DATA_DIR]     (default ../shared/data; the shards come from its text)
 #   STEPS=30 PRESET=small SEQ=256 BATCH=8 ROUNDS=2 THREADS=$(nproc)
+#   AVX2_ONLY=1: an AVX2-only machine on one with AVX-512: zhcorpus built without its AVX-512
+#   kernels (--no-default-features: gemm's AVX2 kernels, fused kernels at most AVX2), PyTorch
+#   held to AVX2 (ATEN_CPU_CAPABILITY=avx2 for its own kernels and torch.compile's code,
+#   MKL_ENABLE_INSTRUCTIONS=AVX2 for MKL's, ONEDNN_MAX_CPU_ISA=AVX2 for oneDNN's); both read
+#   back and printed; output in bench/out/train-avx2
+if [ "${AVX2_ONLY:-0}" = 1 ]; then
+  no_default_features=1
+  export ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
+fi
 source "$(dirname "$0")/../common.sh"
 steps=${STEPS:-30}
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
 out="$root/bench/out/train"
+if [ "${AVX2_ONLY:-0}" = 1 ]; then out+="-avx2"; fi
 mkdir -p "$out"
 venv train torch==2.15.0 numpy==2.4.6 safetensors==0.8.0
 
@@ -62,7 +72,8 @@ for mode in ("sdpa", "compile", "naive"):
         print(f"PyTorch {mode}: failed (see {out}/torch-{mode}-1.log)")
         continue
     head = runs[0][0]
-    rows.append((f"PyTorch {mode}", [run[1:] for run in runs], f"{head['threads']} threads"))
+    rows.append((f"PyTorch {mode}", [run[1:] for run in runs],
+                 f"{head['threads']} threads, {head.get('cpu_capability', '?')} kernels"))
 print(f"{'median tokens/s':<18}" + "".join(f"{'round ' + str(r + 1):>10}" for r in range(rounds)) + f"{'all':>10}  threads (read back)")
 rates = {}
 for name, runs, th in rows:

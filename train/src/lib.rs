@@ -32,12 +32,13 @@ pub use model::{InitScheme, KvCache, Model, ModelConfig, Precision};
 pub use optim::{OptimConfig, Schedule};
 
 /// The widest matrix kernels of this CPU, as the matrix multiplications choose them at run
-/// time (gemm, built with its AVX-512 kernels): `avx512f`, `fma` (AVX2 and FMA), `neon`, or
-/// `baseline`. The binary assumes no vector unit at build time; each run asks the CPU.
+/// time (gemm, built with its AVX-512 kernels unless the `avx512` feature is off): `avx512f`,
+/// `fma` (AVX2 and FMA), `neon`, or `baseline`. The binary assumes no vector unit at build
+/// time; each run asks the CPU.
 pub fn cpu_kernels() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
+        if cfg!(feature = "avx512") && std::is_x86_feature_detected!("avx512f") {
             return "avx512f";
         }
         // gemm takes its AVX2 kernels on FMA

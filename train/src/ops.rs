@@ -16,7 +16,8 @@
 //! Each kernel's loop over a row is compiled for baseline x86-64, AVX2 and AVX-512 and runs on
 //! the widest the CPU has, chosen at run time ([`simd`]; pulp's dispatch, the layer the gemm
 //! crate's kernels are built on): the binary assumes no vector unit at build time.
-//! [`limit_simd`] forces a narrower one, so that tests run each path on one machine.
+//! [`limit_simd`] forces a narrower one, so that tests run each path on one machine; a build
+//! without the `avx512` feature stops at AVX2, its matrix products too.
 //!
 //! Sums that cross rows (the RMSNorm weight gradient) are taken over fixed chunks of rows and
 //! the chunks added in order, so that results do not depend on the number of threads and a
@@ -54,11 +55,12 @@ impl Simd {
 /// The widest level allowed, as set by [`limit_simd`] (`Avx512`: no limit).
 static SIMD_LIMIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
 
-/// The widest vector unit this CPU has among [`Simd`]'s.
+/// The widest vector unit this CPU has among [`Simd`]'s (AVX-512 only in a build with the
+/// `avx512` feature, the default).
 pub fn detected_simd() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {
-        if pulp::x86::V4::try_new().is_some() {
+        if cfg!(feature = "avx512") && pulp::x86::V4::try_new().is_some() {
             return Simd::Avx512;
         }
         if pulp::x86::V3::try_new().is_some() {
