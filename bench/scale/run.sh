@@ -16,8 +16,8 @@
 #   TOKEN_BYTES="1e8 1e9"  TOKEN_MIB=8192  UNBOUNDED_BYTES=1e9  SPM=1  SPLICE=1
 #   FRONTIER_SIZES="100000 1000000"  APPEND=0
 # A variable set empty runs none of its part (about 20 minutes with the defaults on
-# two cores, 20 GB of disk at the peak; sentencepiece takes 14 GB of memory at 1 and 10 GB,
-# the unbounded trainer 8 GB at 1 GB). SIZES=10000000 adds 17 GB of JSONL, a 37 GB store and 50 minutes;
+# two cores, about 5 GB of disk at the peak: the million-document store and its shards;
+# sentencepiece takes 14 GB of memory at 1 and 10 GB, the unbounded trainer 8 GB at 1 GB). SIZES=10000000 adds 17 GB of JSONL, a 37 GB store and 50 minutes;
 # DEDUP_SIZES=10000000 runs that size for dedup alone. APPEND=1 adds this run's figures
 # to those already in bench/out/scale (a large size measured on its own) instead of starting
 # afresh; a size and stage measured again replaces its old line in the report (run every

@@ -14,15 +14,16 @@
 #   held to AVX2 (ATEN_CPU_CAPABILITY=avx2 for its own kernels and torch.compile's code,
 #   MKL_ENABLE_INSTRUCTIONS=AVX2 for MKL's, ONEDNN_MAX_CPU_ISA=AVX2 for oneDNN's); both read
 #   back and printed; output in bench/out/train-avx2
+out_name=train
 if [ "${AVX2_ONLY:-0}" = 1 ]; then
   no_default_features=1
+  out_name=train-avx2
   export ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
 fi
 source "$(dirname "$0")/../common.sh"
 steps=${STEPS:-30}
 [ -d "$data/text" ] || { echo "no $data/text (pass the data folder)" >&2; exit 2; }
-out="$root/bench/out/train"
-if [ "${AVX2_ONLY:-0}" = 1 ]; then out+="-avx2"; fi
+out="$root/bench/out/$out_name"
 mkdir -p "$out"
 venv train torch==2.15.0 numpy==2.4.6 safetensors==0.8.0
 
